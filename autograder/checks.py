@@ -1,0 +1,84 @@
+"""The one table of what is graded: exercises, their checks, points and tolerances.
+
+The notebook's self-check cells, the grader, the reports and the tests all read this table, so changing a
+check's points or tolerance here changes it everywhere.
+
+A check is named after the lecture's tensor without the leading d: the check "logprobs" compares the student's
+`dlogprobs` with autograd's `logprobs.grad`.
+"""
+from dataclasses import dataclass
+
+# torch.allclose's defaults, the lecture's `cmp` "approximate" column.
+RTOL = 1e-5
+ATOL = 1e-8
+
+# The lecture's generator seed: the values a student sees in the notebook.
+PUBLIC_SEED = 2147483647
+# A second seed the student never sees. A graded run must pass on both, so values pasted from a printout fail.
+# Instructors can override it (BACKPROP_NINJA_HIDDEN_SEED or --hidden-seed) so it differs from this public file.
+DEFAULT_HIDDEN_SEED = 1337
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    points: float
+    rtol: float = RTOL
+    atol: float = ATOL
+
+    @property
+    def variable(self) -> str:
+        """The student's variable: `dlogprobs` for the check `logprobs`."""
+        return "d" + self.name
+
+
+@dataclass(frozen=True)
+class Exercise:
+    id: str
+    title: str
+    checks: tuple[Check, ...]
+    # Exercise 4 only: how many training steps a graded run takes. Each step's gradients are checked.
+    steps: int = 0
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.points for c in self.checks)
+
+
+def _each(names: str, points: float, **tolerances) -> tuple[Check, ...]:
+    return tuple(Check(name, points, **tolerances) for name in names.split())
+
+
+EXERCISES = (
+    Exercise(
+        "ex1",
+        "Exercise 1: backprop through the whole graph, atom by atom",
+        # The lecture's order, from the loss back to the embedding table; one point per gradient.
+        _each(
+            "logprobs probs counts_sum_inv counts_sum counts norm_logits logit_maxes logits h W2 b2 "
+            "hpreact bngain bnbias bnraw bnvar_inv bnvar bndiff2 bndiff bnmeani hprebn embcat W1 b1 emb C",
+            1,
+        ),
+    ),
+    Exercise(
+        "ex2",
+        "Exercise 2: cross-entropy backward in one expression",
+        (Check("logits", 6),),
+    ),
+    Exercise(
+        "ex3",
+        "Exercise 3: batchnorm backward in one expression",
+        (Check("hprebn", 6),),
+    ),
+    Exercise(
+        "ex4",
+        "Exercise 4: the complete training loop with your backward pass",
+        # atol 1e-7: the loop's fused cross-entropy and the reference's atom-by-atom graph round differently,
+        # and after a step or two entries near zero differ by ~2e-8. Real mistakes are orders larger.
+        _each("C W1 b1 W2 b2 bngain bnbias", 2, atol=1e-7),
+        steps=3,
+    ),
+)
+
+EXERCISE_BY_ID = {ex.id: ex for ex in EXERCISES}
+MAX_SCORE = sum(ex.max_score for ex in EXERCISES)

@@ -1,0 +1,77 @@
+"""The command line: `backprop-ninja check NOTEBOOK`, `backprop-ninja doctor`.
+
+Exit codes of `check`: 0 full marks, 1 anything short of it, 2 the notebook cannot be graded at all.
+"""
+import argparse
+import json
+import sys
+
+from .checks import DEFAULT_HIDDEN_SEED
+
+
+def _limits(args):
+    from .sandbox import Limits
+
+    return Limits(timeout=args.timeout, memory_gib=args.memory)
+
+
+def cmd_check(args) -> int:
+    from .grading import Grader
+    from .notebook import NotGradable, read_submission
+
+    try:
+        read_submission(args.notebook)  # fail fast, before any torch work, on a file that is not a notebook
+        with Grader(_limits(args), hidden_seed=args.hidden_seed) as grader:
+            report = grader.grade(args.notebook)
+    except NotGradable as e:
+        print(f"backprop-ninja: cannot grade {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        if args.verbose:
+            print(f"Isolation: {report.isolation}\nDataset: {report.dataset}\n")
+        print(report)
+    return 0 if report.full_marks else 1
+
+
+def cmd_doctor(args) -> int:
+    from . import data
+    from .sandbox import isolation_in_force
+
+    print(f"Isolation: {isolation_in_force()}")
+    try:
+        print(f"Dataset: {data.load_words().source}")
+    except RuntimeError as e:
+        print(f"Dataset: {e}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="backprop-ninja", description="Check and grade the backprop ninja exercises.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check", help="grade one notebook and print the cmp tables and the score")
+    check.add_argument("notebook", help="path to backprop_ninja.ipynb")
+    check.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    check.add_argument("--verbose", action="store_true", help="also say which isolation and dataset are in use")
+    check.set_defaults(run=cmd_check)
+
+    doctor = sub.add_parser("doctor", help="say which isolation is in force and which dataset is used")
+    doctor.set_defaults(run=cmd_doctor)
+
+    for p in (check,):
+        p.add_argument("--timeout", type=float, default=60.0, help="seconds each exercise may run (default 60)")
+        p.add_argument("--memory", type=float, default=4.0, help="GiB each exercise may use (default 4)")
+        p.add_argument("--hidden-seed", type=int, default=None,
+                       help=f"the seed students never see (default $BACKPROP_NINJA_HIDDEN_SEED or {DEFAULT_HIDDEN_SEED})")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

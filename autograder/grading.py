@@ -1,0 +1,155 @@
+"""Grading a notebook: its exercise cells → isolated runs on the public and hidden seed → comparison → verdicts.
+
+A Grader computes the reference once (per seed) and keeps one sandbox, so grading many notebooks with one
+Grader costs one process fork per exercise each.
+"""
+import os
+from pathlib import Path
+
+from . import data, lecture
+from .checks import DEFAULT_HIDDEN_SEED, EXERCISES, PUBLIC_SEED, Exercise
+from .compare import Comparison, compare
+from .notebook import ExerciseCell, read_submission
+from .reference import make_problem, training_references
+from .results import CheckResult, ExerciseResult, Report
+from .sandbox import Limits, Sandbox, isolation_in_force
+from .static_checks import autograd_uses
+
+
+def hidden_seed_from_env() -> int:
+    value = os.environ.get("BACKPROP_NINJA_HIDDEN_SEED")
+    return int(value) if value else DEFAULT_HIDDEN_SEED
+
+
+class Grader:
+    def __init__(self, limits: Limits = Limits(), hidden_seed: int | None = None, words: "data.Words | None" = None):
+        self.words = words or data.load_words()
+        (self.Xtr, self.Ytr), _, _ = lecture.split_dataset(self.words.words)
+        hidden = hidden_seed_from_env() if hidden_seed is None else hidden_seed
+        # Label -> problem. The public seed is what the student saw; the hidden one catches pasted values.
+        self.problems = {"public seed": make_problem(PUBLIC_SEED, self.Xtr, self.Ytr),
+                         "hidden seed": make_problem(hidden, self.Xtr, self.Ytr)}  # fmt: skip
+        self.sandbox = Sandbox(limits)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.sandbox.close()
+
+    def grade(self, path) -> Report:
+        """Grade one notebook. Raises notebook.NotGradable when it is not a gradable notebook at all."""
+        cells = read_submission(path)
+        exercises = [self.grade_exercise(ex, cells[ex.id]) for ex in EXERCISES]
+        return Report(
+            notebook=str(Path(path)),
+            score=sum(e.score for e in exercises),
+            max_score=sum(e.max_score for e in exercises),
+            exercises=exercises,
+            isolation=isolation_in_force(),
+            dataset=self.words.source,
+        )
+
+    def grade_exercise(self, ex: Exercise, cell: ExerciseCell) -> ExerciseResult:
+        if cell.problem:
+            return _all_failed(ex, "not gradable", cell.problem)
+        seeds = {p.seed: label for label, p in self.problems.items()}
+        inputs = {p.seed: p.inputs(ex.id, self.Xtr, self.Ytr) for p in self.problems.values()}
+        raw = self.sandbox.run(ex.id, cell.source, inputs, [c.variable for c in ex.checks], ex.steps)
+        limit = _limit_message(raw.reply, self.sandbox.limits)
+        if limit:
+            return _all_failed(ex, "failed", limit)
+        results = {seeds[seed]: raw.results[seed] or {} for seed in raw.seeds}
+        arrays = {seeds[seed]: raw.arrays[seed] for seed in raw.seeds}
+        public = results["public seed"]
+        error = public.get("error") or next((r["error"] for r in results.values() if r.get("error")), None)
+        if ex.id == "ex4":
+            comparisons = self._training_comparisons(ex, results, arrays)
+        else:
+            comparisons = {
+                check.name: {label: compare(check, results[label].get("values", {}).get(check.variable),
+                                            arrays[label].get(check.variable), p.grads[check.name])
+                             for label, p in self.problems.items()}
+                for check in ex.checks
+            }  # fmt: skip
+        checks = [CheckResult.from_comparisons(c, comparisons[c.name]) for c in ex.checks]
+        if error:
+            where = f" (line {error['line']})" if error.get("line") else ""
+            for check in checks:
+                if check.message.endswith("was not assigned"):
+                    check.message += f": your code stopped before it with {error['message']}{where}"
+        flags = autograd_uses(cell.source) + _runtime_autograd(results)
+        result = ExerciseResult(ex.id, ex.title, sum(c.points for c in checks), ex.max_score, "", "", flags, checks,
+                                output=raw.outputs.get(PUBLIC_SEED, ""), losses=public.get("losses", []))  # fmt: skip
+        if flags:
+            first = flags[0]
+            result.score, result.status = 0.0, "autograd"
+            for check in checks:
+                check.points = 0.0
+            result.message = (f"uses autograd (line {first['line']}: {first['code'] or first['what']}): this "
+                              "exercise asks for the backward pass by hand, so it scores 0")  # fmt: skip
+        elif error and error["type"] == "NotImplementedError" and not any(c.shape_ok for c in checks):
+            result.status, result.message = "not answered", "not answered yet: replace `raise NotImplementedError()`"
+        elif error and error["type"] in ("SyntaxError", "IndentationError", "TabError"):
+            where = f" at line {error['line']}" if error.get("line") else ""
+            result.message = f"your code has a syntax error{where}, so none of it ran: {error['message']}"
+        elif error:
+            where = f" at line {error['line']}" if error.get("line") else ""
+            memory = " (it used more memory than allowed)" if error.get("memory") else ""
+            result.message = (f"your code raised {error['message']}{where}{memory}; "
+                              "the gradients assigned before it are graded")  # fmt: skip
+        if not result.status:
+            result.status = "passed" if result.score == ex.max_score else "failed" if result.score == 0 else "partial"
+        return result
+
+    def _training_comparisons(self, ex: Exercise, results: dict, arrays: dict) -> dict:
+        """Exercise 4: each step's gradients against autograd at the parameters the student's run reached.
+
+        Only the steps the loop got through are judged (at least the first): a loop that stops early says why in
+        the exercise's message, and a gradient that was right on every step it reached still counts.
+        """
+        comparisons = {c.name: {} for c in ex.checks}
+        for label, problem in self.problems.items():
+            values = results[label].get("values", {})
+            ran = max(1, len({key.split("/")[0] for key in values}))
+            steps = [{name: arrays[label].get(f"{k}/d{name}") for name in lecture.PARAMETER_NAMES}
+                     for k in range(min(ran, ex.steps))]  # fmt: skip
+            references = training_references(problem, self.Xtr, self.Ytr, steps)
+            for k, reference in enumerate(references):
+                for check in ex.checks:
+                    key = f"{k}/{check.variable}"
+                    comparisons[check.name][f"{label}, step {k + 1}"] = compare(
+                        check, values.get(key), arrays[label].get(key), reference[check.name])
+        return comparisons
+
+
+def _limit_message(reply: dict, limits: Limits) -> str | None:
+    status = reply.get("status")
+    if status == "timeout":
+        return f"timed out after {limits.timeout:g} s: look for a loop that never ends"
+    if status == "died":
+        how = reply.get("signal") or (f"exit code {reply['exit_code']}" if "exit_code" in reply else reply.get("detail"))
+        if how == "SIGKILL":
+            return f"stopped: it used more than {limits.memory_gib:g} GiB of memory or was killed"
+        return f"your code ended its own process ({how}), so nothing could be graded"
+    return None
+
+
+def _runtime_autograd(results: dict) -> list[dict]:
+    flags, seen = [], set()
+    for r in results.values():
+        for call in r.get("autograd_calls", []):
+            if call["call"] not in seen:
+                seen.add(call["call"])
+                flags.append({"flag": "autograd", "line": call.get("line"), "code": "", "what": call["call"]})
+        graphs = [name for name, meta in r.get("values", {}).items() if isinstance(meta, dict) and meta.get("has_graph")]
+        if graphs and "graph" not in seen:
+            seen.add("graph")
+            flags.append({"flag": "autograd", "line": None, "code": "", "what": f"{graphs[0]} carries an autograd graph"})
+    return flags
+
+
+def _all_failed(ex: Exercise, status: str, message: str) -> ExerciseResult:
+    failed = Comparison(problem=message)
+    checks = [CheckResult.from_comparisons(c, {"": failed}) for c in ex.checks]
+    return ExerciseResult(ex.id, ex.title, 0.0, ex.max_score, status, message, [], checks)

@@ -1,0 +1,83 @@
+"""The reference answers: torch autograd on the lecture's forward pass, computed in the grader's own process.
+
+Student code never runs here; this module only sees the seeds, the dataset and, for Exercise 4, the student's
+gradients as plain arrays (to replay the training run they drive).
+"""
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import lecture
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What one seed gives a student: the inputs handed to their code and autograd's answers."""
+
+    seed: int
+    params: dict  # name -> float32 tensor, the initial parameters
+    Xb: torch.Tensor
+    Yb: torch.Tensor
+    loop_generator_state: torch.Tensor  # the generator right after the parameters: Exercise 4's loop draws from it
+    grads: dict  # "logprobs", ..., "C" -> np.ndarray: every atom's and parameter's gradient
+
+    def inputs(self, exercise_id: str, Xtr, Ytr) -> dict:
+        """The arrays a student's code for `exercise_id` starts from (what the notebook has at that point)."""
+        arrays = {name: p.numpy() for name, p in self.params.items()}
+        if exercise_id == "ex4":
+            # The loop draws its own batches from the training set with the generator, as in the lecture.
+            arrays.update(Xtr=Xtr.numpy(), Ytr=Ytr.numpy(), generator_state=self.loop_generator_state.numpy())
+        else:
+            arrays.update(Xb=self.Xb.numpy(), Yb=self.Yb.numpy())
+        if exercise_id == "ex3":
+            # Exercise 3 starts from the true dhpreact, so a mistake in Exercise 1 costs nothing here.
+            arrays["dhpreact"] = self.grads["hpreact"]
+        return arrays
+
+
+def autograd_gradients(params: dict, Xb, Yb) -> dict:
+    """Every atom's and parameter's gradient of the loss, by autograd, as float32 arrays."""
+    leaves = {name: p.detach().clone().requires_grad_(True) for name, p in params.items()}
+    with torch.enable_grad():
+        atoms = lecture.forward(**leaves, Xb=Xb, Yb=Yb)
+        intermediates = {name: t for name, t in vars(atoms).items() if name != "loss"}
+        wrt = list(intermediates.values()) + list(leaves.values())
+        grads = torch.autograd.grad(atoms.loss, wrt)
+    names = list(intermediates) + list(leaves)
+    return {name: grad.numpy() for name, grad in zip(names, grads)}
+
+
+def make_problem(seed: int, Xtr, Ytr) -> Problem:
+    """Parameters and the first batch drawn in the notebook's order, and autograd's answers for them."""
+    g = torch.Generator().manual_seed(seed)
+    params = lecture.init_parameters(g)
+    loop_generator_state = g.get_state()
+    Xb, Yb = lecture.sample_batch(Xtr, Ytr, g)
+    return Problem(seed, params, Xb, Yb, loop_generator_state, autograd_gradients(params, Xb, Yb))
+
+
+def training_references(problem: Problem, Xtr, Ytr, student_steps: list[dict]) -> list[dict]:
+    """Autograd's gradients at each step of Exercise 4's loop, along the run the student's gradients drive.
+
+    The loop applies the student's own gradients, so after one wrong step the parameters leave the reference
+    path; comparing with autograd at the parameters the student actually has keeps each step's verdict about
+    that step alone. The replay uses only the student's gradients (plain arrays), never parameters reported by
+    the student's process. A missing or malformed gradient is replaced by autograd's so the replay goes on.
+    """
+    params = {name: p.clone() for name, p in problem.params.items()}
+    g = torch.Generator()
+    g.set_state(problem.loop_generator_state)
+    references = []
+    for step in student_steps:
+        Xb, Yb = lecture.sample_batch(Xtr, Ytr, g)
+        reference = autograd_gradients(params, Xb, Yb)
+        references.append({name: reference[name] for name in lecture.PARAMETER_NAMES})
+        applied = {}
+        for name in lecture.PARAMETER_NAMES:
+            grad = step.get(name)
+            ok = isinstance(grad, np.ndarray) and grad.shape == params[name].shape and grad.dtype == np.float32
+            applied[name] = torch.from_numpy(grad) if ok else torch.from_numpy(reference[name])
+        lecture.sgd_step(params, applied)
+    return references
+

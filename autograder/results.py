@@ -1,0 +1,123 @@
+"""Verdicts: what a graded notebook gets, one object per check, exercise and notebook.
+
+Each object renders as JSON (`to_dict`), plain text (`str`) and HTML (`_repr_html_`, for Jupyter); the
+renderings live in render.py.
+"""
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from .compare import Comparison
+
+EXACT_NOTE = (
+    "exact: False alone is not a mistake: on AVX2/AVX512 CPUs PyTorch's tanh backward uses a fused multiply-add, "
+    "so even the lecture's own answer is not bit-exact from hpreact on. A check passes when the shape and dtype "
+    "are right and the values are approximately equal on every seed."
+)
+
+
+@dataclass
+class CheckResult:
+    name: str
+    passed: bool
+    exact: bool
+    approx: bool
+    maxdiff: float | None
+    shape_ok: bool
+    dtype_ok: bool
+    points: float
+    max_points: float
+    message: str
+    # Where a wrong value differs, |student - reference|, on the public seed only: pictures may show it to the
+    # student, and the hidden seed's values must never leave the grader. Not part of the JSON.
+    difference: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "difference"}
+
+    @classmethod
+    def from_comparisons(cls, check, comparisons: dict[str, Comparison]) -> "CheckResult":
+        """Combine one check's comparisons on several seeds or steps, labelled for the message."""
+        results = list(comparisons.values())
+        passed = bool(results) and all(c.passed for c in results)
+        maxdiffs = [c.maxdiff for c in results if c.maxdiff is not None]
+        message = ""
+        if not passed:
+            failing = [(label, c) for label, c in comparisons.items() if not c.passed]
+            first_label, first = failing[0]
+            message = first.problem or f"d{check.name} is not close enough to autograd's"
+            if len(failing) < len(results) and first_label.startswith("hidden seed"):
+                message = ("right on the public seed but wrong on the hidden seed: compute it from the tensors, "
+                           f"don't paste values ({message})")  # fmt: skip
+            elif len(results) > 1:
+                message = f"{first_label}: {message}"
+        return cls(
+            name=check.name,
+            passed=passed,
+            exact=bool(results) and all(c.exact for c in results),
+            approx=bool(results) and all(c.approx for c in results),
+            maxdiff=max(maxdiffs) if maxdiffs else None,
+            shape_ok=bool(results) and all(c.shape_ok for c in results),
+            dtype_ok=bool(results) and all(c.dtype_ok for c in results),
+            points=check.points if passed else 0.0,
+            max_points=check.points,
+            message=message,
+            difference=next((c.difference for label, c in comparisons.items()
+                             if c.difference is not None and label.startswith("public seed")), None),  # fmt: skip
+        )
+
+
+@dataclass
+class ExerciseResult:
+    id: str
+    title: str
+    score: float
+    max_score: float
+    status: str  # "passed", "partial", "failed", "not answered", "not gradable", "autograd"
+    message: str
+    flags: list = field(default_factory=list)  # [{"flag": "autograd", "line": 3, "code": "loss.backward()"}]
+    checks: list[CheckResult] = field(default_factory=list)
+    output: str = ""  # what the student's code printed (public seed), for debugging
+    losses: list = field(default_factory=list)  # Exercise 4: the loss at each graded step
+
+    def to_dict(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "checks"}
+        return {**data, "checks": [c.to_dict() for c in self.checks]}
+
+    def __str__(self):
+        from .render import exercise_text
+
+        return exercise_text(self)
+
+    def _repr_html_(self):
+        from .render import exercise_html
+
+        return exercise_html(self)
+
+
+@dataclass
+class Report:
+    notebook: str
+    score: float
+    max_score: float
+    exercises: list[ExerciseResult]
+    isolation: str = ""
+    dataset: str = ""
+
+    @property
+    def full_marks(self) -> bool:
+        return self.score == self.max_score
+
+    def to_dict(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "exercises"}
+        return {**data, "exercises": [e.to_dict() for e in self.exercises]}
+
+    def __str__(self):
+        from .render import report_text
+
+        return report_text(self)
+
+    def _repr_html_(self):
+        from .render import report_html
+
+        return report_html(self)

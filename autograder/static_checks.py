@@ -1,0 +1,60 @@
+"""Autograd is not the student's to use: find it in the source of a solution cell.
+
+This is the static half of the rule; the run-time half (student_process.forbid_autograd) blocks what the source
+hides. Aliases count: `import torch as T; T.autograd.grad(...)` and `from torch import autograd as ag` are found.
+"""
+import ast
+
+# Attribute names that only mean autograd, on any object: x.backward(), x.grad, x.requires_grad_() ...
+AUTOGRAD_ATTRIBUTES = {
+    "backward", "grad", "grad_fn", "retain_grad", "retain_graph", "requires_grad_", "autograd", "enable_grad",
+    "set_grad_enabled", "vjp", "jvp", "jacobian", "hessian", "functorch", "_C", "_set_grad_enabled",
+}  # fmt: skip
+# The grader's own package computes autograd's answers; importing it in a solution cell is asking autograd too.
+AUTOGRAD_MODULES = ("torch.autograd", "torch.func", "functorch", "torch._C", "autograder")
+
+
+def autograd_uses(source: str) -> list[dict]:
+    """Each use of autograd as {"flag": "autograd", "line": N, "code": "..."}; empty for honest code."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []  # the run reports the syntax error itself
+    lines = source.splitlines()
+    torch_names = {"torch"}
+    uses = []
+
+    def flag(node, what):
+        code = lines[node.lineno - 1].strip() if 0 < node.lineno <= len(lines) else ""
+        uses.append({"flag": "autograd", "line": node.lineno, "code": code, "what": what})
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith(AUTOGRAD_MODULES):
+                    flag(node, f"import {alias.name}")
+                elif alias.name == "torch":
+                    torch_names.add(alias.asname or "torch")
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            full = [f"{node.module}.{a.name}" for a in node.names]
+            if node.module.startswith(AUTOGRAD_MODULES) or any(f.startswith(AUTOGRAD_MODULES) for f in full):
+                flag(node, f"from {node.module} import ...")
+            elif any(a.name in AUTOGRAD_ATTRIBUTES for a in node.names):
+                flag(node, f"from {node.module} import ...")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            if node.attr in AUTOGRAD_ATTRIBUTES:
+                flag(node, f".{node.attr}")
+            elif node.attr == "func" and isinstance(node.value, ast.Name) and node.value.id in torch_names:
+                flag(node, "torch.func")
+            elif node.attr == "requires_grad" and isinstance(node.ctx, ast.Store):
+                flag(node, ".requires_grad =")
+        elif isinstance(node, ast.keyword) and node.arg == "requires_grad":
+            if not (isinstance(node.value, ast.Constant) and node.value.value is False):
+                flag(node.value, "requires_grad=True")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in {"getattr", "setattr"}:
+            # A computed name (getattr(t, "back" + "ward")) is left to the run-time block.
+            name = node.args[1] if len(node.args) > 1 else None
+            if isinstance(name, ast.Constant) and name.value in AUTOGRAD_ATTRIBUTES | {"requires_grad"}:
+                flag(node, f"{node.func.id} {name.value}")
+    return sorted(uses, key=lambda u: u["line"])

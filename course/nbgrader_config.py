@@ -1,0 +1,18 @@
+"""The nbgrader course for backprop-ninja. Run nbgrader commands from this folder.
+
+Paths are relative to this file, so the course keeps working when the repository is copied elsewhere.
+solutions/ is the source (instructor notebooks); exercises/ is what `nbgrader generate_assignment` releases.
+"""
+import os
+
+c = get_config()  # noqa: F821 (provided by nbgrader)
+here = os.path.dirname(os.path.abspath(__file__))
+
+c.CourseDirectory.course_id = "backprop-ninja"
+c.CourseDirectory.root = here
+c.CourseDirectory.source_directory = os.path.join("..", "solutions")
+c.CourseDirectory.release_directory = os.path.join("..", "exercises")
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(here, "gradebook.db")
+c.CourseDirectory.db_assignments = [dict(name="backprop_ninja")]
+# The graded check cells print a table and end in a number: nbgrader takes that number as partial credit.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -1,0 +1,89 @@
+"""`backprop-ninja check` as a student runs it: tables, JSON, exit codes."""
+import json
+import subprocess
+import sys
+
+import pytest
+from submissions import EXERCISES, SOLUTIONS, all_right, edit_notebook, write_submission
+
+from autograder.checks import EXERCISES as TABLE, MAX_SCORE
+
+
+def check(*args):
+    return subprocess.run([sys.executable, "-m", "autograder", "check", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+def test_solutions_full_marks_json_and_exit_0():
+    run = check(SOLUTIONS, "--json")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["score"] == report["max_score"] == MAX_SCORE
+    assert [e["id"] for e in report["exercises"]] == ["ex1", "ex2", "ex3", "ex4"]
+    for exercise, table in zip(report["exercises"], TABLE):
+        assert {"id", "score", "max_score", "status", "message", "flags", "checks"} <= exercise.keys()
+        assert [c["name"] for c in exercise["checks"]] == [c.name for c in table.checks]
+        for c in exercise["checks"]:
+            assert {"name", "passed", "exact", "approx", "maxdiff", "shape_ok", "points", "max_points", "message"} <= c.keys()
+            assert c["passed"] and c["points"] == c["max_points"]
+
+
+def test_stubs_score_zero_exit_1_with_tables():
+    run = check(EXERCISES)
+    assert run.returncode == 1
+    assert "Exercise 1" in run.stdout and "not answered yet" in run.stdout
+    assert f"Score: 0/{MAX_SCORE:g}" in run.stdout
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_partly_right_exit_1(tmp_path):
+    from submissions import solution_region
+
+    run = check(write_submission(tmp_path / "nb.ipynb", ex2=solution_region("ex2")), "--json")
+    assert run.returncode == 1
+    assert json.loads(run.stdout)["score"] == 6
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p, "no such file"),
+        (lambda p: (p.write_text(""), p)[1], "empty"),
+        (lambda p: (p.write_text("{not json"), p)[1], "not a notebook"),
+        (lambda p: (p.write_text('{"just": "json"}'), p)[1], "not a notebook"),
+        (lambda p: (p.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})), p)[1],
+         "not a backprop_ninja notebook"),
+    ],
+    ids=["missing", "empty", "not-json", "not-notebook", "other-assignment"],
+)
+def test_ungradable_files_one_line_exit_2(tmp_path, make, message):
+    run = check(make(tmp_path / "x.ipynb"))
+    assert run.returncode == 2
+    assert message in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr
+
+
+def test_damaged_cells_are_reported_per_exercise(tmp_path):
+    path = all_right(tmp_path / "nb.ipynb")
+
+    def damage(nb):
+        cells = nb["cells"]
+        ids = [c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in cells]
+        cells.append(json.loads(json.dumps(cells[ids.index("ex2")])))  # duplicated
+        cells[ids.index("ex3")]["cell_type"] = "markdown"  # re-typed
+        cells[ids.index("ex3")].pop("outputs", None), cells[ids.index("ex3")].pop("execution_count", None)
+        cells[ids.index("ex4")]["metadata"]["nbgrader"]["grade_id"] = "my_ex4"  # renamed
+
+    edit_notebook(path, damage)
+    run = check(path, "--json")
+    assert run.returncode == 1
+    ex1, ex2, ex3, ex4 = json.loads(run.stdout)["exercises"]
+    assert ex1["status"] == "passed"
+    assert "2 cells with grade_id ex2" in ex2["message"]
+    assert "no longer a code cell" in ex3["message"]
+    assert "grade_id ex4 is missing" in ex4["message"]
+
+
+def test_module_and_console_script_agree():
+    run = subprocess.run(["backprop-ninja", "check", str(EXERCISES), "--json"], capture_output=True, text=True)
+    assert run.returncode == 1 and json.loads(run.stdout)["score"] == 0
