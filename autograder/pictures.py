@@ -38,3 +38,17 @@ def difference_heatmap(name: str, difference: np.ndarray) -> str:
         ax.set_ylabel("row")
     return _png_data_uri(fig)
 
+
+
+def loss_curves(losses: list, reference_losses: list) -> str:
+    """Exercise 4: the loss of the student's training run against the reference solution's, step by step."""
+    fig, ax = _figure(4, 2.5)
+    steps = range(1, len(reference_losses) + 1)
+    ax.plot(steps, reference_losses, "o-", color="#6e7781", label="reference solution")
+    ax.plot(steps[: len(losses)], [float("nan") if x is None else x for x in losses], "o--", color="#cf222e",
+            label="your loop")  # fmt: skip
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_xticks(list(steps))
+    ax.legend()
+    return _png_data_uri(fig)
