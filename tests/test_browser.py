@@ -46,18 +46,19 @@ def running_lab(root: Path, home: Path):
            "JUPYTER_DATA_DIR": str(home / "data"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
            "IPYTHONDIR": str(home / "ipython"), "MPLCONFIGDIR": str(home / "matplotlib"),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
-    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-               "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-               f"--LabApp.user_settings_dir={home / 'settings'}", f"--LabApp.workspaces_dir={home / 'workspaces'}",
-               "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+               f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+               f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={home / 'settings'}",
+               f"--LabApp.workspaces_dir={home / 'workspaces'}",
+               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
                "--ServerApp.allow_root=True"]  # CI containers run as root  # fmt: skip
     # No "get notified about Jupyter news?" toast over the notebook (it would also ask the network).
     news = home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True, exist_ok=True)
     news.write_text('{"fetchNews": "false"}')
-    log = open(home / "jupyterlab.log", "w")
-    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    with open(home / "jupyterlab.log", "w") as log:
+        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -76,7 +77,6 @@ def running_lab(root: Path, home: Path):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-        log.close()
 
 
 @contextlib.contextmanager
@@ -84,8 +84,9 @@ def browser_page(profile: Path, height: int = 900):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(str(profile), executable_path=str(CHROMIUM), headless=True,
-                                                       args=CHROMIUM_ARGS, viewport={"width": 1400, "height": height})  # fmt: skip
+        context = p.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": height})  # fmt: skip
         try:
             yield context.pages[0] if context.pages else context.new_page()
         finally:
@@ -145,7 +146,8 @@ def screenshot_for_readme(target: Path):
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         slip = answer("ex1", ("dhpreact = (1.0 - h**2) * dh", "dhpreact = (1.0 - hpreact**2) * dh"))
-        write_submission(tmp / "exercises" / NOTEBOOK, ex1=slip, **{ex: solution_region(ex) for ex in ("ex2", "ex3", "ex4")})
+        right = {ex: solution_region(ex) for ex in ("ex2", "ex3", "ex4")}
+        write_submission(tmp / "exercises" / NOTEBOOK, ex1=slip, **right)
         with running_lab(tmp / "exercises", tmp) as (url, token), browser_page(tmp / "profile", 1150) as page:
             run_all_cells(page, url, token)
             check_outputs(page)

@@ -166,3 +166,35 @@ def test_hints_on_made_up_tensors(make, meta, words):
     expected = np.random.default_rng(1).normal(size=(32, 27)).astype(np.float32)
     found = hint(EX2_LOGITS, meta, make(expected), expected)
     assert found is None if words is None else words in found
+
+
+def test_the_in_notebook_check_names_the_root_cause_and_shows_where():
+    """selfcheck.check on a kernel namespace like the notebook's after a tanh slip in Exercise 1."""
+    import torch.nn.functional as F
+
+    from autograder import selfcheck
+
+    problem = selfcheck._public_problem()
+    ns = {"torch": torch, "F": F, "n": lecture.n, **problem.params, "Xb": problem.Xb, "Yb": problem.Yb}
+    ns.update(vars(lecture.forward(**problem.params, Xb=problem.Xb, Yb=problem.Yb)))
+    with torch.no_grad():
+        exec(answer("ex1", MISTAKES["tanh's derivative taken at the pre-activation"]), ns)
+    ex1 = selfcheck.check("ex1", ns)
+    assert ex1.first_wrong == "hpreact" and "1 - h**2" in by_name(ex1)["hpreact"].hint
+    assert all(c.locally_correct for c in ex1.checks if c.name != "hpreact")
+    page = ex1._repr_html_()
+    assert page.count("<img") == 1 and "alt='dhpreact: where it differs'" in page
+
+
+def test_cli_credit_option(tmp_path):
+    import subprocess
+    import sys
+
+    path = write_submission(tmp_path / "nb.ipynb", ex1=answer("ex1", MISTAKES["the 1/n of the mean forgotten"]))
+    scores = {}
+    for credit in ("strict", "local"):
+        run = subprocess.run([sys.executable, "-m", "autograder", "check", str(path), "--json", "--credit", credit],
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert run.returncode == 1, run.stderr
+        scores[credit] = json.loads(run.stdout)["exercises"][0]["score"]
+    assert scores == {"strict": 0, "local": len(EX1) - 1}
