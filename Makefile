@@ -17,6 +17,8 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install -e ".[test]"
+	# The notebooks' kernel "python3" is this venv's Python by absolute path, whatever PATH the server has.
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (backprop-ninja)"
 	touch $@
 
 install: $(VENV)/.installed
@@ -33,8 +35,10 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -n 2 tests
 
+# The student's JupyterLab: nbgrader's assignment list and validate button, not the instructor's tools
+# (student_lab/ is added to the config path for this run only; nothing in ~/.jupyter is touched).
 lab: install
-	$(BIN)/jupyter lab exercises
+	JUPYTER_CONFIG_PATH=$(CURDIR)/student_lab $(BIN)/jupyter lab --ServerApp.root_dir=exercises
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache course/gradebook.db demo-output

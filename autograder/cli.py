@@ -21,7 +21,7 @@ def cmd_check(args) -> int:
 
     try:
         read_submission(args.notebook)  # fail fast, before any torch work, on a file that is not a notebook
-        with Grader(_limits(args), hidden_seed=args.hidden_seed) as grader:
+        with Grader(_limits(args), hidden_seed=args.hidden_seed, credit=args.credit) as grader:
             report = grader.grade(args.notebook)
     except NotGradable as e:
         print(f"backprop-ninja: cannot grade {e}", file=sys.stderr)
@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("notebook", help="path to backprop_ninja.ipynb")
     check.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     check.add_argument("--verbose", action="store_true", help="also say which isolation and dataset are in use")
+    check.add_argument("--credit", choices=("strict", "local"), default="strict",
+                       help="strict (default): a gradient scores when it is right; local: also when it is right "
+                            "given the student's own upstream gradients, so one early slip costs one point")
     check.set_defaults(run=cmd_check)
 
     doctor = sub.add_parser("doctor", help="say which isolation is in force and which dataset is used")

@@ -9,8 +9,10 @@ from pathlib import Path
 from . import data, lecture
 from .checks import DEFAULT_HIDDEN_SEED, EXERCISES, PUBLIC_SEED, Exercise
 from .compare import Comparison, compare
+from .hints import diagnose, hint
+from .localise import SeedRun
 from .notebook import ExerciseCell, read_submission
-from .reference import make_problem, training_references
+from .reference import loop_batches, make_problem, reference_losses, training_references
 from .results import CheckResult, ExerciseResult, Report
 from .sandbox import Limits, Sandbox, isolation_in_force
 from .static_checks import autograd_uses
@@ -22,7 +24,11 @@ def hidden_seed_from_env() -> int:
 
 
 class Grader:
-    def __init__(self, limits: Limits = Limits(), hidden_seed: int | None = None, words: "data.Words | None" = None):
+    def __init__(self, limits: Limits = Limits(), hidden_seed: int | None = None, words: "data.Words | None" = None,
+                 credit: str = "strict"):
+        # "strict": a check scores when its gradient is right, as in the lecture. "local": also when it is right
+        # given the student's own upstream gradients (Exercise 1), so one early slip costs one point.
+        self.credit = credit
         self.words = words or data.load_words()
         (self.Xtr, self.Ytr), _, _ = lecture.split_dataset(self.words.words)
         hidden = hidden_seed_from_env() if hidden_seed is None else hidden_seed
@@ -64,7 +70,7 @@ class Grader:
         public = results["public seed"]
         error = public.get("error") or next((r["error"] for r in results.values() if r.get("error")), None)
         if ex.id == "ex4":
-            comparisons = self._training_comparisons(ex, results, arrays)
+            comparisons, hints = self._training_comparisons(ex, results, arrays)
         else:
             comparisons = {
                 check.name: {label: compare(check, results[label].get("values", {}).get(check.variable),
@@ -73,6 +79,15 @@ class Grader:
                 for check in ex.checks
             }  # fmt: skip
         checks = [CheckResult.from_comparisons(c, comparisons[c.name]) for c in ex.checks]
+        if ex.id == "ex4":
+            for check in checks:
+                check.hint = hints.get(check.name)
+        else:
+            diagnose(ex, checks, [SeedRun(p, results[label].get("values", {}), arrays[label])
+                                  for label, p in self.problems.items()])  # fmt: skip
+        if self.credit == "local":
+            for check in checks:
+                check.points = check.max_points if check.locally_correct else 0.0
         if error:
             where = f" (line {error['line']})" if error.get("line") else ""
             for check in checks:
@@ -81,6 +96,9 @@ class Grader:
         flags = autograd_uses(cell.source) + _runtime_autograd(results)
         result = ExerciseResult(ex.id, ex.title, sum(c.points for c in checks), ex.max_score, "", "", flags, checks,
                                 output=raw.outputs.get(PUBLIC_SEED, ""), losses=public.get("losses", []))  # fmt: skip
+        if ex.id == "ex4" and result.losses:
+            result.reference_losses = reference_losses(self.problems["public seed"], self.Xtr, self.Ytr,
+                                                       len(result.losses))  # fmt: skip
         if flags:
             first = flags[0]
             result.score, result.status = 0.0, "autograd"
@@ -102,25 +120,30 @@ class Grader:
             result.status = "passed" if result.score == ex.max_score else "failed" if result.score == 0 else "partial"
         return result
 
-    def _training_comparisons(self, ex: Exercise, results: dict, arrays: dict) -> dict:
+    def _training_comparisons(self, ex: Exercise, results: dict, arrays: dict) -> tuple[dict, dict]:
         """Exercise 4: each step's gradients against autograd at the parameters the student's run reached.
 
         Only the steps the loop got through are judged (at least the first): a loop that stops early says why in
         the exercise's message, and a gradient that was right on every step it reached still counts.
+        Also returns a hint per check, from its first failing step on the public seed.
         """
-        comparisons = {c.name: {} for c in ex.checks}
+        comparisons, hints = {c.name: {} for c in ex.checks}, {}
         for label, problem in self.problems.items():
             values = results[label].get("values", {})
             ran = max(1, len({key.split("/")[0] for key in values}))
             steps = [{name: arrays[label].get(f"{k}/d{name}") for name in lecture.PARAMETER_NAMES}
                      for k in range(min(ran, ex.steps))]  # fmt: skip
             references = training_references(problem, self.Xtr, self.Ytr, steps)
-            for k, reference in enumerate(references):
+            batches = loop_batches(problem, self.Xtr, self.Ytr, len(steps))
+            for k, (reference, (Xb, _)) in enumerate(zip(references, batches)):
                 for check in ex.checks:
                     key = f"{k}/{check.variable}"
-                    comparisons[check.name][f"{label}, step {k + 1}"] = compare(
-                        check, values.get(key), arrays[label].get(key), reference[check.name])
-        return comparisons
+                    meta, array = values.get(key), arrays[label].get(key)
+                    comparison = compare(check, meta, array, reference[check.name])
+                    comparisons[check.name][f"{label}, step {k + 1}"] = comparison
+                    if label == "public seed" and not comparison.passed and check.name not in hints:
+                        hints[check.name] = hint(check, meta, array, reference[check.name], Xb.numpy())
+        return comparisons, hints
 
 
 def _limit_message(reply: dict, limits: Limits) -> str | None:

@@ -57,6 +57,24 @@ def make_problem(seed: int, Xtr, Ytr) -> Problem:
     return Problem(seed, params, Xb, Yb, loop_generator_state, autograd_gradients(params, Xb, Yb))
 
 
+def loop_batches(problem: Problem, Xtr, Ytr, steps: int) -> list[tuple]:
+    """The batches Exercise 4's loop draws, step by step: the generator is used for nothing else in the loop."""
+    g = torch.Generator()
+    g.set_state(problem.loop_generator_state)
+    return [lecture.sample_batch(Xtr, Ytr, g) for _ in range(steps)]
+
+
+def reference_losses(problem: Problem, Xtr, Ytr, steps: int) -> list[float]:
+    """The loss at each of Exercise 4's steps when the loop applies autograd's gradients (the reference solution)."""
+    params = {name: p.clone() for name, p in problem.params.items()}
+    losses = []
+    for Xb, Yb in loop_batches(problem, Xtr, Ytr, steps):
+        losses.append(float(lecture.forward(**params, Xb=Xb, Yb=Yb).loss))
+        lecture.sgd_step(params, {name: torch.from_numpy(g) for name, g in autograd_gradients(params, Xb, Yb).items()
+                                  if name in lecture.PARAMETER_NAMES})  # fmt: skip
+    return losses
+
+
 def training_references(problem: Problem, Xtr, Ytr, student_steps: list[dict]) -> list[dict]:
     """Autograd's gradients at each step of Exercise 4's loop, along the run the student's gradients drive.
 
@@ -66,11 +84,8 @@ def training_references(problem: Problem, Xtr, Ytr, student_steps: list[dict]) -
     the student's process. A missing or malformed gradient is replaced by autograd's so the replay goes on.
     """
     params = {name: p.clone() for name, p in problem.params.items()}
-    g = torch.Generator()
-    g.set_state(problem.loop_generator_state)
     references = []
-    for step in student_steps:
-        Xb, Yb = lecture.sample_batch(Xtr, Ytr, g)
+    for step, (Xb, Yb) in zip(student_steps, loop_batches(problem, Xtr, Ytr, len(student_steps))):
         reference = autograd_gradients(params, Xb, Yb)
         references.append({name: reference[name] for name in lecture.PARAMETER_NAMES})
         applied = {}

@@ -6,9 +6,10 @@ from rich.console import Console
 from rich.table import Table
 
 from .checks import EXERCISES
+from .pictures import difference_heatmap, loss_curves
 from .results import EXACT_NOTE, ExerciseResult, Report
 
-COLUMNS = ("check", "exact", "approx", "maxdiff", "shape", "verdict", "points", "message")
+COLUMNS = ("check", "exact", "approx", "maxdiff", "shape", "verdict", "points", "message", "diagnosis")
 VERDICT_STYLE = {"passed": "#1a7f37", "partial": "#9a6700", "failed": "#cf222e", "not answered": "#6e7781",
                  "not gradable": "#cf222e", "autograd": "#cf222e"}  # fmt: skip
 
@@ -16,7 +17,26 @@ VERDICT_STYLE = {"passed": "#1a7f37", "partial": "#9a6700", "failed": "#cf222e",
 def _row(check) -> tuple[str, ...]:
     maxdiff = "" if check.maxdiff is None else f"{check.maxdiff:.2g}"
     return (check.name, str(check.exact), str(check.approx), maxdiff, "ok" if check.shape_ok else "WRONG",
-            "pass" if check.passed else "FAIL", f"{check.points:g}/{check.max_points:g}", check.message)  # fmt: skip
+            "pass" if check.passed else "FAIL", f"{check.points:g}/{check.max_points:g}", check.message,
+            _diagnosis(check))  # fmt: skip
+
+
+def _diagnosis(check) -> str:
+    """Root cause (with the kind of mistake, when recognised) against a step that only inherits one."""
+    if check.passed:
+        return ""
+    if check.locally_correct:
+        return "follows from an earlier mistake"
+    return f"root cause: {check.hint}" if check.hint else "root cause"
+
+
+def _summary(ex: ExerciseResult) -> str:
+    """Exercise 1's one line on where to look first."""
+    following = sum(1 for c in ex.checks if not c.passed and c.locally_correct)
+    if ex.first_wrong is None or not following or ex.status in ("not gradable", "autograd"):
+        return ""
+    return (f"Start at d{ex.first_wrong}: it is the first step that is wrong given your own upstream gradients. "
+            f"{following} failing check(s) marked 'follows from an earlier mistake' are right given theirs.")
 
 
 def _points(score, max_score) -> str:
@@ -33,8 +53,9 @@ def exercise_text(ex: ExerciseResult) -> str:
     buffer = io.StringIO()
     console = Console(file=buffer, width=160, no_color=True, force_terminal=False)
     console.print(table)
-    if ex.message:
-        console.print(ex.message)
+    for line in (ex.message, _summary(ex)):
+        if line:
+            console.print(line)
     return buffer.getvalue()
 
 
@@ -52,8 +73,13 @@ def exercise_html(ex: ExerciseResult) -> str:
     for check in ex.checks:
         cells = list(map(html.escape, _row(check)))
         cells[5] = f"<b style='color:{'#1a7f37' if check.passed else '#cf222e'}'>{cells[5]}</b>"
+        if check.difference is not None and not check.locally_correct:
+            picture = difference_heatmap(check.name, check.difference)
+            cells[8] += f"<br><img alt='d{check.name}: where it differs' src='{picture}'>"
         rows.append("<tr>" + "".join(f"<td style='text-align:left;padding:2px 8px'>{c}</td>" for c in cells) + "</tr>")
-    message = f"<p>{html.escape(ex.message)}</p>" if ex.message else ""
+    message = "".join(f"<p>{html.escape(line)}</p>" for line in (ex.message, _summary(ex)) if line)
+    if ex.losses and ex.reference_losses:
+        message += f"<p><img alt='loss curves' src='{loss_curves(ex.losses, ex.reference_losses)}'></p>"
     return (
         f"<div class='backprop-ninja-exercise' data-exercise='{ex.id}' data-status='{html.escape(ex.status)}'>"
         f"<h4>{html.escape(ex.title)}: <span style='color:{colour}'>{_points(ex.score, ex.max_score)} "

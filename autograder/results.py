@@ -28,6 +28,10 @@ class CheckResult:
     points: float
     max_points: float
     message: str
+    # Right given the student's own upstream gradients (localise.py; Exercises 2-4: the same as passed). A failing
+    # check that is locally correct only inherits an earlier mistake.
+    locally_correct: bool = False
+    hint: str | None = None  # what kind of mistake a failing check looks like (hints.py)
     # Where a wrong value differs, |student - reference|, on the public seed only: pictures may show it to the
     # student, and the hidden seed's values must never leave the grader. Not part of the JSON.
     difference: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -62,6 +66,7 @@ class CheckResult:
             points=check.points if passed else 0.0,
             max_points=check.points,
             message=message,
+            locally_correct=passed,
             difference=next((c.difference for label, c in comparisons.items()
                              if c.difference is not None and label.startswith("public seed")), None),  # fmt: skip
         )
@@ -79,10 +84,16 @@ class ExerciseResult:
     checks: list[CheckResult] = field(default_factory=list)
     output: str = ""  # what the student's code printed (public seed), for debugging
     losses: list = field(default_factory=list)  # Exercise 4: the loss at each graded step
+    reference_losses: list = field(default_factory=list)  # Exercise 4: the reference solution's, same steps
+
+    @property
+    def first_wrong(self) -> str | None:
+        """The root cause: the first check, in the lecture's order, that is wrong even given its upstream."""
+        return next((c.name for c in self.checks if not c.locally_correct), None)
 
     def to_dict(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "checks"}
-        return {**data, "checks": [c.to_dict() for c in self.checks]}
+        return {**data, "first_wrong": self.first_wrong, "checks": [c.to_dict() for c in self.checks]}
 
     def __str__(self):
         from .render import exercise_text

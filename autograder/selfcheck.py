@@ -13,6 +13,8 @@ import torch
 from . import data, lecture
 from .checks import EXERCISE_BY_ID, PUBLIC_SEED
 from .compare import compare
+from .hints import diagnose, hint
+from .localise import SeedRun
 from .reference import autograd_gradients, make_problem
 from .results import CheckResult, ExerciseResult
 from .student_process import describe
@@ -63,6 +65,11 @@ def _last_training_step(ns: dict) -> tuple[dict, dict]:
     return autograd_gradients(params, ns["Xb"], ns["Yb"]), student
 
 
+def _batch_index(ns: dict):
+    Xb = ns.get("Xb")
+    return Xb.numpy() if isinstance(Xb, torch.Tensor) else None
+
+
 def check(exercise_id: str, namespace: dict | None = None) -> ExerciseResult:
     ex = EXERCISE_BY_ID[exercise_id]
     ns = _caller_namespace() if namespace is None else namespace
@@ -73,13 +80,18 @@ def check(exercise_id: str, namespace: dict | None = None) -> ExerciseResult:
             reference, student = _last_training_step(ns)
         else:
             reference, student = _public_problem().grads, {c.variable: ns.get(c.variable) for c in ex.checks}
-        checks = []
+        checks, metas, arrays = [], {}, {}
         for c in ex.checks:
             value = student.get(c.name if ex.id == "ex4" else c.variable)
             meta, array = describe(value) if value is not None else (None, None)
+            metas[c.variable], arrays[c.variable] = meta, array
             # Without a usable last step, the first step's gradient still gives the shape to report against.
-            comparison = compare(c, meta, array, reference.get(c.name, _public_problem().grads[c.name]))
-            checks.append(CheckResult.from_comparisons(c, {"public seed": comparison}))
+            expected = reference.get(c.name, _public_problem().grads[c.name])
+            checks.append(CheckResult.from_comparisons(c, {"public seed": compare(c, meta, array, expected)}))
+            if ex.id == "ex4" and not checks[-1].passed:
+                checks[-1].hint = hint(c, meta, array, expected, _batch_index(ns))
+        if ex.id != "ex4":
+            diagnose(ex, checks, [SeedRun(_public_problem(), metas, arrays)])
     score = sum(c.points for c in checks)
     status = "passed" if score == ex.max_score else "failed" if score == 0 else "partial"
     if all(c.message.endswith("was not assigned") for c in checks):

@@ -1,0 +1,140 @@
+"""Which wrong gradient is the student's own mistake, and which only inherit one from upstream (Exercise 1).
+
+One slip in dlogprobs makes every later gradient wrong, and the lecture's cmp paints them all False. Here each
+step is also judged the way the student wrote it: from their OWN upstream gradients. For a tensor x, that is
+the sum, over every op that consumes x, of the op's vector-Jacobian product with the student's gradient of the
+op's output (torch.autograd.grad with grad_outputs). A step that matches is "right given your upstream"; the
+first failing step that is not is the root cause.
+
+The ops are lecture.forward's own lines, read with ast, so this graph cannot drift from the forward pass the
+reference uses. Everything here runs in the grader's process, on plain arrays the student's process returned.
+"""
+import ast
+import functools
+import inspect
+import textwrap
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import lecture
+from .compare import compare
+
+
+@dataclass(frozen=True)
+class Op:
+    output: str  # the atom it computes, or "loss"
+    inputs: tuple[str, ...]  # the atoms and parameters it reads, in the order they appear
+    expression: object  # the compiled right-hand side
+
+
+@functools.cache
+def lecture_ops() -> tuple[tuple[Op, ...], dict]:
+    """lecture.forward's assignments as ops, and the constant ones (`n = Xb.shape[0]`) as expressions."""
+    (function,) = ast.parse(textwrap.dedent(inspect.getsource(lecture.forward))).body
+    graded = set(lecture.PARAMETER_NAMES)
+    ops, constants = [], {}
+    for statement in function.body:
+        if not isinstance(statement, ast.Assign):
+            continue  # the docstring and the return
+        (target,) = statement.targets
+        expression = compile(ast.Expression(statement.value), f"<lecture.forward: {target.id}>", "eval")
+        names = [node.id for node in ast.walk(statement.value) if isinstance(node, ast.Name)]
+        inputs = tuple(dict.fromkeys(name for name in names if name in graded))
+        if inputs:
+            ops.append(Op(target.id, inputs, expression))
+            graded.add(target.id)
+        else:
+            constants[target.id] = expression
+    return tuple(ops), constants
+
+
+def consumers(name: str) -> list[Op]:
+    """The ops that read `name`: its gradient is the sum of what flows back through each."""
+    return [op for op in lecture_ops()[0] if name in op.inputs]
+
+
+def forward_values(params: dict, Xb, Yb) -> dict:
+    """Every atom's value, by replaying the ops in order (the same numbers lecture.forward computes)."""
+    ops, constants = lecture_ops()
+    values = {"torch": torch, "Xb": Xb, "Yb": Yb, **params}
+    for name, expression in constants.items():
+        values[name] = eval(expression, values)
+    for op in ops:
+        values[op.output] = eval(op.expression, values)
+    return values
+
+
+def usable_upstream(meta: dict | None, array: np.ndarray | None, reference: np.ndarray) -> torch.Tensor:
+    """The student's gradient as the next step back sees it, or autograd's when theirs cannot be used.
+
+    A [64] for a [1, 64] is read as the student's own code reads it (broadcasting makes it the same numbers).
+    A missing, non-tensor, misshapen or non-finite gradient would make every VJP through it meaningless, so the
+    step after it is judged from the true gradient instead: its own formula is still what is being checked.
+    """
+    if meta is None or array is None or meta.get("kind") != "tensor" or array.size != reference.size:
+        return torch.from_numpy(reference)
+    if array.shape != reference.shape:
+        if [d for d in array.shape if d != 1] != [d for d in reference.shape if d != 1]:
+            return torch.from_numpy(reference)
+        array = array.reshape(reference.shape)
+    if not np.isfinite(array).all():
+        return torch.from_numpy(reference)
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+
+
+def local_gradients(values: dict, upstream: dict) -> dict:
+    """For each atom and parameter: what its gradient is, given `upstream` (name -> gradient of that tensor).
+
+    The loss's own gradient is 1. Returns float32 arrays by name.
+    """
+    upstream = {**upstream, "loss": torch.ones(())}
+    local = {}
+    with torch.enable_grad():
+        for op in lecture_ops()[0]:
+            leaves = {name: values[name].detach().clone().requires_grad_(True) for name in op.inputs}
+            output = eval(op.expression, {**values, **leaves})
+            vjps = torch.autograd.grad(output, list(leaves.values()), grad_outputs=upstream[op.output])
+            for name, vjp in zip(leaves, vjps):
+                local[name] = local[name] + vjp if name in local else vjp
+    return {name: grad.numpy() for name, grad in local.items()}
+
+
+@dataclass
+class SeedRun:
+    """What one seed gave: the problem (inputs and autograd's answers) and the student's gradients."""
+
+    problem: object  # reference.Problem
+    metas: dict  # "dlogprobs" -> the child's description of the value
+    arrays: dict  # "dlogprobs" -> np.ndarray
+
+
+@dataclass
+class LocalView:
+    """One seed seen step by step: forward values, the student's usable gradients, and what each step should give."""
+
+    values: dict  # atom -> tensor
+    upstream: dict  # check name -> the student's gradient as a tensor (autograd's where theirs is unusable)
+    local: dict  # check name -> np.ndarray: its gradient computed from `upstream`
+
+
+def local_view(exercise, run: SeedRun) -> LocalView:
+    problem = run.problem
+    values = forward_values(problem.params, problem.Xb, problem.Yb)
+    upstream = {c.name: usable_upstream(run.metas.get(c.variable), run.arrays.get(c.variable), problem.grads[c.name])
+                for c in exercise.checks}  # fmt: skip
+    return LocalView(values, upstream, local_gradients(values, upstream))
+
+
+def mark_locally_correct(exercise, checks: list, runs: list[SeedRun]) -> list[LocalView]:
+    """Set each check's `locally_correct`: it passes, or it matches its local reference on every seed.
+
+    Returns each seed's view (in the order of `runs`), which hints.py tests root causes against.
+    """
+    views = [local_view(exercise, run) for run in runs]
+    for check, result in zip(exercise.checks, checks):
+        result.locally_correct = result.passed or all(
+            compare(check, run.metas.get(check.variable), run.arrays.get(check.variable), view.local[check.name]).passed
+            for run, view in zip(runs, views))  # fmt: skip
+    return views

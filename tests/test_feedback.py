@@ -1,0 +1,200 @@
+"""Feedback that teaches: the first wrong step (localise.py), the kind of mistake (hints.py), the pictures."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from submissions import all_right, answer, write_submission
+from test_grading import CORRECT_VARIANTS, EX1, EX1_MISTAKES
+
+from autograder import lecture
+from autograder.checks import EXERCISE_BY_ID
+from autograder.grading import Grader
+from autograder.hints import hint
+from autograder.localise import consumers, forward_values, local_gradients
+from autograder.sandbox import Limits
+
+# Each mistake of test_grading's catalogue (plus a sign flip): the step that is its root cause, and words the hint
+# must contain to name the mistake.
+ROOT_CAUSES = {
+    "the 1/n of the mean forgotten": ("logprobs", "1/n of the mean was left out"),
+    "a [64] for a [1, 64] gradient": ("bnmeani", "keepdim=True"),
+    "a bias gradient not summed over the batch": ("b2", "summed over the batch it would be right"),
+    "1/n for 1/(n-1) in the variance": ("bndiff2", "Bessel's correction"),
+    "tanh's derivative taken at the pre-activation": ("hpreact", "1 - h**2"),
+    "repeated embedding rows overwritten instead of accumulated": ("C", "accumulate with dC[ix] +="),
+    "dprobs multiplied by probs instead of divided": ("probs", "divide"),
+    "d(1/x) without its minus sign": ("counts_sum", "sign is flipped"),
+}
+MISTAKES = {name: edit for name, (edit, _) in EX1_MISTAKES.items()}
+MISTAKES["d(1/x) without its minus sign"] = ("dcounts_sum = (-counts_sum**-2)", "dcounts_sum = (counts_sum**-2)")
+
+
+def by_name(exercise) -> dict:
+    return {c.name: c for c in exercise.checks}
+
+
+@pytest.mark.parametrize("mistake", ROOT_CAUSES)
+def test_the_first_wrong_step_is_named_with_its_mistake(grader, tmp_path, mistake):
+    report = grader.grade(write_submission(tmp_path / "nb.ipynb", ex1=answer("ex1", MISTAKES[mistake])))
+    ex1 = report.exercises[0]
+    root, words = ROOT_CAUSES[mistake]
+    assert ex1.first_wrong == root
+    checks = by_name(ex1)
+    assert words in checks[root].hint
+    assert not checks[root].locally_correct
+    # every other failing step is right given the student's own upstream gradients, and gets no hint of its own
+    for check in ex1.checks:
+        if check.name != root:
+            assert check.locally_correct, check
+            assert check.hint is None
+    # the JSON carries the diagnosis, the text and the HTML say it
+    data = json.loads(json.dumps(report.to_dict()))["exercises"][0]
+    assert data["first_wrong"] == root
+    assert {(c["name"], c["locally_correct"], c["hint"]) for c in data["checks"]} == {
+        (c.name, c.locally_correct, c.hint) for c in ex1.checks}
+    text, page = str(ex1), ex1._repr_html_()
+    assert "root cause" in text and "root cause" in page
+    following = [c for c in ex1.checks if not c.passed and c.locally_correct]
+    assert page.count(">follows from an earlier mistake</td>") == len(following)
+    if following:
+        assert f"Start at d{root}" in text and f"{len(following)} failing check(s)" in text
+    assert page.count("<img") == (1 if checks[root].difference is not None else 0)  # a heatmap for the root cause
+
+
+def test_right_and_differently_written_answers_get_no_diagnosis(grader, tmp_path):
+    variants = [answer("ex1", edit) for edit in CORRECT_VARIANTS.values()]
+    for i, code in enumerate(variants):
+        ex1 = grader.grade(write_submission(tmp_path / f"v{i}.ipynb", ex1=code)).exercises[0]
+        assert ex1.first_wrong is None
+        assert all(c.locally_correct and c.hint is None for c in ex1.checks)
+    report = grader.grade(all_right(tmp_path / "right.ipynb"))
+    for exercise in report.exercises:
+        assert exercise.first_wrong is None
+        assert all(c.locally_correct and c.hint is None for c in exercise.checks)
+        assert "<img" not in exercise._repr_html_() or exercise.id == "ex4"
+
+
+def test_two_mistakes_are_two_root_causes(grader, tmp_path):
+    edits = (MISTAKES["the 1/n of the mean forgotten"], MISTAKES["1/n for 1/(n-1) in the variance"])
+    ex1 = grader.grade(write_submission(tmp_path / "nb.ipynb", ex1=answer("ex1", *edits))).exercises[0]
+    roots = [c.name for c in ex1.checks if not c.locally_correct]
+    assert roots == ["logprobs", "bndiff2"]
+    # the second hint is about the step's own slip, not the factor n inherited from upstream
+    assert "Bessel's correction" in by_name(ex1)["bndiff2"].hint
+
+
+@pytest.fixture(scope="module")
+def local_credit_grader(small_words):
+    with Grader(Limits(timeout=30), words=small_words, credit="local") as g:
+        yield g
+
+
+def test_local_credit_pays_for_steps_right_given_their_upstream(grader, local_credit_grader, tmp_path):
+    path = write_submission(tmp_path / "nb.ipynb", ex1=answer("ex1", MISTAKES["the 1/n of the mean forgotten"]))
+    strict, local = grader.grade(path).exercises[0], local_credit_grader.grade(path).exercises[0]
+    assert strict.score == 0
+    assert local.score == len(EX1) - 1 and local.status == "partial"
+    assert [c.passed for c in strict.checks] == [c.passed for c in local.checks]  # the verdicts stay strict
+
+
+def test_local_credit_is_judged_on_the_hidden_seed_too(local_credit_grader, grader, tmp_path):
+    # dlogprobs right on the public seed only (pasted): the steps after it are right given it on both seeds
+    public = grader.problems["public seed"].grads["logprobs"]
+    pasted = "dlogprobs = torch.tensor(" + np.array2string(public, separator=",", threshold=10**6,
+                                                           floatmode="unique") + ")"  # fmt: skip
+    code = answer("ex1", ("dlogprobs = torch.zeros_like(logprobs)\ndlogprobs[range(n), Yb] = -1.0/n", pasted))
+    ex1 = local_credit_grader.grade(write_submission(tmp_path / "nb.ipynb", ex1=code)).exercises[0]
+    assert ex1.first_wrong == "logprobs" and not by_name(ex1)["logprobs"].locally_correct
+    assert ex1.score == len(EX1) - 1
+
+
+def test_exercises_2_to_4_get_hints_loss_curves_and_a_uniform_shape(grader, tmp_path):
+    overwrite = MISTAKES["repeated embedding rows overwritten instead of accumulated"]  # Exercise 4 has the same loop
+    path = write_submission(
+        tmp_path / "nb.ipynb",
+        ex2=answer("ex2", ("dlogits /= n", "")),
+        ex3=answer("ex3", ("n/(n-1)", "1")),
+        ex4=answer("ex4", overwrite),
+    )
+    _, ex2, ex3, ex4 = grader.grade(path).exercises
+    assert ex2.first_wrong == "logits" and "1/n of the mean was left out" in ex2.checks[0].hint
+    assert ex3.first_wrong == "hprebn" and not ex3.checks[0].locally_correct
+    assert ex4.first_wrong == "C" and "accumulate with dC[ix] +=" in by_name(ex4)["C"].hint
+    assert all(c.locally_correct == c.passed for ex in (ex2, ex3, ex4) for c in ex.checks)
+    assert len(ex4.losses) == len(ex4.reference_losses) == EXERCISE_BY_ID["ex4"].steps
+    # the first step starts from the same parameters: the same loss up to rounding
+    assert ex4.losses[0] == pytest.approx(ex4.reference_losses[0], rel=1e-5)
+    assert "alt='loss curves'" in ex4._repr_html_() and "alt='dC: where it differs'" in ex4._repr_html_()
+
+
+def test_the_ops_replay_lecture_forward_and_know_their_consumers(grader):
+    problem = grader.problems["public seed"]
+    atoms = vars(lecture.forward(**problem.params, Xb=problem.Xb, Yb=problem.Yb))
+    values = forward_values(problem.params, problem.Xb, problem.Yb)
+    for name, value in atoms.items():
+        assert torch.equal(values[name], value), name
+    assert {op.output for op in consumers("counts")} == {"probs", "counts_sum"}
+    assert {op.output for op in consumers("bndiff")} == {"bndiff2", "bnraw"}
+    assert {op.output for op in consumers("hprebn")} == {"bnmeani", "bndiff"}
+    assert {op.output for op in consumers("logits")} == {"logit_maxes", "norm_logits"}
+    assert {op.output for op in consumers("W2")} == {"logits"}
+    # from autograd's own upstream gradients every step's local gradient is autograd's
+    upstream = {name: torch.from_numpy(grad) for name, grad in problem.grads.items()}
+    local = local_gradients(values, upstream)
+    for check in EXERCISE_BY_ID["ex1"].checks:
+        torch.testing.assert_close(local[check.name], problem.grads[check.name], rtol=1e-5, atol=1e-7)
+
+
+TENSOR = {"kind": "tensor", "dtype": "torch.float32"}
+EX2_LOGITS = EXERCISE_BY_ID["ex2"].checks[0]
+
+
+@pytest.mark.parametrize(
+    "make, meta, words",
+    [
+        (lambda e: e.T.copy(), TENSOR, "transposed"),
+        (lambda e: np.zeros_like(e), TENSOR, "all zeros"),
+        (lambda e: np.where(e > 0, np.inf, e), TENSOR, "NaN or infinity"),
+        (lambda e: e.astype(np.float64), {"kind": "tensor", "dtype": "torch.float64"}, "its values are right"),
+        (lambda e: -e / lecture.n, TENSOR, "sign is flipped and a 1/n too many"),
+        (lambda e: 1.7 * e, TENSOR, "constant factor of 1.7"),
+        (lambda e: e + np.random.default_rng(0).normal(size=e.shape).astype(np.float32), TENSOR, None),
+    ],
+)
+def test_hints_on_made_up_tensors(make, meta, words):
+    expected = np.random.default_rng(1).normal(size=(32, 27)).astype(np.float32)
+    found = hint(EX2_LOGITS, meta, make(expected), expected)
+    assert found is None if words is None else words in found
+
+
+def test_the_in_notebook_check_names_the_root_cause_and_shows_where():
+    """selfcheck.check on a kernel namespace like the notebook's after a tanh slip in Exercise 1."""
+    import torch.nn.functional as F
+
+    from autograder import selfcheck
+
+    problem = selfcheck._public_problem()
+    ns = {"torch": torch, "F": F, "n": lecture.n, **problem.params, "Xb": problem.Xb, "Yb": problem.Yb}
+    ns.update(vars(lecture.forward(**problem.params, Xb=problem.Xb, Yb=problem.Yb)))
+    with torch.no_grad():
+        exec(answer("ex1", MISTAKES["tanh's derivative taken at the pre-activation"]), ns)
+    ex1 = selfcheck.check("ex1", ns)
+    assert ex1.first_wrong == "hpreact" and "1 - h**2" in by_name(ex1)["hpreact"].hint
+    assert all(c.locally_correct for c in ex1.checks if c.name != "hpreact")
+    page = ex1._repr_html_()
+    assert page.count("<img") == 1 and "alt='dhpreact: where it differs'" in page
+
+
+def test_cli_credit_option(tmp_path):
+    import subprocess
+    import sys
+
+    path = write_submission(tmp_path / "nb.ipynb", ex1=answer("ex1", MISTAKES["the 1/n of the mean forgotten"]))
+    scores = {}
+    for credit in ("strict", "local"):
+        run = subprocess.run([sys.executable, "-m", "autograder", "check", str(path), "--json", "--credit", credit],
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert run.returncode == 1, run.stderr
+        scores[credit] = json.loads(run.stdout)["exercises"][0]["score"]
+    assert scores == {"strict": 0, "local": len(EX1) - 1}
