@@ -56,13 +56,17 @@ class Grader:
         seeds = {p.seed: label for label, p in self.problems.items()}
         inputs = {p.seed: p.inputs(ex.id, self.Xtr, self.Ytr) for p in self.problems.values()}
         raw = self.sandbox.run(ex.id, cell.source, inputs, [c.variable for c in ex.checks], ex.steps)
-        limit = _limit_message(raw.reply, self.sandbox.limits)
+        results = {seeds[seed]: raw.results.get(seed) or {} for seed in seeds}
+        arrays = {seeds[seed]: raw.arrays.get(seed, {}) for seed in seeds}
+        limit = _limit_message(raw.reply, results, self.sandbox.limits)
         if limit:
             return _all_failed(ex, "failed", limit)
-        results = {seeds[seed]: raw.results[seed] or {} for seed in raw.seeds}
-        arrays = {seeds[seed]: raw.arrays[seed] for seed in raw.seeds}
         public = results["public seed"]
-        error = public.get("error") or next((r["error"] for r in results.values() if r.get("error")), None)
+        error = public.get("error")
+        if not error and any(r.get("error") for r in results.values()):
+            # Only its type: the text of an error raised on the hidden seed could carry that seed's values out.
+            error = {"type": "HiddenSeedError", "line": None,
+                     "message": "an error on the hidden seed only (compute from the tensors you are given)"}  # fmt: skip
         if ex.id == "ex4":
             comparisons = self._training_comparisons(ex, results, arrays)
         else:
@@ -95,8 +99,7 @@ class Grader:
             result.message = f"your code has a syntax error{where}, so none of it ran: {error['message']}"
         elif error:
             where = f" at line {error['line']}" if error.get("line") else ""
-            memory = " (it used more memory than allowed)" if error.get("memory") else ""
-            result.message = (f"your code raised {error['message']}{where}{memory}; "
+            result.message = (f"your code raised {error['message']}{where}; "
                               "the gradients assigned before it are graded")  # fmt: skip
         if not result.status:
             result.status = "passed" if result.score == ex.max_score else "failed" if result.score == 0 else "partial"
@@ -123,15 +126,22 @@ class Grader:
         return comparisons
 
 
-def _limit_message(reply: dict, limits: Limits) -> str | None:
+def _limit_message(reply: dict, results: dict, limits: Limits) -> str | None:
+    """Why a run hit a limit or ended its own process, in a sentence; None when it did not."""
     status = reply.get("status")
+    memory = f"used more than {limits.memory_gib:g} GiB of memory"
     if status == "timeout":
         return f"timed out after {limits.timeout:g} s: look for a loop that never ends"
+    if status == "died" and reply.get("memory"):
+        return f"{memory}, so it was stopped"
     if status == "died":
         how = reply.get("signal") or (f"exit code {reply['exit_code']}" if "exit_code" in reply else reply.get("detail"))
-        if how == "SIGKILL":
-            return f"stopped: it used more than {limits.memory_gib:g} GiB of memory or was killed"
         return f"your code ended its own process ({how}), so nothing could be graded"
+    # Under the memory limit an allocation fails with MemoryError or torch's "can't allocate memory".
+    error = next((r["error"] for r in results.values() if (r.get("error") or {}).get("memory")), None)
+    if error:
+        where = f" (line {error['line']})" if error.get("line") else ""
+        return f"{memory}{where}: allocate less"
     return None
 
 
