@@ -82,7 +82,7 @@ class Grader:
             for check in checks:
                 if check.message.endswith("was not assigned"):
                     check.message += f": your code stopped before it with {error['message']}{where}"
-        flags = autograd_uses(cell.source) + _runtime_autograd(results)
+        flags = autograd_uses(cell.source) + _runtime_autograd(results, cell.source)
         result = ExerciseResult(ex.id, ex.title, sum(c.points for c in checks), ex.max_score, "", "", flags, checks,
                                 output=raw.outputs.get(PUBLIC_SEED, ""), losses=public.get("losses", []))  # fmt: skip
         if flags:
@@ -145,13 +145,17 @@ def _limit_message(reply: dict, results: dict, limits: Limits) -> str | None:
     return None
 
 
-def _runtime_autograd(results: dict) -> list[dict]:
+def _runtime_autograd(results: dict, source: str) -> list[dict]:
+    """Flags for what the run refused, each with the cell's line that asked (as the static ones have)."""
+    lines = source.splitlines()
     flags, seen = [], set()
     for r in results.values():
         for call in r.get("autograd_calls", []):
             if call["call"] not in seen:
                 seen.add(call["call"])
-                flags.append({"flag": "autograd", "line": call.get("line"), "code": "", "what": call["call"]})
+                line = call.get("line")
+                code = lines[line - 1].strip() if line and 0 < line <= len(lines) else ""
+                flags.append({"flag": "autograd", "line": line, "code": code, "what": call["call"]})
         graphs = [name for name, meta in r.get("values", {}).items() if isinstance(meta, dict) and meta.get("has_graph")]
         if graphs and "graph" not in seen:
             seen.add("graph")

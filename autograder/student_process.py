@@ -71,8 +71,8 @@ def forbid_autograd(calls: list, filename: str):
 
     This is the run-time half of the autograd rule (static_checks.py is the other half): it catches what the
     source does not show, such as getattr(t, "back" + "ward"). Turning grad mode off stays allowed, since
-    `with torch.no_grad():` (Exercise 4's loop) does exactly that. The replacements keep no reference to the
-    functions they replace (grad mode is off for good, so "off" has nothing to do), and a saved-tensors hook
+    `with torch.no_grad():` (Exercise 4's loop) does exactly that. Grad mode and forward-mode AD are switched off
+    for good, so the replacements of their switches keep no reference to the originals, and a saved-tensors hook
     refuses to record any graph, however grad mode was turned on. A determined attacker inside the process can
     still dig the originals out of torch's own tables; the README says so.
     """
@@ -85,23 +85,29 @@ def forbid_autograd(calls: list, filename: str):
     def blocked(what):
         return lambda *args, **kwargs: refuse(what)
 
-    def only_off(what):
-        no_grad = torch.no_grad  # works as a context manager and a decorator, like set_grad_enabled(False)
-
+    def only_off(what, off):
         def guarded(mode, *args, **kwargs):
-            return refuse(what) if mode else no_grad()
+            return refuse(what) if mode else off()
 
         return guarded
 
+    import torch._functorch.predispatch as predispatch  # holds its own reference to the dual-level entry
+
+    # Forward-mode AD (dual tensors) has its own switch; off, it computes no tangents.
+    torch._C._set_fwd_grad_enabled(False)
     torch.set_grad_enabled(False)
-    for owner, attr in [(torch, "set_grad_enabled"), (torch.autograd, "set_grad_enabled"), (torch._C, "_set_grad_enabled"),
-                        (torch.autograd.grad_mode, "set_grad_enabled")]:  # fmt: skip
-        setattr(owner, attr, only_off(f"torch.{attr.lstrip('_')}(True)"))
+    no_grad = torch.no_grad  # works as a context manager and a decorator, like set_grad_enabled(False)
+    switches = [(torch, "set_grad_enabled"), (torch.autograd, "set_grad_enabled"), (torch._C, "_set_grad_enabled"),
+                (torch.autograd.grad_mode, "set_grad_enabled")]  # fmt: skip
+    for owner, attr in switches:
+        setattr(owner, attr, only_off(f"torch.{attr.lstrip('_')}(True)", no_grad))
+    torch._C._set_fwd_grad_enabled = only_off("forward-mode AD", lambda: None)
     targets = [
         (torch.Tensor, "backward"), (torch.Tensor, "requires_grad_"), (torch.Tensor, "retain_grad"),
         (torch.autograd, "backward"), (torch.autograd, "grad"), (torch, "enable_grad"),
         (torch.autograd, "enable_grad"), (torch.autograd.grad_mode, "enable_grad"), (torch.autograd, "functional"),
-        (torch, "func"), (torch.autograd, "forward_ad"), (torch._C, "_enter_dual_level"), (torch, "_make_dual"),
+        (torch, "func"), (torch.autograd, "forward_ad"), (torch._C, "_enter_dual_level"),
+        (predispatch, "_enter_dual_level_impl"), (torch, "_make_dual"),
     ]  # fmt: skip
     for owner, attr in targets:
         setattr(owner, attr, blocked(f"{getattr(owner, '__name__', 'torch')}.{attr}"))
@@ -185,7 +191,7 @@ def run_student_code(job: dict, jobdir: Path, calls: list):
         error["memory"] = isinstance(e, MemoryError) or "can't allocate memory" in str(e)
     finally:
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
-    if torch.is_grad_enabled():  # turned on by a route the replacements above did not cover
+    if torch.is_grad_enabled() or torch._C._is_fwd_grad_enabled():  # a route the replacements did not cover
         calls.append({"call": "grad mode left on", "line": None})
     if job["exercise"] != "ex4":
         values = {v: ns[v] for v in job["variables"] if v in ns}
