@@ -452,3 +452,16 @@ def test_deleted_exercise_cell(grader, tmp_path):
     assert ex1.status == "passed"
     assert ex2.status == "not gradable" and "grade_id ex2 is missing" in ex2.message
 
+
+
+def test_doctor_and_verbose_check_say_which_isolation_is_in_force():
+    import subprocess
+
+    from submissions import EXERCISES
+
+    expected = "Isolation: bubblewrap sandbox" if bwrap_works() else "Isolation: separate process only"
+    doctor = subprocess.run([sys.executable, "-m", "autograder", "doctor"], capture_output=True, text=True)
+    check = subprocess.run([sys.executable, "-m", "autograder", "check", "--verbose", str(EXERCISES)],
+                           capture_output=True, text=True)  # fmt: skip
+    assert doctor.returncode == 0 and doctor.stdout.startswith(expected)
+    assert check.returncode == 1 and check.stdout.startswith(expected)
