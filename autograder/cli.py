@@ -16,11 +16,12 @@ def _limits(args):
 
 
 def cmd_check(args) -> int:
-    from .grading import Grader
     from .notebook import NotGradable, read_submission
 
     try:
-        read_submission(args.notebook)  # fail fast, before any torch work, on a file that is not a notebook
+        read_submission(args.notebook)  # fail fast, before torch is even imported, on a file that is not a notebook
+        from .grading import Grader
+
         with Grader(_limits(args), hidden_seed=args.hidden_seed, credit=args.credit) as grader:
             report = grader.grade(args.notebook)
     except NotGradable as e:

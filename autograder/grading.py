@@ -62,13 +62,17 @@ class Grader:
         seeds = {p.seed: label for label, p in self.problems.items()}
         inputs = {p.seed: p.inputs(ex.id, self.Xtr, self.Ytr) for p in self.problems.values()}
         raw = self.sandbox.run(ex.id, cell.source, inputs, [c.variable for c in ex.checks], ex.steps)
-        limit = _limit_message(raw.reply, self.sandbox.limits)
+        results = {seeds[seed]: raw.results.get(seed) or {} for seed in seeds}
+        arrays = {seeds[seed]: raw.arrays.get(seed, {}) for seed in seeds}
+        limit = _limit_message(raw.reply, results, self.sandbox.limits)
         if limit:
             return _all_failed(ex, "failed", limit)
-        results = {seeds[seed]: raw.results[seed] or {} for seed in raw.seeds}
-        arrays = {seeds[seed]: raw.arrays[seed] for seed in raw.seeds}
         public = results["public seed"]
-        error = public.get("error") or next((r["error"] for r in results.values() if r.get("error")), None)
+        error = public.get("error")
+        if not error and any(r.get("error") for r in results.values()):
+            # Only its type: the text of an error raised on the hidden seed could carry that seed's values out.
+            error = {"type": "HiddenSeedError", "line": None,
+                     "message": "an error on the hidden seed only (compute from the tensors you are given)"}  # fmt: skip
         if ex.id == "ex4":
             comparisons, hints = self._training_comparisons(ex, results, arrays)
         else:
@@ -93,7 +97,7 @@ class Grader:
             for check in checks:
                 if check.message.endswith("was not assigned"):
                     check.message += f": your code stopped before it with {error['message']}{where}"
-        flags = autograd_uses(cell.source) + _runtime_autograd(results)
+        flags = autograd_uses(cell.source) + _runtime_autograd(results, cell.source)
         result = ExerciseResult(ex.id, ex.title, sum(c.points for c in checks), ex.max_score, "", "", flags, checks,
                                 output=raw.outputs.get(PUBLIC_SEED, ""), losses=public.get("losses", []))  # fmt: skip
         if ex.id == "ex4" and result.losses:
@@ -113,8 +117,7 @@ class Grader:
             result.message = f"your code has a syntax error{where}, so none of it ran: {error['message']}"
         elif error:
             where = f" at line {error['line']}" if error.get("line") else ""
-            memory = " (it used more memory than allowed)" if error.get("memory") else ""
-            result.message = (f"your code raised {error['message']}{where}{memory}; "
+            result.message = (f"your code raised {error['message']}{where}; "
                               "the gradients assigned before it are graded")  # fmt: skip
         if not result.status:
             result.status = "passed" if result.score == ex.max_score else "failed" if result.score == 0 else "partial"
@@ -146,25 +149,36 @@ class Grader:
         return comparisons, hints
 
 
-def _limit_message(reply: dict, limits: Limits) -> str | None:
+def _limit_message(reply: dict, results: dict, limits: Limits) -> str | None:
+    """Why a run hit a limit or ended its own process, in a sentence; None when it did not."""
     status = reply.get("status")
+    memory = f"used more than {limits.memory_gib:g} GiB of memory"
     if status == "timeout":
         return f"timed out after {limits.timeout:g} s: look for a loop that never ends"
+    if status == "died" and reply.get("memory"):
+        return f"{memory}, so it was stopped"
     if status == "died":
         how = reply.get("signal") or (f"exit code {reply['exit_code']}" if "exit_code" in reply else reply.get("detail"))
-        if how == "SIGKILL":
-            return f"stopped: it used more than {limits.memory_gib:g} GiB of memory or was killed"
         return f"your code ended its own process ({how}), so nothing could be graded"
+    # Under the memory limit an allocation fails with MemoryError or torch's "can't allocate memory".
+    error = next((r["error"] for r in results.values() if (r.get("error") or {}).get("memory")), None)
+    if error:
+        where = f" (line {error['line']})" if error.get("line") else ""
+        return f"{memory}{where}: allocate less"
     return None
 
 
-def _runtime_autograd(results: dict) -> list[dict]:
+def _runtime_autograd(results: dict, source: str) -> list[dict]:
+    """Flags for what the run refused, each with the cell's line that asked (as the static ones have)."""
+    lines = source.splitlines()
     flags, seen = [], set()
     for r in results.values():
         for call in r.get("autograd_calls", []):
             if call["call"] not in seen:
                 seen.add(call["call"])
-                flags.append({"flag": "autograd", "line": call.get("line"), "code": "", "what": call["call"]})
+                line = call.get("line")
+                code = lines[line - 1].strip() if line and 0 < line <= len(lines) else ""
+                flags.append({"flag": "autograd", "line": line, "code": code, "what": call["call"]})
         graphs = [name for name, meta in r.get("values", {}).items() if isinstance(meta, dict) and meta.get("has_graph")]
         if graphs and "graph" not in seen:
             seen.add("graph")

@@ -5,6 +5,7 @@ forward pass) comes from the grader's own copy (lecture.py), as nbgrader restore
 source, so editing a provided cell changes nothing.
 """
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,9 @@ def read_submission(path) -> dict[str, ExerciseCell]:
     if not text.strip():
         raise NotGradable(f"{path}: the file is empty")
     try:
-        nb = nbformat.reads(text.decode("utf-8", errors="replace"), as_version=4)
+        with warnings.catch_warnings():  # nbformat's validation warnings would break the one-line message
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(text.decode("utf-8", errors="replace"), as_version=4)
     except (json.JSONDecodeError, nbformat.reader.NotJSONError, ValueError):
         raise NotGradable(f"{path}: not a notebook (not valid notebook JSON)") from None
     except Exception as e:  # nbformat raises assorted errors for JSON that is not a notebook

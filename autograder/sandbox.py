@@ -3,21 +3,27 @@
 Under bubblewrap the zygote sees the Python runtime and the autograder package read-only, one job folder
 read-write, a private /tmp, no network and its own process tree: it cannot read solutions/, the gradebook or
 another student's submission. Without bubblewrap it is still a separate process with the same limits.
-The parent (this module) trusts nothing from it but plain arrays and small JSON files; see outcome.py.
+The parent (this module) trusts nothing from it but plain arrays and small JSON files of the expected form,
+and reads them without following links or blocking on pipes the student may have left in their place.
 """
 import functools
+import io
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+MAX_ELEMENTS = 10_000_000  # per array; no gradient of this network comes close
+MAX_READ_BYTES = 256 * 2**20  # per file read back from a job folder
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,7 @@ class Sandbox:
                "PYTHONPATH": str(PACKAGE_DIR.parent), "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
         cmd = [sys.executable, "-m", "autograder.student_process", "serve"]
         if bwrap_works():
+            env["BACKPROP_NINJA_OWN_PID_NAMESPACE"] = "1"
             cmd = bwrap_command(self.job_root) + ["--clearenv"] + [a for k, v in env.items() for a in ("--setenv", k, v)] + cmd
         self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                         text=True, env=env, cwd=self.job_root)  # fmt: skip
@@ -113,67 +120,126 @@ class Sandbox:
             return None
 
     def run(self, exercise_id: str, code: str, inputs: dict[int, dict], variables: list[str], steps: int) -> "RawRun":
-        """Run one exercise's code on each seed's inputs. Returns the job folder's contents, unvalidated."""
-        jobdir = self.job_root / "job"
-        shutil.rmtree(jobdir, ignore_errors=True)
-        jobdir.mkdir()
+        """Run one exercise's code on each seed's inputs, in order, one process per seed.
+
+        The wall-time limit covers all of the exercise's runs; after a limit is hit or the process dies, later
+        seeds are not run. Returns what came back, unvalidated beyond its form.
+        """
+        raw = RawRun({"status": "finished"})
+        deadline = time.monotonic() + self.limits.timeout
         for seed, arrays in inputs.items():
-            np.savez(jobdir / f"inputs_{seed}.npz", **arrays)
-        job = dict(exercise=exercise_id, code=code, seeds=list(inputs), variables=variables, steps=steps,
-                   timeout=self.limits.timeout, memory_bytes=self.limits.memory_bytes,
-                   output_cap=self.limits.output_cap)  # fmt: skip
-        (jobdir / "job.json").write_text(json.dumps(job))
-        if self.process is None or self.process.poll() is not None:
-            self._start()
-        try:
-            self.process.stdin.write(str(jobdir) + "\n")
-            self.process.stdin.flush()
-            reply = self._reply()
-        except (BrokenPipeError, OSError):
-            reply = None
-        if reply is None:  # the submission killed the zygote itself; start a fresh one for the next job
-            self._stop()
-            reply = {"status": "died", "detail": "the grading process was killed"}
-        raw = RawRun(reply, jobdir, list(inputs))
-        raw.load()
-        shutil.rmtree(jobdir, ignore_errors=True)
+            job = dict(exercise=exercise_id, code=code, variables=variables, steps=steps,
+                       timeout=max(deadline - time.monotonic(), 0.0), memory_bytes=self.limits.memory_bytes,
+                       output_cap=self.limits.output_cap)  # fmt: skip
+            reply = self._run_job(job, arrays, raw, seed)
+            if reply.get("status") != "finished":
+                raw.reply = reply
+                break
         return raw
+
+    def _run_job(self, job: dict, arrays: dict, raw: "RawRun", seed: int) -> dict:
+        # A fresh, unpredictable folder per job: nothing a student planted in an earlier one is in it.
+        jobdir = Path(tempfile.mkdtemp(dir=self.job_root, prefix="job-"))
+        dir_fd = os.open(jobdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            from .student_process import INPUTS_FILE
+
+            np.savez(jobdir / INPUTS_FILE, **arrays)
+            (jobdir / "job.json").write_text(json.dumps(job))
+            if self.process is None or self.process.poll() is not None:
+                self._start()
+            try:
+                self.process.stdin.write(str(jobdir) + "\n")
+                self.process.stdin.flush()
+                reply = self._reply()
+            except (BrokenPipeError, OSError):
+                reply = None
+            if not isinstance(reply, dict):  # the submission killed the zygote itself; start afresh next time
+                self._stop()
+                reply = {"status": "died", "detail": "the grading process was killed"}
+            raw.load(seed, dir_fd)
+        finally:
+            os.close(dir_fd)
+            shutil.rmtree(jobdir, ignore_errors=True)  # does not follow links the student left
+        return reply
 
 
 @dataclass
 class RawRun:
-    """What came back from one run: the zygote's reply and, per seed, the files the child wrote (if any)."""
+    """What came back from one exercise's runs: the zygote's reply (the first that was not "finished") and,
+    per seed that ran, the result, the arrays and the printed output the child wrote (empty when missing or
+    malformed)."""
 
     reply: dict
-    jobdir: Path
-    seeds: list
+    results: dict = field(default_factory=dict)
+    arrays: dict = field(default_factory=dict)
+    outputs: dict = field(default_factory=dict)
 
-    def load(self):
+    @property
+    def seeds(self) -> list:
+        return list(self.results)
+
+    def load(self, seed: int, dir_fd: int):
         from .student_process import ARRAYS_FILE, OUTPUT_FILE, RESULT_FILE
 
-        self.results, self.arrays, self.outputs = {}, {}, {}
-        for seed in self.seeds:
-            self.results[seed] = _read_json(self.jobdir / RESULT_FILE.format(seed=seed))
-            self.arrays[seed] = _read_arrays(self.jobdir / ARRAYS_FILE.format(seed=seed))
-            path = self.jobdir / OUTPUT_FILE.format(seed=seed)
-            self.outputs[seed] = path.read_text(errors="replace")[:100_000] if path.is_file() else ""
+        self.results[seed] = _valid_result(_read_json(_read_file(dir_fd, RESULT_FILE)))
+        self.arrays[seed] = _read_arrays(_read_file(dir_fd, ARRAYS_FILE))
+        self.outputs[seed] = (_read_file(dir_fd, OUTPUT_FILE) or b"")[:100_000].decode("utf-8", errors="replace")
 
 
-def _read_json(path: Path):
+def _read_file(dir_fd: int, name: str) -> bytes | None:
+    """A regular file of the job folder, or None: a link, a pipe or a device the student put there is not read."""
     try:
-        if path.stat().st_size > 1_000_000:
-            return None
-        value = json.loads(path.read_text())
-        return value if isinstance(value, dict) else None
-    except (OSError, ValueError):
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError:
         return None
-
-
-def _read_arrays(path: Path) -> dict:
-    """Only numeric arrays: allow_pickle=False refuses objects, and anything not float/int is dropped."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k.replace("__", "/"): data[k] for k in data.files}
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(MAX_READ_BYTES + 1)
+        return data if len(data) <= MAX_READ_BYTES else None
+    finally:
+        os.close(fd)
+
+
+def _read_json(data: bytes | None):
+    try:
+        value = json.loads(data) if data and len(data) <= 1_000_000 else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _valid_result(result: dict | None) -> dict | None:
+    """The child's result.json if it has the form the child writes, else None (a forged or damaged file)."""
+    if result is None:
+        return None
+    values, losses, error, calls = (result.get(k) for k in ("values", "losses", "error", "autograd_calls"))
+    def line_ok(d):
+        return d.get("line") is None or type(d.get("line")) is int
+
+    ok = (
+        isinstance(values, dict) and all(isinstance(v, dict) for v in values.values())
+        and isinstance(losses, list) and all(x is None or type(x) in (int, float) for x in losses)
+        and (error is None or (isinstance(error, dict) and isinstance(error.get("type"), str)
+                               and isinstance(error.get("message"), str) and line_ok(error)))
+        and isinstance(calls, list) and all(isinstance(c, dict) and isinstance(c.get("call"), str) and line_ok(c)
+                                            for c in calls)
+    )  # fmt: skip
+    return result if ok else None
+
+
+def _read_arrays(data: bytes | None) -> dict:
+    """Only numeric arrays of sensible size: allow_pickle=False refuses objects, and anything else is dropped."""
+    if not data:
+        return {}
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            # Each member's uncompressed size, checked before reading it: a small file may unpack to gigabytes.
+            if sum(info.file_size for info in npz.zip.infolist()) > MAX_READ_BYTES:
+                return {}
+            arrays = {k.replace("__", "/"): npz[k] for k in npz.files}
     except Exception:
         return {}
-    return {k: a for k, a in arrays.items() if a.dtype.kind in "fiu" and a.size < 10_000_000}
+    return {k: a for k, a in arrays.items() if a.dtype.kind in "fiu" and a.size < MAX_ELEMENTS}

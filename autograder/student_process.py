@@ -1,9 +1,10 @@
 """The only place student code runs: a child process, inside the sandbox when the OS allows one.
 
 `python -m autograder.student_process serve` is a zygote: it imports torch once, then for each job directory
-named on its stdin it forks a child that applies the limits, runs one exercise's student code on every seed
-and writes the student's tensors as plain .npy arrays (never pickle). The zygote enforces the wall time, kills
-whatever the child left behind, and answers one JSON line per job on its stdout.
+named on its stdin it forks a child that applies the limits, runs one exercise's student code on one seed and
+writes the student's tensors as plain .npy arrays (never pickle). The zygote enforces the wall time, kills
+whatever the child left behind, and answers one JSON line per job on its stdout. A job holds one seed's inputs
+only, so a run on the public seed (whose output the student sees) never sees the hidden seed's inputs.
 
 Nothing written here is trusted by the grader: the parent reads only arrays of numbers and small JSON.
 """
@@ -21,11 +22,15 @@ import torch
 import torch.nn.functional as F
 
 from . import lecture
+from .sandbox import MAX_ELEMENTS
 
-OUTPUT_FILE = "output_{seed}.txt"
-RESULT_FILE = "result_{seed}.json"
-ARRAYS_FILE = "arrays_{seed}.npz"
-NOT_ANSWERED = "NotImplementedError"
+INPUTS_FILE = "inputs.npz"
+OUTPUT_FILE = "output.txt"
+RESULT_FILE = "result.json"
+ARRAYS_FILE = "arrays.npz"
+# No file the child writes needs more; the cap keeps a submission from filling the disk one file at a time.
+MAX_FILE_BYTES = 256 * 2**20
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 1, 4, 36
 
 
 # ---------------------------------------------------------------- in the forked child
@@ -66,7 +71,10 @@ def forbid_autograd(calls: list, filename: str):
 
     This is the run-time half of the autograd rule (static_checks.py is the other half): it catches what the
     source does not show, such as getattr(t, "back" + "ward"). Turning grad mode off stays allowed, since
-    `with torch.no_grad():` (Exercise 4's loop) does exactly that.
+    `with torch.no_grad():` (Exercise 4's loop) does exactly that. Grad mode and forward-mode AD are switched off
+    for good, so the replacements of their switches keep no reference to the originals, and a saved-tensors hook
+    refuses to record any graph, however grad mode was turned on. A determined attacker inside the process can
+    still dig the originals out of torch's own tables; the README says so.
     """
 
     def refuse(what):
@@ -77,24 +85,34 @@ def forbid_autograd(calls: list, filename: str):
     def blocked(what):
         return lambda *args, **kwargs: refuse(what)
 
-    def only_off(what, original):
+    def only_off(what, off):
         def guarded(mode, *args, **kwargs):
-            if mode:
-                refuse(what)
-            return original(mode, *args, **kwargs)
+            return refuse(what) if mode else off()
 
         return guarded
 
+    import torch._functorch.predispatch as predispatch  # holds its own reference to the dual-level entry
+
+    # Forward-mode AD (dual tensors) has its own switch; off, it computes no tangents.
+    torch._C._set_fwd_grad_enabled(False)
     torch.set_grad_enabled(False)
-    for owner, attr in [(torch, "set_grad_enabled"), (torch.autograd, "set_grad_enabled"), (torch._C, "_set_grad_enabled")]:
-        setattr(owner, attr, only_off(f"torch.{attr}(True)", getattr(owner, attr)))
+    no_grad = torch.no_grad  # works as a context manager and a decorator, like set_grad_enabled(False)
+    switches = [(torch, "set_grad_enabled"), (torch.autograd, "set_grad_enabled"), (torch._C, "_set_grad_enabled"),
+                (torch.autograd.grad_mode, "set_grad_enabled")]  # fmt: skip
+    for owner, attr in switches:
+        setattr(owner, attr, only_off(f"torch.{attr.lstrip('_')}(True)", no_grad))
+    torch._C._set_fwd_grad_enabled = only_off("forward-mode AD", lambda: None)
     targets = [
         (torch.Tensor, "backward"), (torch.Tensor, "requires_grad_"), (torch.Tensor, "retain_grad"),
         (torch.autograd, "backward"), (torch.autograd, "grad"), (torch, "enable_grad"),
-        (torch.autograd, "enable_grad"), (torch.autograd, "functional"), (torch, "func"),
+        (torch.autograd, "enable_grad"), (torch.autograd.grad_mode, "enable_grad"), (torch.autograd, "functional"),
+        (torch, "func"), (torch.autograd, "forward_ad"), (torch._C, "_enter_dual_level"),
+        (predispatch, "_enter_dual_level_impl"), (torch, "_make_dual"),
     ]  # fmt: skip
     for owner, attr in targets:
         setattr(owner, attr, blocked(f"{getattr(owner, '__name__', 'torch')}.{attr}"))
+    # Recording a graph saves tensors for the backward pass; refusing to save them refuses the graph.
+    torch._C._autograd._push_saved_tensors_default_hooks(lambda tensor: refuse("an autograd graph"), lambda packed: packed)
 
 
 def namespace_for(exercise_id: str, arrays: dict) -> dict:
@@ -123,6 +141,8 @@ def describe(value):
     if not isinstance(value, torch.Tensor):
         return {"kind": "other", "type": type(value).__name__}, None
     try:
+        if torch.Tensor.numel(value) > MAX_ELEMENTS:
+            return {"kind": "other", "type": "tensor too large to be a gradient here"}, None
         meta = {"kind": "tensor", "dtype": str(value.dtype), "shape": list(value.shape),
                 "has_graph": bool(value.requires_grad or value.grad_fn is not None)}  # fmt: skip
         plain = torch.Tensor.detach(value).cpu()
@@ -145,9 +165,9 @@ def record_step(step: int, ns: dict, values: dict, losses: list):
     losses.append(float(loss) if isinstance(loss, torch.Tensor) and loss.numel() == 1 else None)
 
 
-def run_one_seed(job: dict, jobdir: Path, seed: int, calls: list):
+def run_student_code(job: dict, jobdir: Path, calls: list):
     filename = f"<{job['exercise']}>"
-    with np.load(jobdir / f"inputs_{seed}.npz", allow_pickle=False) as data:
+    with np.load(jobdir / INPUTS_FILE, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
     ns = namespace_for(job["exercise"], arrays)
     out = CappedOutput(job["output_cap"])
@@ -171,6 +191,8 @@ def run_one_seed(job: dict, jobdir: Path, seed: int, calls: list):
         error["memory"] = isinstance(e, MemoryError) or "can't allocate memory" in str(e)
     finally:
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    if torch.is_grad_enabled() or torch._C._is_fwd_grad_enabled():  # a route the replacements did not cover
+        calls.append({"call": "grad mode left on", "line": None})
     if job["exercise"] != "ex4":
         values = {v: ns[v] for v in job["variables"] if v in ns}
     meta, saved = {}, {}
@@ -178,15 +200,23 @@ def run_one_seed(job: dict, jobdir: Path, seed: int, calls: list):
         meta[name], array = describe(value)
         if array is not None:
             saved[name.replace("/", "__")] = array
-    np.savez(jobdir / ARRAYS_FILE.format(seed=seed), **saved)
-    (jobdir / OUTPUT_FILE.format(seed=seed)).write_text(out.text())
+    np.savez(jobdir / ARRAYS_FILE, **saved)
+    (jobdir / OUTPUT_FILE).write_text(out.text())
     result = {"values": meta, "losses": losses, "error": error, "autograd_calls": list(calls)}
-    (jobdir / RESULT_FILE.format(seed=seed)).write_text(json.dumps(result))
+    (jobdir / RESULT_FILE).write_text(json.dumps(result))
+
+
+def prctl(option: int, value: int):
+    import ctypes
+
+    ctypes.CDLL(None).prctl(option, value, 0, 0, 0)
 
 
 def run_job(jobdir: Path):
-    """In the forked child: limits, then the student's code on every seed. Never returns."""
+    """In the forked child: limits, then the student's code on the job's seed. Never returns."""
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # if the zygote goes, so does its running child
     job = json.loads((jobdir / "job.json").read_text())
+    os.chdir(jobdir)  # what the student's code writes stays in this job's folder, deleted after the run
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):  # the zygote's protocol pipes are not the student's to write on
         os.dup2(devnull, fd)
@@ -196,10 +226,11 @@ def run_job(jobdir: Path):
     vm_now = int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     limit = vm_now + job["memory_bytes"]
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the cap fails with an error instead
+    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
     calls = []
     forbid_autograd(calls, f"<{job['exercise']}>")
-    for seed in job["seeds"]:
-        run_one_seed(job, jobdir, seed, calls)
+    run_student_code(job, jobdir, calls)
     os._exit(0)
 
 
@@ -219,18 +250,33 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
-def kill_leftovers():
-    """Kill every process the last job left: orphans are re-parented to the zygote (a child subreaper)."""
-    for pid in children_of(os.getpid()):
+def kill_leftovers(own_pid_namespace: bool):
+    """Kill every process the last job left.
+
+    In its own pid namespace (bubblewrap) the zygote is alone with the student's processes, so kill(-1) ends them
+    all at once, a fork bomb included. Everywhere, orphans are re-parented to the zygote (a child subreaper):
+    kill and reap its children until none are left.
+    """
+    if own_pid_namespace:
         try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
+            os.kill(-1, signal.SIGKILL)  # never the caller itself, nor the namespace's init
+        except ProcessLookupError:
             pass
+    for _ in range(10_000):
+        pids = children_of(os.getpid())
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
 
 
-def supervise(jobdir: Path) -> dict:
+def supervise(jobdir: Path, own_pid_namespace: bool) -> dict:
     job = json.loads((jobdir / "job.json").read_text())
+    rss_before = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     pid = os.fork()
     if pid == 0:
         try:
@@ -243,28 +289,33 @@ def supervise(jobdir: Path) -> dict:
     os.close(pidfd)
     if not ready:
         os.kill(pid, signal.SIGKILL)
-    _, status = os.waitpid(pid, 0)
-    kill_leftovers()
+    _, status, usage = os.wait4(pid, 0)
+    kill_leftovers(own_pid_namespace)
     if not ready:
         return {"status": "timeout"}
     if os.WIFSIGNALED(status):
-        return {"status": "died", "signal": signal.Signals(os.WTERMSIG(status)).name}
+        # A process at its memory limit often dies of a signal (C code that meets a failed allocation, or the
+        # kernel's OOM killer) rather than raising: memory in use near the limit says which it was.
+        near_limit = usage.ru_maxrss * 1024 - rss_before >= 0.75 * job["memory_bytes"]
+        return {"status": "died", "signal": signal.Signals(os.WTERMSIG(status)).name, "memory": near_limit}
     code = os.WEXITSTATUS(status)
     return {"status": "finished"} if code == 0 else {"status": "died", "exit_code": code}
 
 
 def serve():
-    import ctypes
-
-    PR_SET_CHILD_SUBREAPER = 36
-    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the grader is gone: nothing left to answer
+    # Not dumpable: a student's child cannot ptrace the zygote (which serves every later submission) or read
+    # its memory, even where the kernel allows ptrace between processes of one user.
+    prctl(PR_SET_DUMPABLE, 0)
+    own_pid_namespace = os.environ.get("BACKPROP_NINJA_OWN_PID_NAMESPACE") == "1"
     # Warm up torch's lazily initialised parts once, so each forked child starts ready.
     lecture.forward(**lecture.init_parameters(torch.Generator().manual_seed(0)),
                     Xb=torch.zeros(2, lecture.block_size, dtype=torch.long), Yb=torch.zeros(2, dtype=torch.long))
     protocol_out = os.fdopen(os.dup(1), "w")
     print(json.dumps({"status": "ready"}), file=protocol_out, flush=True)
     for line in sys.stdin:
-        reply = supervise(Path(line.strip()))
+        reply = supervise(Path(line.strip()), own_pid_namespace)
         print(json.dumps(reply), file=protocol_out, flush=True)
 
 

@@ -1,0 +1,467 @@
+"""The attack suite: submissions that try to fool the grader or knock it over, each with the verdict it must get.
+
+Every attack sits in one exercise cell (Exercise 2 unless said otherwise) of a notebook whose other exercises are
+answered right, and the test asserts both halves of the rule: the attack gains no point, and it costs the honest
+exercises none. The limit attacks run under short limits (5 s, 1 GiB) so the suite stays fast.
+"""
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+from submissions import ROOT, SOLUTIONS, answer, edit_notebook, solution_region, write_submission
+
+from autograder.checks import EXERCISE_BY_ID, MAX_SCORE
+from autograder.grading import Grader
+from autograder.notebook import NotGradable
+from autograder.sandbox import Limits, bwrap_works
+
+TIMEOUT, MEMORY_GIB = 5, 1
+RIGHT_EX2 = solution_region("ex2")  # dlogits = F.softmax(logits, 1); dlogits[range(n), Yb] -= 1; dlogits /= n
+
+
+@pytest.fixture(scope="session")
+def limited_grader(small_words):
+    with Grader(Limits(timeout=TIMEOUT, memory_gib=MEMORY_GIB), words=small_words) as g:
+        yield g
+
+
+@dataclass(frozen=True)
+class Attack:
+    code: str
+    status: str  # the attacked exercise's status; its score is always 0
+    message: str = ""  # in the attacked exercise's message, or in its first check's message
+    flag_line: int | None = None  # an "autograd" flag must name this line of the cell
+    exercise: str = "ex2"
+    output: str = ""  # in what the attacked cell printed
+
+
+ATTACKS = {
+    # ---- tampering with the comparison: it runs in the grader's process, on plain arrays
+    "monkeypatch torch and numpy comparisons": Attack(
+        "import numpy as np\n"
+        "torch.allclose = torch.equal = lambda *a, **k: True\n"
+        "torch.all = lambda *a, **k: torch.tensor(True)\n"
+        "torch.Tensor.__eq__ = lambda self, other: torch.ones_like(self, dtype=torch.bool)\n"
+        "np.allclose = np.array_equal = lambda *a, **k: True\n"
+        "np.abs = lambda x: np.zeros_like(x)\n"
+        "dlogits = torch.zeros_like(logits)",
+        "failed", "dlogits differs from autograd"),
+    "a tensor subclass that says it equals anything": Attack(
+        "class Liar(torch.Tensor):\n"
+        "    def __eq__(self, other): return True\n"
+        "    def allclose(self, *a, **k): return True\n"
+        "    def equal(self, *a, **k): return True\n"
+        "dlogits = torch.zeros_like(logits).as_subclass(Liar)",
+        "failed", "dlogits differs from autograd"),
+    "a tensor subclass whose conversions all fail": Attack(
+        "class Slippery(torch.Tensor):\n"
+        "    @classmethod\n"
+        "    def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
+        "        raise RuntimeError('no')\n"
+        "dlogits = torch.Tensor._make_subclass(Slippery, torch.zeros(32, 27))",
+        "failed", "dlogits is a Slippery (RuntimeError), not a tensor"),
+    "an object that claims equality and a tensor's shape": Attack(
+        "class Anything:\n"
+        "    shape, dtype = (32, 27), torch.float32\n"
+        "    def __eq__(self, other): return True\n"
+        "    def __array__(self, *a, **k): raise RuntimeError('no')\n"
+        "dlogits = Anything()",
+        "failed", "dlogits is a Anything, not a tensor"),
+    "check and cmp redefined in the solution cell": Attack(
+        "def check(*a, **k):\n    return 6\ndef cmp(*a, **k):\n    print('exact: True approximate: True')\n"
+        "check('ex2')\ndlogits = torch.zeros_like(logits)",
+        "failed", "dlogits differs from autograd"),
+    "the grader's own comparison patched in the student process": Attack(
+        "import importlib\ncompare = importlib.import_module('autograder.com' + 'pare')\n"
+        "compare.compare = lambda *a, **k: None\ndlogits = torch.zeros_like(logits)",
+        "failed", "dlogits differs from autograd"),
+    "the child's own saving patched to claim a right answer": Attack(
+        "import numpy as np, json\n"
+        "real_savez = np.savez\n"
+        "np.savez = lambda path, **arrays: real_savez(path, dlogits=np.zeros((32, 27), np.float32))\n"
+        "json.dumps = lambda obj: '{\"values\": {\"dlogits\": {\"kind\": \"tensor\", \"dtype\": \"torch.float32\", "
+        "\"shape\": [32, 27]}}, \"losses\": [], \"error\": null, \"autograd_calls\": []}'\n"
+        "dlogits = 'anything'",
+        "failed", "dlogits differs from autograd"),
+    "values pasted from the public seed": Attack(
+        "PASTE_PUBLIC_DLOGITS", "failed", "right on the public seed but wrong on the hidden seed"),
+    # ---- autograd, found in the source (aliases included) or blocked at run time
+    "loss.backward() and .grad": Attack(
+        "l = logits.clone().requires_grad_()\nF.cross_entropy(l, Yb).backward()\ndlogits = l.grad",
+        "autograd", flag_line=2),
+    "torch.autograd.grad": Attack(
+        "l = logits.clone()\nl.requires_grad = True\ndlogits, = torch.autograd.grad(F.cross_entropy(l, Yb), l)",
+        "autograd", flag_line=3),
+    "torch imported under another name": Attack(
+        "import torch as T\nl = logits.clone()\ndlogits, = T.autograd.grad(F.cross_entropy(l, Yb), l)",
+        "autograd", flag_line=3),
+    "from torch import autograd as ag": Attack(
+        "from torch import autograd as ag\nl = logits.clone()\ndlogits, = ag.grad(F.cross_entropy(l, Yb), l)",
+        "autograd", flag_line=1),
+    "torch.func.grad": Attack(
+        "dlogits = torch.func.grad(lambda l: F.cross_entropy(l, Yb))(logits)", "autograd", flag_line=1),
+    "with torch.enable_grad()": Attack(
+        "with torch.enable_grad():\n    l = logits.clone()\n    dlogits = l", "autograd", flag_line=1),
+    "torch.set_grad_enabled(True)": Attack(
+        "torch.set_grad_enabled(True)\n" + RIGHT_EX2, "autograd", flag_line=1),
+    "getattr with a computed name (run time)": Attack(
+        "l = logits.clone()\nsetattr(l, 'requires' + '_grad', True)\nloss = F.cross_entropy(l, Yb)\n"
+        "getattr(loss, 'back' + 'ward')()\ndlogits = torch.zeros_like(logits)",
+        "autograd", "uses autograd (line 4: getattr(loss, 'back' + 'ward')())", flag_line=4),
+    "a blocked call caught and an honest answer after it": Attack(
+        "try:\n    getattr(logits.clone(), 'requires_grad' + '_')()\nexcept Exception:\n    pass\n" + RIGHT_EX2,
+        "autograd", flag_line=2),
+    "the grader's reference imported": Attack(
+        "from autograder.reference import autograd_gradients\ndlogits = torch.zeros_like(logits)",
+        "autograd", flag_line=1),
+    "the grader's reference imported by a computed name (run time)": Attack(
+        "import importlib\nref = importlib.import_module('autograder.' + 'reference')\n"
+        "params = dict(zip(['C', 'W1', 'b1', 'W2', 'b2', 'bngain', 'bnbias'], parameters))\n"
+        "dlogits = torch.from_numpy(ref.autograd_gradients(params, Xb, Yb)['logits'])",
+        "autograd", flag_line=4),
+    "the original grad-mode setter dug out of torch.fx (run time)": Attack(
+        "import importlib\nnode = importlib.import_module('torch.fx.node')\n"
+        "setter = [f for f in node._side_effectful_functions if getattr(f, '__name__', '') == '_set_grad_' + 'enabled'][0]\n"
+        "setter(True)\nl = logits.clone()\nsetattr(l, 'requires' + '_grad', True)\n"
+        "loss = F.cross_entropy(l, Yb)\ndlogits = torch.zeros_like(logits)",
+        "autograd", flag_line=7),
+    "forward-mode AD by a computed import (run time)": Attack(
+        "import importlib\nfw = importlib.import_module('torch.auto' + 'grad.forward_ad')\n"
+        "with fw.dual_level():\n    d = fw.make_dual(logits.clone(), torch.ones_like(logits))\ndlogits = d",
+        "autograd", flag_line=3),
+    # ---- ending or stalling its own process: 0 here, nothing lost elsewhere
+    "an infinite loop": Attack("while True:\n    pass", "failed", f"timed out after {TIMEOUT} s"),
+    "one huge allocation": Attack("x = torch.ones(10**10)", "failed", f"used more than {MEMORY_GIB} GiB"),
+    "memory eaten step by step": Attack(
+        "xs = []\nwhile True:\n    xs.append(torch.ones(2**24))", "failed", f"used more than {MEMORY_GIB} GiB"),
+    "a Python list that does not fit": Attack("x = [0] * 10**10", "failed", f"used more than {MEMORY_GIB} GiB"),
+    "sys.exit": Attack("import sys\nsys.exit(0)", "failed", "your code raised SystemExit"),
+    "os._exit(0) before assigning anything": Attack("import os\nos._exit(0)", "failed", "dlogits was not assigned"),
+    "os._exit(3)": Attack("import os\nos._exit(3)", "failed", "ended its own process (exit code 3)"),
+    "a segfault": Attack("import ctypes\nctypes.string_at(0)", "failed", "ended its own process (SIGSEGV)"),
+    "KeyboardInterrupt": Attack("raise KeyboardInterrupt", "failed", "your code raised KeyboardInterrupt"),
+    "SIGINT to itself": Attack("import os, signal\nos.kill(os.getpid(), signal.SIGINT)", "failed", "KeyboardInterrupt"),
+    "killing the zygote": Attack("import os\nos.kill(os.getppid(), 9)", "failed", "the grading process was killed"),
+    # ---- the job folder: nothing the child leaves there can hang, crash or fool the grader
+    "a pipe in place of the result file": Attack(
+        "import os\nos.mkfifo('result.json')\nos.mkfifo('arrays.npz')\nos.mkfifo('output.txt')\nos._exit(0)",
+        "failed", "dlogits was not assigned"),
+    "printed output linked to the instructor's solutions": Attack(
+        f"import os\nos.symlink({str(SOLUTIONS)!r}, 'output.txt')\nos.symlink({str(SOLUTIONS)!r}, 'result.json')\n"
+        "os._exit(0)",
+        "failed", "dlogits was not assigned"),
+    "the job folder swapped for a link": Attack(
+        "import os\nd = os.getcwd()\nos.rename(d, d + '-moved')\nos.symlink('/etc', d)\nos._exit(0)",
+        "failed", "dlogits was not assigned"),
+    "a forged result of the wrong form": Attack(
+        "import json, os\nopen('result.json', 'w').write(json.dumps({'values': [1], 'losses': 'x', "
+        "'error': {'type': 1}, 'autograd_calls': [1]}))\nos._exit(0)",
+        "failed", "dlogits was not assigned"),
+    "a forged right-looking result": Attack(
+        "import json, os, numpy as np\nnp.savez('arrays.npz', dlogits=np.zeros((32, 27), np.float32))\n"
+        "open('result.json', 'w').write(json.dumps({'values': {'dlogits': {'kind': 'tensor', "
+        "'dtype': 'torch.float32', 'shape': [32, 27]}}, 'losses': [], 'error': None, 'autograd_calls': []}))\n"
+        "os._exit(0)",
+        "failed", "dlogits differs from autograd"),
+    "a zip bomb in place of the arrays": Attack(
+        "import os, zipfile, numpy as np\n"
+        "with zipfile.ZipFile('arrays.npz', 'w', zipfile.ZIP_DEFLATED) as z:\n"
+        "    with z.open('dlogits.npy', 'w', force_zip64=True) as f:\n"
+        "        np.lib.format.write_array_header_2_0(f, {'descr': '<f4', 'fortran_order': False, "
+        "'shape': (80 * 2**20,)})\n"
+        "        zeros = bytes(2**20)\n"
+        "        for _ in range(320):\n"
+        "            f.write(zeros)\n"
+        "os._exit(0)",
+        "failed", "dlogits was not assigned"),
+    "the zygote's memory read through /proc": Attack(
+        "import os\ntry:\n    open(f'/proc/{os.getppid()}/mem', 'rb').read(1)\n    print('read it')\n"
+        "except OSError as e:\n    print('refused', type(e).__name__)\ndlogits = torch.zeros_like(logits)",
+        "failed", "dlogits differs from autograd", output="refused"),
+    # ---- in Exercise 4's loop and Exercise 1's cell too
+    "Exercise 4: backward() inside the training loop": Attack(
+        answer("ex4", ("db1 = dhprebn.sum(0)", "db1 = dhprebn.sum(0)\nloss.backward()")),
+        "autograd", exercise="ex4"),
+    "Exercise 1: an infinite loop after the first gradients": Attack(
+        answer("ex1", ("dbngain = ", "while True: pass\ndbngain = ")), "failed", f"timed out after {TIMEOUT} s",
+        exercise="ex1"),
+}
+
+
+def attack_notebook(path: Path, attack: Attack, pasted: str) -> Path:
+    answers = {ex: solution_region(ex) for ex in EXERCISE_BY_ID}
+    answers[attack.exercise] = attack.code.replace("PASTE_PUBLIC_DLOGITS", pasted)
+    return write_submission(path, **answers)
+
+
+@pytest.fixture(scope="session")
+def pasted(limited_grader) -> str:
+    public = limited_grader.problems["public seed"].grads["logits"]
+    return "dlogits = torch.tensor(" + np.array2string(public, separator=",", threshold=10**6, floatmode="unique") + ")"
+
+
+def assert_verdict(report, attack: Attack):
+    """The attack scores 0 with the expected status, message and flag; every honest exercise keeps full marks."""
+    for exercise in report.exercises:
+        if exercise.id != attack.exercise:
+            assert exercise.status == "passed" and exercise.score == exercise.max_score, exercise
+    attacked = next(e for e in report.exercises if e.id == attack.exercise)
+    assert attacked.score == 0 and all(c.points == 0 for c in attacked.checks), attacked
+    assert attacked.status == attack.status, attacked
+    if attack.message:
+        assert attack.message in attacked.message + " " + attacked.checks[0].message, attacked
+    if attack.status == "autograd":
+        assert attacked.flags and all(f["flag"] == "autograd" for f in attacked.flags)
+        assert "uses autograd" in attacked.message
+        if attack.flag_line is not None:
+            assert attack.flag_line in [f["line"] for f in attacked.flags], attacked.flags
+    else:
+        assert attacked.flags == []
+    assert attack.output in attacked.output
+    assert report.score == MAX_SCORE - EXERCISE_BY_ID[attack.exercise].max_score
+    json.dumps(report.to_dict())  # the verdict is complete and serialisable
+
+
+def test_static_flags_carry_the_offending_line(grader, tmp_path):
+    code = "l = logits.clone().requires_grad_()\nloss = F.cross_entropy(l, Yb)\nloss.backward()\ndlogits = l.grad"
+    ex2 = grader.grade(write_submission(tmp_path / "nb.ipynb", ex2=code)).exercises[1]
+    flags = {(f["line"], f["code"]) for f in ex2.to_dict()["flags"]}
+    assert {(1, "l = logits.clone().requires_grad_()"), (3, "loss.backward()"), (4, "dlogits = l.grad")} <= flags
+    assert ex2.message.startswith("uses autograd (line 1: l = logits.clone().requires_grad_())")
+
+
+def test_runtime_flag_names_the_call_and_line(grader, tmp_path):
+    code = "x = 1\nloss = F.cross_entropy(logits, Yb)\nfn = getattr(torch.autograd, 'gr' + 'ad')\nfn(loss, logits)"
+    ex2 = grader.grade(write_submission(tmp_path / "nb.ipynb", ex2=code)).exercises[1]
+    assert ex2.status == "autograd" and ex2.score == 0
+    assert {"flag": "autograd", "line": 4, "code": "fn(loss, logits)", "what": "torch.autograd.grad"} in ex2.flags
+
+
+def test_the_public_run_never_sees_the_hidden_seed(grader, tmp_path):
+    """The run whose printout the student sees holds the public seed's inputs only."""
+    code = "import os\nprint(sorted(os.listdir('.')), sorted(os.listdir('..')))\nprint(open('job.json').read())\n"
+    ex2 = grader.grade(write_submission(tmp_path / "nb.ipynb", ex2=code + RIGHT_EX2)).exercises[1]
+    assert ex2.status == "passed"
+    listing, job = ex2.output.splitlines()[:2]
+    assert listing.startswith("['inputs.npz', 'job.json']")
+    assert str(grader.problems["hidden seed"].seed) not in ex2.output
+    assert not {"seed", "seeds"} & json.loads(job).keys()
+
+
+def test_an_error_on_the_hidden_seed_only_keeps_its_text_to_itself(grader, tmp_path):
+    code = "if abs(W1[0, 0].item() - %r) > 1e-6:\n    raise ValueError(str(W1.tolist()))\n" % float(
+        grader.problems["public seed"].params["W1"][0, 0]
+    )
+    ex2 = grader.grade(write_submission(tmp_path / "nb.ipynb", ex2=code + RIGHT_EX2)).exercises[1]
+    assert ex2.score == 0
+    assert "hidden seed only" in ex2.message and "[[" not in ex2.message
+
+
+def test_editing_provided_cells_changes_nothing(grader, tmp_path):
+    """Locked cells come from the grader's own copy: a new seed, forward pass, check cell or patch cell is ignored."""
+    path = write_submission(tmp_path / "nb.ipynb", **{ex: solution_region(ex) for ex in ("ex1", "ex3", "ex4")},
+                            ex2="dlogits = torch.zeros_like(logits)")  # fmt: skip
+    edits = {
+        "params": ("manual_seed(2147483647)", "manual_seed(7)"),
+        "forward": ("loss = ", "logits = torch.zeros_like(logits)\nloss = "),
+        "ex2_check": ('result = check("ex2")', "result = 6 # check(\"ex2\")"),
+        "ex3_given": ('dhpreact = true_gradient("hpreact")', "dhpreact = torch.zeros(32, 64)"),
+    }
+
+    def tamper(nb):
+        for cell in nb["cells"]:
+            old, new = edits.get(cell["metadata"].get("nbgrader", {}).get("grade_id"), ("", ""))
+            source = "".join(cell["source"])
+            assert old in source
+            cell["source"] = source.replace(old, new, 1)
+        patch = "import torch\ntorch.allclose = lambda *a, **k: True\nimport autograder\nautograder.check = lambda *a: 6"
+        nb["cells"].insert(3, {"cell_type": "code", "metadata": {}, "source": patch, "outputs": [], "execution_count": None})
+
+    report = grader.grade(edit_notebook(path, tamper))
+    assert [e.status for e in report.exercises] == ["passed", "failed", "passed", "passed"]
+    assert report.score == MAX_SCORE - EXERCISE_BY_ID["ex2"].max_score
+
+
+def test_noise_costs_nothing(grader, tmp_path):
+    """Warnings, stderr and a 50 MB print: full marks, and the printout is kept only up to the cap."""
+    noise = ("import sys, warnings\nwarnings.warn('careful')\nprint('to stderr', file=sys.stderr)\n"
+             "sys.stderr.write('more stderr\\n')\nprint('x' * 50_000_000)\n")  # fmt: skip
+    report = grader.grade(write_submission(tmp_path / "nb.ipynb", ex1=noise + solution_region("ex1"),
+                                           ex2=noise + RIGHT_EX2))  # fmt: skip
+    ex1, ex2 = report.exercises[:2]
+    assert ex1.status == ex2.status == "passed"
+    assert "UserWarning: careful\nto stderr\nmore stderr\nxxx" in ex2.output
+    assert ex2.output.endswith("[output truncated]\n")
+    assert len(ex2.output) < grader.sandbox.limits.output_cap + 100
+
+
+def test_isolation_reading_the_course_and_other_students(grader, tmp_path):
+    """Under bubblewrap nothing outside the runtime and the job folder exists; the fallback is said plainly."""
+    other_student = tmp_path / "bob" / "backprop_ninja.ipynb"
+    other_student.parent.mkdir()
+    other_student.write_text("bob's answers")
+    # The instructor's solutions, the course folder (where the gradebook lives) and another student's notebook.
+    targets = [str(SOLUTIONS), str(ROOT / "course"), str(other_student)]
+    probe = (
+        "import os, socket\n"
+        f"for target in {targets!r}:\n"
+        "    try:\n"
+        "        os.listdir(target) if os.path.isdir(target) else open(target).read()\n"
+        "        print('READ', target)\n"
+        "    except OSError as e:\n"
+        "        print('BLOCKED', type(e).__name__)\n"
+        "print('interfaces', sorted(name for _, name in socket.if_nameindex()))\n"
+        "try:\n"
+        f"    open({str(ROOT / 'autograder' / 'planted.py')!r}, 'w').write('x')\n"
+        "    print('WROTE package')\n"
+        "except OSError as e:\n"
+        "    print('BLOCKED write', type(e).__name__)\n"
+    )
+    try:
+        report = grader.grade(write_submission(tmp_path / "nb.ipynb", ex2=probe + RIGHT_EX2))
+    finally:
+        planted = ROOT / "autograder" / "planted.py"
+        wrote_package = planted.exists()
+        planted.unlink(missing_ok=True)
+    ex2 = report.exercises[1]
+    assert ex2.status == "passed"
+    lines = ex2.output.splitlines()
+    if bwrap_works():
+        assert "bubblewrap" in report.isolation
+        assert lines[: len(targets)] == ["BLOCKED FileNotFoundError"] * len(targets), lines
+        assert lines[len(targets)] == "interfaces ['lo']"  # no network
+        assert lines[len(targets) + 1].startswith("BLOCKED write") and not wrote_package
+    else:
+        # The fallback is a separate process only: it can read and write what this user can, and says so.
+        assert "separate process only" in report.isolation
+        assert lines[: len(targets)] == [f"READ {t}" for t in targets]
+        assert wrote_package
+
+
+def test_leftover_processes_are_killed_and_the_batch_goes_on(limited_grader, tmp_path):
+    """A daemon and a small fork storm: all gone when the exercise ends, and the next exercises are graded."""
+    marker = f"{os.getpid()}{time.time_ns() % 10**6}"
+    storm = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        f"        os.execv('/bin/sleep', ['sleep', '{marker}'])\n"
+        "    os._exit(0)\n"
+        "for _ in range(5):\n"
+        "    os.fork()\n"
+        "time.sleep(0.5)\n"
+        "dlogits = torch.zeros_like(logits)\n"
+    )
+    path = write_submission(tmp_path / "nb.ipynb", ex2=storm, ex3=solution_region("ex3"), ex4=solution_region("ex4"))
+    report = limited_grader.grade(path)
+    assert [e.status for e in report.exercises[1:]] == ["failed", "passed", "passed"]
+    sleepers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", marker]]
+    assert sleepers == []
+    zygote = psutil.Process(limited_grader.sandbox.process.pid)
+    tree = [zygote] + zygote.children(recursive=True)
+    assert len(tree) <= 3, tree  # bwrap, its pid-namespace init and the zygote; no student process
+
+
+def test_a_batch_of_every_attack_gets_its_verdict(limited_grader, pasted, tmp_path):
+    """One grader, every attack notebook in turn, as an instructor's batch runs: each gets its own verdict.
+
+    One batch rather than one test per attack: each attack is graded once, and a failure lists every attack
+    that went wrong, by name.
+    """
+    names = list(ATTACKS)
+    paths = [attack_notebook(tmp_path / f"{i}.ipynb", ATTACKS[name], pasted) for i, name in enumerate(names)]
+    middle = len(paths) // 2
+    paths.insert(middle, SOLUTIONS)
+    reports = [limited_grader.grade(p) for p in paths]
+    assert reports.pop(middle).score == MAX_SCORE  # an honest notebook in the middle of the batch
+    wrong = {}
+    for name, report in zip(names, reports):
+        try:
+            assert_verdict(report, ATTACKS[name])
+        except AssertionError as e:
+            wrong[name] = str(e).splitlines()[0]
+    assert wrong == {}
+
+
+BAD_FILES = {
+    "missing": (lambda p: p, "no such file"),
+    "a folder": (lambda p: (p.mkdir(), p)[1], "no such file"),
+    "empty": (lambda p: (p.write_text(""), p)[1], "empty"),
+    "binary junk": (lambda p: (p.write_bytes(bytes(range(256)) * 10), p)[1], "not a notebook"),
+    "truncated JSON": (lambda p: (p.write_text(SOLUTIONS.read_text()[:5000]), p)[1], "not a notebook"),
+    "a JSON list": (lambda p: (p.write_text("[1, 2, 3]"), p)[1], "not a notebook"),
+    "another assignment's notebook": (
+        lambda p: (p.write_text(json.dumps({"cells": [{"cell_type": "code", "source": "x = 1", "outputs": [],
+                                                       "execution_count": None,
+                                                       "metadata": {"nbgrader": {"grade_id": "q1"}}}],
+                                            "metadata": {}, "nbformat": 4, "nbformat_minor": 5})), p)[1],
+        "not a backprop_ninja notebook"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", BAD_FILES)
+def test_bad_files_are_not_gradable_with_one_line(grader, tmp_path, name):
+    make, message = BAD_FILES[name]
+    with pytest.raises(NotGradable) as error:
+        grader.grade(make(tmp_path / "x.ipynb"))
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_bad_files_exit_2_from_the_command_line(tmp_path):
+    import subprocess
+
+    for name in ("binary junk", "another assignment's notebook"):
+        path = BAD_FILES[name][0](tmp_path / f"{name}.ipynb")
+        run = subprocess.run([sys.executable, "-m", "autograder", "check", str(path)], capture_output=True, text=True)
+        assert run.returncode == 2 and run.stdout == ""
+        assert len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr
+
+
+def test_damaged_exercise_cells_are_reported_each_and_the_rest_graded(grader, tmp_path):
+    path = write_submission(tmp_path / "nb.ipynb", **{ex: solution_region(ex) for ex in EXERCISE_BY_ID})
+
+    def damage(nb):
+        ids = [c["metadata"].get("nbgrader", {}).get("grade_id") for c in nb["cells"]]
+        nb["cells"].insert(ids.index("ex1"), json.loads(json.dumps(nb["cells"][ids.index("ex1")])))  # duplicated
+        ex2 = nb["cells"][ids.index("ex2") + 1]
+        ex2["cell_type"] = "raw"  # re-typed
+        del ex2["outputs"], ex2["execution_count"]
+        nb["cells"][ids.index("ex3") + 1]["metadata"]["nbgrader"]["grade_id"] = "ex3_mine"  # renamed
+
+    report = grader.grade(edit_notebook(path, damage))
+    ex1, ex2, ex3, ex4 = report.exercises
+    assert [ex1.status, ex2.status, ex3.status] == ["not gradable"] * 3
+    assert "2 cells with grade_id ex1" in ex1.message
+    assert "no longer a code cell" in ex2.message
+    assert "grade_id ex3 is missing" in ex3.message
+    assert ex4.status == "passed" and report.score == ex4.max_score
+
+
+def test_deleted_exercise_cell(grader, tmp_path):
+    path = write_submission(tmp_path / "nb.ipynb", ex1=solution_region("ex1"))
+    edit_notebook(path, lambda nb: nb["cells"].remove(
+        next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "ex2")))  # fmt: skip
+    ex1, ex2 = grader.grade(path).exercises[:2]
+    assert ex1.status == "passed"
+    assert ex2.status == "not gradable" and "grade_id ex2 is missing" in ex2.message
+
+
+
+def test_doctor_and_verbose_check_say_which_isolation_is_in_force():
+    import subprocess
+
+    from submissions import EXERCISES
+
+    expected = "Isolation: bubblewrap sandbox" if bwrap_works() else "Isolation: separate process only"
+    doctor = subprocess.run([sys.executable, "-m", "autograder", "doctor"], capture_output=True, text=True)
+    check = subprocess.run([sys.executable, "-m", "autograder", "check", "--verbose", str(EXERCISES)],
+                           capture_output=True, text=True)  # fmt: skip
+    assert doctor.returncode == 0 and doctor.stdout.startswith(expected)
+    assert check.returncode == 1 and check.stdout.startswith(expected)
