@@ -21,7 +21,8 @@ from autograder.grading import Grader
 from autograder.notebook import NotGradable
 from autograder.sandbox import Limits, bwrap_works
 
-TIMEOUT, MEMORY_GIB = 5, 1
+# 10 s: long enough that an honest exercise never times out on a loaded 2-core CI machine; two attacks wait it out.
+TIMEOUT, MEMORY_GIB = 10, 1
 RIGHT_EX2 = solution_region("ex2")  # dlogits = F.softmax(logits, 1); dlogits[range(n), Yb] -= 1; dlogits /= n
 
 
