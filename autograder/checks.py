@@ -17,6 +17,8 @@ PUBLIC_SEED = 2147483647
 # A second seed the student never sees. A graded run must pass on both, so values pasted from a printout fail.
 # Instructors can override it (BACKPROP_NINJA_HIDDEN_SEED or --hidden-seed) so it differs from this public file.
 DEFAULT_HIDDEN_SEED = 1337
+# How results name the two runs. Only the public seed's values and output may ever be shown to a student.
+PUBLIC, HIDDEN = "public seed", "hidden seed"
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ class Comparison:
     dtype_ok: bool = False
     problem: str | None = None  # why the value could not be compared or is wrong, in a sentence for the student
     difference: np.ndarray | None = None  # |student - reference|, for the heatmap of where a wrong value differs
+    assigned: bool = True  # False when the student's code never set the variable
 
     @property
     def passed(self) -> bool:
@@ -34,9 +35,9 @@ def compare(check: Check, meta: dict | None, array: np.ndarray | None, reference
     """Compare what the student assigned to `d<name>` (as described by the child process) with autograd's."""
     var, ref_shape = check.variable, list(reference.shape)
     if meta is None:
-        return Comparison(problem=f"{var} was not assigned")
+        return Comparison(problem=f"{var} was not assigned", assigned=False)
     if meta.get("kind") != "tensor" or array is None:
-        return Comparison(problem=f"{var} is a {meta.get('type', 'something else')}, not a tensor")
+        return Comparison(problem=f"{var} is not a tensor (it is a {meta.get('type', 'something else')})")
     shape = list(array.shape)
     if shape != ref_shape or meta.get("shape") != shape:
         hint = " (cmp would broadcast it and call it right)" if _broadcasts(shape, ref_shape) else ""

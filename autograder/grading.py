@@ -4,16 +4,17 @@ A Grader computes the reference once (per seed) and keeps one sandbox, so gradin
 Grader costs one process fork per exercise each.
 """
 import os
+import time
 from pathlib import Path
 
 from . import data, lecture
-from .checks import DEFAULT_HIDDEN_SEED, EXERCISES, PUBLIC_SEED, Exercise
+from .checks import DEFAULT_HIDDEN_SEED, EXERCISES, HIDDEN, PUBLIC, PUBLIC_SEED, Exercise
 from .compare import Comparison, compare
 from .hints import diagnose, hint
 from .localise import SeedRun
 from .notebook import ExerciseCell, read_submission
 from .reference import loop_batches, make_problem, reference_losses, training_references
-from .results import CheckResult, ExerciseResult, Report
+from .results import CheckResult, ExerciseResult, Report, score_status
 from .sandbox import Limits, Sandbox, isolation_in_force
 from .static_checks import autograd_uses
 
@@ -32,16 +33,25 @@ class Grader:
         self.words = words or data.load_words()
         (self.Xtr, self.Ytr), _, _ = lecture.split_dataset(self.words.words)
         hidden = hidden_seed_from_env() if hidden_seed is None else hidden_seed
+        if hidden == PUBLIC_SEED:
+            raise ValueError(f"the hidden seed must differ from the public seed ({PUBLIC_SEED}): choose another")
         # Label -> problem. The public seed is what the student saw; the hidden one catches pasted values.
-        self.problems = {"public seed": make_problem(PUBLIC_SEED, self.Xtr, self.Ytr),
-                         "hidden seed": make_problem(hidden, self.Xtr, self.Ytr)}  # fmt: skip
-        self.sandbox = Sandbox(limits)
+        self.problems = {PUBLIC: make_problem(PUBLIC_SEED, self.Xtr, self.Ytr),
+                         HIDDEN: make_problem(hidden, self.Xtr, self.Ytr)}  # fmt: skip
+        # One sandbox per seed: the process whose output a student sees never holds the hidden seed's inputs, not
+        # even in a file an earlier run left in its scratch space.
+        self.limits = limits
+        self.sandboxes = {label: Sandbox(limits) for label in self.problems}
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self.sandbox.close()
+        self.close()
+
+    def close(self):
+        for sandbox in self.sandboxes.values():
+            sandbox.close()
 
     def grade(self, path) -> Report:
         """Grade one notebook. Raises notebook.NotGradable when it is not a gradable notebook at all."""
@@ -59,15 +69,11 @@ class Grader:
     def grade_exercise(self, ex: Exercise, cell: ExerciseCell) -> ExerciseResult:
         if cell.problem:
             return _all_failed(ex, "not gradable", cell.problem)
-        seeds = {p.seed: label for label, p in self.problems.items()}
-        inputs = {p.seed: p.inputs(ex.id, self.Xtr, self.Ytr) for p in self.problems.values()}
-        raw = self.sandbox.run(ex.id, cell.source, inputs, [c.variable for c in ex.checks], ex.steps)
-        results = {seeds[seed]: raw.results.get(seed) or {} for seed in seeds}
-        arrays = {seeds[seed]: raw.arrays.get(seed, {}) for seed in seeds}
-        limit = _limit_message(raw.reply, results, self.sandbox.limits)
+        reply, results, arrays, output = self._run(ex, cell.source)
+        limit = _limit_message(reply, results, self.limits)
         if limit:
             return _all_failed(ex, "failed", limit)
-        public = results["public seed"]
+        public = results[PUBLIC]
         error = public.get("error")
         if not error and any(r.get("error") for r in results.values()):
             # Only its type: the text of an error raised on the hidden seed could carry that seed's values out.
@@ -93,15 +99,14 @@ class Grader:
             for check in checks:
                 check.points = check.max_points if check.locally_correct else 0.0
         if error:
-            where = f" (line {error['line']})" if error.get("line") else ""
             for check in checks:
-                if check.message.endswith("was not assigned"):
-                    check.message += f": your code stopped before it with {error['message']}{where}"
+                if not check.assigned:
+                    check.message += f": your code stopped{_at_line(error)} with {error['message']}"
         flags = autograd_uses(cell.source) + _runtime_autograd(results, cell.source)
         result = ExerciseResult(ex.id, ex.title, sum(c.points for c in checks), ex.max_score, "", "", flags, checks,
-                                output=raw.outputs.get(PUBLIC_SEED, ""), losses=public.get("losses", []))  # fmt: skip
+                                output=output, losses=public.get("losses", []))  # fmt: skip
         if ex.id == "ex4" and result.losses:
-            result.reference_losses = reference_losses(self.problems["public seed"], self.Xtr, self.Ytr,
+            result.reference_losses = reference_losses(self.problems[PUBLIC], self.Xtr, self.Ytr,
                                                        len(result.losses))  # fmt: skip
         if flags:
             first = flags[0]
@@ -113,15 +118,31 @@ class Grader:
         elif error and error["type"] == "NotImplementedError" and not any(c.shape_ok for c in checks):
             result.status, result.message = "not answered", "not answered yet: replace `raise NotImplementedError()`"
         elif error and error["type"] in ("SyntaxError", "IndentationError", "TabError"):
-            where = f" at line {error['line']}" if error.get("line") else ""
-            result.message = f"your code has a syntax error{where}, so none of it ran: {error['message']}"
+            result.message = f"your code has a syntax error{_at_line(error)}, so none of it ran: {error['message']}"
         elif error:
-            where = f" at line {error['line']}" if error.get("line") else ""
-            result.message = (f"your code raised {error['message']}{where}; "
+            result.message = (f"your code stopped{_at_line(error)} with {error['message']}; "
                               "the gradients assigned before it are graded")  # fmt: skip
-        if not result.status:
-            result.status = "passed" if result.score == ex.max_score else "failed" if result.score == 0 else "partial"
+        result.status = result.status or score_status(result.score, ex.max_score)
         return result
+
+    def _run(self, ex: Exercise, source: str) -> tuple[dict, dict, dict, str]:
+        """The student's code on each seed, public first, each in its own sandbox, all within one time limit.
+
+        Returns the first reply that was not "finished" (after it, later seeds are not run), each seed's result
+        and arrays (empty when it did not run), and the public run's printed output.
+        """
+        deadline = time.monotonic() + self.limits.timeout
+        reply, results, arrays, output = {"status": "finished"}, {}, {}, ""
+        for label, problem in self.problems.items():
+            run = self.sandboxes[label].run(ex.id, source, problem.inputs(ex.id, self.Xtr, self.Ytr),
+                                            [c.variable for c in ex.checks], ex.steps, deadline - time.monotonic())  # fmt: skip
+            results[label], arrays[label] = run.result or {}, run.arrays
+            output = output or (run.output if label == PUBLIC else "")
+            if run.reply.get("status") != "finished":
+                reply = run.reply
+                break
+        return reply, {label: results.get(label, {}) for label in self.problems}, \
+            {label: arrays.get(label, {}) for label in self.problems}, output
 
     def _training_comparisons(self, ex: Exercise, results: dict, arrays: dict) -> tuple[dict, dict]:
         """Exercise 4: each step's gradients against autograd at the parameters the student's run reached.
@@ -144,7 +165,7 @@ class Grader:
                     meta, array = values.get(key), arrays[label].get(key)
                     comparison = compare(check, meta, array, reference[check.name])
                     comparisons[check.name][f"{label}, step {k + 1}"] = comparison
-                    if label == "public seed" and not comparison.passed and check.name not in hints:
+                    if label == PUBLIC and not comparison.passed and check.name not in hints:
                         hints[check.name] = hint(check, meta, array, reference[check.name], Xb.numpy())
         return comparisons, hints
 
@@ -163,9 +184,12 @@ def _limit_message(reply: dict, results: dict, limits: Limits) -> str | None:
     # Under the memory limit an allocation fails with MemoryError or torch's "can't allocate memory".
     error = next((r["error"] for r in results.values() if (r.get("error") or {}).get("memory")), None)
     if error:
-        where = f" (line {error['line']})" if error.get("line") else ""
-        return f"{memory}{where}: allocate less"
+        return f"{memory}{_at_line(error)}: allocate less"
     return None
+
+
+def _at_line(error: dict) -> str:
+    return f" at line {error['line']}" if error.get("line") else ""
 
 
 def _runtime_autograd(results: dict, source: str) -> list[dict]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from .checks import PUBLIC
 from .compare import Comparison
 
 EXACT_NOTE = (
@@ -32,6 +33,7 @@ class CheckResult:
     # check that is locally correct only inherits an earlier mistake.
     locally_correct: bool = False
     hint: str | None = None  # what kind of mistake a failing check looks like (hints.py)
+    assigned: bool = True  # the student's code set the variable (on the public seed)
     # Where a wrong value differs, |student - reference|, on the public seed only: pictures may show it to the
     # student, and the hidden seed's values must never leave the grader. Not part of the JSON.
     difference: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -41,20 +43,26 @@ class CheckResult:
 
     @classmethod
     def from_comparisons(cls, check, comparisons: dict[str, Comparison]) -> "CheckResult":
-        """Combine one check's comparisons on several seeds or steps, labelled for the message."""
+        """Combine one check's comparisons on both seeds (and, in Exercise 4, every step).
+
+        Labels are "public seed" or "hidden seed", with ", step k" in Exercise 4. Nothing numerical from the
+        hidden seed reaches the result: its failures are named by kind only and maxdiff is the public seed's, so
+        no submission can carry the hidden seed's values out in a message.
+        """
         results = list(comparisons.values())
+        public = [(label, c) for label, c in comparisons.items() if label.startswith(PUBLIC)]
         passed = bool(results) and all(c.passed for c in results)
-        maxdiffs = [c.maxdiff for c in results if c.maxdiff is not None]
+        maxdiffs = [c.maxdiff for _, c in public if c.maxdiff is not None]
         message = ""
         if not passed:
-            failing = [(label, c) for label, c in comparisons.items() if not c.passed]
-            first_label, first = failing[0]
-            message = first.problem or f"d{check.name} is not close enough to autograd's"
-            if len(failing) < len(results) and first_label.startswith("hidden seed"):
-                message = ("right on the public seed but wrong on the hidden seed: compute it from the tensors, "
-                           f"don't paste values ({message})")  # fmt: skip
-            elif len(results) > 1:
-                message = f"{first_label}: {message}"
+            label, first = next(((label, c) for label, c in public if not c.passed), (None, None))
+            if first is not None:
+                step = label.partition(", ")[2]
+                message = (f"{step}: " if step else "") + (first.problem or f"d{check.name} is not close enough")
+            else:
+                kind = next(_failure_kind(c) for c in results if not c.passed)
+                message = ("right on the public seed but wrong on the hidden seed: compute it from the tensors you "
+                           f"are given, don't paste values ({kind})")  # fmt: skip
         return cls(
             name=check.name,
             passed=passed,
@@ -67,9 +75,21 @@ class CheckResult:
             max_points=check.points,
             message=message,
             locally_correct=passed,
-            difference=next((c.difference for label, c in comparisons.items()
-                             if c.difference is not None and label.startswith("public seed")), None),  # fmt: skip
+            assigned=all(c.assigned for _, c in public),
+            difference=next((c.difference for _, c in public if c.difference is not None), None),
         )
+
+
+def score_status(score: float, max_score: float) -> str:
+    return "passed" if score == max_score else "failed" if score == 0 else "partial"
+
+
+def _failure_kind(c: Comparison) -> str:
+    if not c.shape_ok:
+        return "not a tensor of the right shape"
+    if not c.dtype_ok:
+        return "wrong dtype"
+    return "wrong values" if c.maxdiff is not None else "not finite"
 
 
 @dataclass

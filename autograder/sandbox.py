@@ -10,12 +10,12 @@ import functools
 import io
 import json
 import os
+import select
 import shutil
 import stat
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +24,8 @@ import numpy as np
 PACKAGE_DIR = Path(__file__).resolve().parent
 MAX_ELEMENTS = 10_000_000  # per array; no gradient of this network comes close
 MAX_READ_BYTES = 256 * 2**20  # per file read back from a job folder
+STARTUP_SECONDS = 120  # importing torch on a loaded machine
+REPLY_GRACE_SECONDS = 10  # beyond a job's own timeout, which the zygote enforces
 
 
 @dataclass(frozen=True)
@@ -46,12 +48,18 @@ def _runtime_paths() -> list[str]:
     return sorted(paths)
 
 
+# Where the job root appears inside the sandbox: outside /tmp, which the zygote empties after every job.
+JOB_MOUNT = "/job"
+
+
 def bwrap_command(job_root: Path) -> list[str]:
     cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session",
            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # fmt: skip
     for path in _runtime_paths():
         cmd += ["--ro-bind", path, path]
-    cmd += ["--bind", str(job_root), str(job_root), "--chdir", str(job_root)]
+    cmd += ["--bind", str(job_root), JOB_MOUNT, "--chdir", JOB_MOUNT]
+    # The zygote empties its scratch space after each job, around these mounts (a venv may live under /tmp).
+    cmd += ["--setenv", "BACKPROP_NINJA_MOUNTS", ":".join(_runtime_paths() + [JOB_MOUNT])]
     return cmd
 
 
@@ -82,6 +90,7 @@ class Sandbox:
     def __init__(self, limits: Limits = Limits()):
         self.limits = limits
         self.job_root = Path(tempfile.mkdtemp(prefix="backprop-ninja-"))
+        self.inside_root = Path(JOB_MOUNT) if bwrap_works() else self.job_root  # the same folder, as the zygote sees it
         self.process = None
 
     def __enter__(self):
@@ -101,90 +110,93 @@ class Sandbox:
             self.process = None
 
     def _start(self):
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.job_root),
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.inside_root),
                "PYTHONPATH": str(PACKAGE_DIR.parent), "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
         cmd = [sys.executable, "-m", "autograder.student_process", "serve"]
         if bwrap_works():
             env["BACKPROP_NINJA_OWN_PID_NAMESPACE"] = "1"
-            cmd = bwrap_command(self.job_root) + ["--clearenv"] + [a for k, v in env.items() for a in ("--setenv", k, v)] + cmd
+            cmd = ["bwrap", "--clearenv"] + bwrap_command(self.job_root)[1:] + [a for k, v in env.items() for a in ("--setenv", k, v)] + cmd
         self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                         text=True, env=env, cwd=self.job_root)  # fmt: skip
-        if self._reply() != {"status": "ready"}:
+        if self._reply(STARTUP_SECONDS) != {"status": "ready"}:
+            self._stop()
             raise RuntimeError("the student-code sandbox did not start; run `backprop-ninja doctor`")
 
-    def _reply(self):
-        line = self.process.stdout.readline()
+    def _reply(self, seconds: float) -> dict | None:
+        """The zygote's next reply line, or None if none comes in time (a submission may have stopped it)."""
+        ready, _, _ = select.select([self.process.stdout], [], [], seconds)
+        if not ready:
+            return None
         try:
-            return json.loads(line)
+            reply = json.loads(self.process.stdout.readline())
         except json.JSONDecodeError:
             return None
+        return reply if isinstance(reply, dict) else None
 
-    def run(self, exercise_id: str, code: str, inputs: dict[int, dict], variables: list[str], steps: int) -> "RawRun":
-        """Run one exercise's code on each seed's inputs, in order, one process per seed.
-
-        The wall-time limit covers all of the exercise's runs; after a limit is hit or the process dies, later
-        seeds are not run. Returns what came back, unvalidated beyond its form.
-        """
-        raw = RawRun({"status": "finished"})
-        deadline = time.monotonic() + self.limits.timeout
-        for seed, arrays in inputs.items():
-            job = dict(exercise=exercise_id, code=code, variables=variables, steps=steps,
-                       timeout=max(deadline - time.monotonic(), 0.0), memory_bytes=self.limits.memory_bytes,
-                       output_cap=self.limits.output_cap)  # fmt: skip
-            reply = self._run_job(job, arrays, raw, seed)
-            if reply.get("status") != "finished":
-                raw.reply = reply
-                break
-        return raw
-
-    def _run_job(self, job: dict, arrays: dict, raw: "RawRun", seed: int) -> dict:
+    def run(self, exercise_id: str, code: str, arrays: dict, variables: list[str], steps: int,
+            timeout: float) -> "RunOutcome":
+        """Run one exercise's code on one seed's inputs, within `timeout` seconds. Never raises for the
+        submission's sake: whatever happens comes back as the reply's status."""
         # A fresh, unpredictable folder per job: nothing a student planted in an earlier one is in it.
         jobdir = Path(tempfile.mkdtemp(dir=self.job_root, prefix="job-"))
         dir_fd = os.open(jobdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        job = dict(exercise=exercise_id, code=code, variables=variables, steps=steps, timeout=max(timeout, 0.0),
+                   memory_bytes=self.limits.memory_bytes, output_cap=self.limits.output_cap)  # fmt: skip
         try:
             from .student_process import INPUTS_FILE
 
-            np.savez(jobdir / INPUTS_FILE, **arrays)
-            (jobdir / "job.json").write_text(json.dumps(job))
+            try:
+                np.savez(jobdir / INPUTS_FILE, **arrays)
+                (jobdir / "job.json").write_text(json.dumps(job))
+            except OSError as e:  # a full disk, perhaps filled by an earlier submission: this job fails, not the batch
+                return RunOutcome({"status": "died", "detail": f"the grader could not write the job ({e.strerror})"})
             if self.process is None or self.process.poll() is not None:
                 self._start()
             try:
-                self.process.stdin.write(str(jobdir) + "\n")
+                self.process.stdin.write(str(self.inside_root / jobdir.name) + "\n")
                 self.process.stdin.flush()
-                reply = self._reply()
+                # The zygote enforces the timeout itself; it only fails to answer when the submission stopped it.
+                reply = self._reply(job["timeout"] + REPLY_GRACE_SECONDS)
             except (BrokenPipeError, OSError):
                 reply = None
-            if not isinstance(reply, dict):  # the submission killed the zygote itself; start afresh next time
+            if reply is None or reply.pop("job", None) != jobdir.name:
+                # The submission killed or stopped the zygote: start afresh next time.
                 self._stop()
                 reply = {"status": "died", "detail": "the grading process was killed"}
-            raw.load(seed, dir_fd)
+            return RunOutcome.load(reply, dir_fd)
         finally:
             os.close(dir_fd)
-            shutil.rmtree(jobdir, ignore_errors=True)  # does not follow links the student left
-        return reply
+            self._empty_job_root()
+
+    def _empty_job_root(self):
+        """Remove everything in the job root, not only the job folder: a run can write beside it."""
+        for entry in self.job_root.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)  # does not follow links the student left
+            else:
+                entry.unlink(missing_ok=True)
 
 
 @dataclass
-class RawRun:
-    """What came back from one exercise's runs: the zygote's reply (the first that was not "finished") and,
-    per seed that ran, the result, the arrays and the printed output the child wrote (empty when missing or
+class RunOutcome:
+    """What came back from one run: the zygote's reply and what the child wrote (None or empty when missing or
     malformed)."""
 
     reply: dict
-    results: dict = field(default_factory=dict)
+    result: dict | None = None
     arrays: dict = field(default_factory=dict)
-    outputs: dict = field(default_factory=dict)
+    output: str = ""
 
-    @property
-    def seeds(self) -> list:
-        return list(self.results)
-
-    def load(self, seed: int, dir_fd: int):
+    @classmethod
+    def load(cls, reply: dict, dir_fd: int) -> "RunOutcome":
         from .student_process import ARRAYS_FILE, OUTPUT_FILE, RESULT_FILE
 
-        self.results[seed] = _valid_result(_read_json(_read_file(dir_fd, RESULT_FILE)))
-        self.arrays[seed] = _read_arrays(_read_file(dir_fd, ARRAYS_FILE))
-        self.outputs[seed] = (_read_file(dir_fd, OUTPUT_FILE) or b"")[:100_000].decode("utf-8", errors="replace")
+        return cls(
+            reply,
+            _valid_result(_read_json(_read_file(dir_fd, RESULT_FILE))),
+            _read_arrays(_read_file(dir_fd, ARRAYS_FILE)),
+            (_read_file(dir_fd, OUTPUT_FILE) or b"")[:100_000].decode("utf-8", errors="replace"),
+        )
 
 
 def _read_file(dir_fd: int, name: str) -> bytes | None:

@@ -11,12 +11,12 @@ import warnings
 import torch
 
 from . import data, lecture
-from .checks import EXERCISE_BY_ID, PUBLIC_SEED
+from .checks import EXERCISE_BY_ID, PUBLIC, PUBLIC_SEED
 from .compare import compare
 from .hints import diagnose, hint
 from .localise import SeedRun
 from .reference import autograd_gradients, make_problem
-from .results import CheckResult, ExerciseResult
+from .results import CheckResult, ExerciseResult, score_status
 from .student_process import describe
 
 
@@ -87,13 +87,11 @@ def check(exercise_id: str, namespace: dict | None = None) -> ExerciseResult:
             metas[c.variable], arrays[c.variable] = meta, array
             # Without a usable last step, the first step's gradient still gives the shape to report against.
             expected = reference.get(c.name, _public_problem().grads[c.name])
-            checks.append(CheckResult.from_comparisons(c, {"public seed": compare(c, meta, array, expected)}))
+            checks.append(CheckResult.from_comparisons(c, {PUBLIC: compare(c, meta, array, expected)}))
             if ex.id == "ex4" and not checks[-1].passed:
                 checks[-1].hint = hint(c, meta, array, expected, _batch_index(ns))
         if ex.id != "ex4":
             diagnose(ex, checks, [SeedRun(_public_problem(), metas, arrays)])
     score = sum(c.points for c in checks)
-    status = "passed" if score == ex.max_score else "failed" if score == 0 else "partial"
-    if all(c.message.endswith("was not assigned") for c in checks):
-        status = "not answered"
+    status = "not answered" if not any(c.assigned for c in checks) else score_status(score, ex.max_score)
     return ExerciseResult(ex.id, ex.title, score, ex.max_score, status, "", [], checks)

@@ -12,6 +12,7 @@ import json
 import os
 import resource
 import select
+import shutil
 import signal
 import sys
 import traceback
@@ -212,7 +213,7 @@ def prctl(option: int, value: int):
     ctypes.CDLL(None).prctl(option, value, 0, 0, 0)
 
 
-def run_job(jobdir: Path):
+def run_job(jobdir: Path, protocol_fd: int):
     """In the forked child: limits, then the student's code on the job's seed. Never returns."""
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # if the zygote goes, so does its running child
     job = json.loads((jobdir / "job.json").read_text())
@@ -220,6 +221,7 @@ def run_job(jobdir: Path):
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):  # the zygote's protocol pipes are not the student's to write on
         os.dup2(devnull, fd)
+    os.close(protocol_fd)  # nor its copy of the reply pipe: a forged reply would put later jobs out of step
     # Student code may leave the computation half-way; spread over many threads it would also fight the other
     # workers for the cores. One thread keeps per-run cost predictable.
     torch.set_num_threads(1)
@@ -274,14 +276,31 @@ def kill_leftovers(own_pid_namespace: bool):
                 pass
 
 
-def supervise(jobdir: Path, own_pid_namespace: bool) -> dict:
+def wipe_scratch(directory: Path, mounts: set[str]):
+    """Empty the sandbox's own scratch space after a job, so nothing a run leaves there reaches the next one.
+
+    Bound folders (the runtime, the job root) are left alone, and what sits beside them is removed too.
+    """
+    for entry in directory.iterdir():
+        path = str(entry)
+        if path in mounts:
+            continue
+        if any(m.startswith(path + "/") for m in mounts):
+            wipe_scratch(entry, mounts)
+        elif entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def supervise(jobdir: Path, own_pid_namespace: bool, protocol_fd: int) -> dict:
     job = json.loads((jobdir / "job.json").read_text())
     rss_before = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     pid = os.fork()
     if pid == 0:
         try:
             os.setsid()
-            run_job(jobdir)
+            run_job(jobdir, protocol_fd)
         finally:
             os._exit(70)
     pidfd = os.pidfd_open(pid)
@@ -291,6 +310,11 @@ def supervise(jobdir: Path, own_pid_namespace: bool) -> dict:
         os.kill(pid, signal.SIGKILL)
     _, status, usage = os.wait4(pid, 0)
     kill_leftovers(own_pid_namespace)
+    if own_pid_namespace:  # under bubblewrap /tmp and /dev/shm are the sandbox's own; elsewhere they are the host's
+        mounts = set(os.environ.get("BACKPROP_NINJA_MOUNTS", "").split(":"))
+        for scratch in ("/tmp", "/dev/shm"):
+            if os.path.isdir(scratch):
+                wipe_scratch(Path(scratch), mounts)
     if not ready:
         return {"status": "timeout"}
     if os.WIFSIGNALED(status):
@@ -315,8 +339,10 @@ def serve():
     protocol_out = os.fdopen(os.dup(1), "w")
     print(json.dumps({"status": "ready"}), file=protocol_out, flush=True)
     for line in sys.stdin:
-        reply = supervise(Path(line.strip()), own_pid_namespace)
-        print(json.dumps(reply), file=protocol_out, flush=True)
+        jobdir = Path(line.strip())
+        reply = supervise(jobdir, own_pid_namespace, protocol_out.fileno())
+        # The job's name in the reply lets the grader refuse a reply that is not for the job it asked about.
+        print(json.dumps({**reply, "job": jobdir.name}), file=protocol_out, flush=True)
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["serve"]:

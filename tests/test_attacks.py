@@ -16,7 +16,7 @@ import psutil
 import pytest
 from submissions import ROOT, SOLUTIONS, answer, edit_notebook, solution_region, write_submission
 
-from autograder.checks import EXERCISE_BY_ID, MAX_SCORE
+from autograder.checks import EXERCISE_BY_ID, HIDDEN, MAX_SCORE, PUBLIC
 from autograder.grading import Grader
 from autograder.notebook import NotGradable
 from autograder.sandbox import Limits, bwrap_works
@@ -66,14 +66,14 @@ ATTACKS = {
         "    def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
         "        raise RuntimeError('no')\n"
         "dlogits = torch.Tensor._make_subclass(Slippery, torch.zeros(32, 27))",
-        "failed", "dlogits is a Slippery (RuntimeError), not a tensor"),
+        "failed", "dlogits is not a tensor (it is a Slippery (RuntimeError))"),
     "an object that claims equality and a tensor's shape": Attack(
         "class Anything:\n"
         "    shape, dtype = (32, 27), torch.float32\n"
         "    def __eq__(self, other): return True\n"
         "    def __array__(self, *a, **k): raise RuntimeError('no')\n"
         "dlogits = Anything()",
-        "failed", "dlogits is a Anything, not a tensor"),
+        "failed", "dlogits is not a tensor (it is a Anything)"),
     "check and cmp redefined in the solution cell": Attack(
         "def check(*a, **k):\n    return 6\ndef cmp(*a, **k):\n    print('exact: True approximate: True')\n"
         "check('ex2')\ndlogits = torch.zeros_like(logits)",
@@ -142,11 +142,11 @@ ATTACKS = {
     "memory eaten step by step": Attack(
         "xs = []\nwhile True:\n    xs.append(torch.ones(2**24))", "failed", f"used more than {MEMORY_GIB} GiB"),
     "a Python list that does not fit": Attack("x = [0] * 10**10", "failed", f"used more than {MEMORY_GIB} GiB"),
-    "sys.exit": Attack("import sys\nsys.exit(0)", "failed", "your code raised SystemExit"),
+    "sys.exit": Attack("import sys\nsys.exit(0)", "failed", "your code stopped at line 2 with SystemExit"),
     "os._exit(0) before assigning anything": Attack("import os\nos._exit(0)", "failed", "dlogits was not assigned"),
     "os._exit(3)": Attack("import os\nos._exit(3)", "failed", "ended its own process (exit code 3)"),
     "a segfault": Attack("import ctypes\nctypes.string_at(0)", "failed", "ended its own process (SIGSEGV)"),
-    "KeyboardInterrupt": Attack("raise KeyboardInterrupt", "failed", "your code raised KeyboardInterrupt"),
+    "KeyboardInterrupt": Attack("raise KeyboardInterrupt", "failed", "your code stopped at line 1 with KeyboardInterrupt"),
     "SIGINT to itself": Attack("import os, signal\nos.kill(os.getpid(), signal.SIGINT)", "failed", "KeyboardInterrupt"),
     "killing the zygote": Attack("import os\nos.kill(os.getppid(), 9)", "failed", "the grading process was killed"),
     # ---- the job folder: nothing the child leaves there can hang, crash or fool the grader
@@ -203,7 +203,7 @@ def attack_notebook(path: Path, attack: Attack, pasted: str) -> Path:
 
 @pytest.fixture(scope="session")
 def pasted(limited_grader) -> str:
-    public = limited_grader.problems["public seed"].grads["logits"]
+    public = limited_grader.problems[PUBLIC].grads["logits"]
     return "dlogits = torch.tensor(" + np.array2string(public, separator=",", threshold=10**6, floatmode="unique") + ")"
 
 
@@ -251,13 +251,13 @@ def test_the_public_run_never_sees_the_hidden_seed(grader, tmp_path):
     assert ex2.status == "passed"
     listing, job = ex2.output.splitlines()[:2]
     assert listing.startswith("['inputs.npz', 'job.json']")
-    assert str(grader.problems["hidden seed"].seed) not in ex2.output
+    assert str(grader.problems[HIDDEN].seed) not in ex2.output
     assert not {"seed", "seeds"} & json.loads(job).keys()
 
 
 def test_an_error_on_the_hidden_seed_only_keeps_its_text_to_itself(grader, tmp_path):
     code = "if abs(W1[0, 0].item() - %r) > 1e-6:\n    raise ValueError(str(W1.tolist()))\n" % float(
-        grader.problems["public seed"].params["W1"][0, 0]
+        grader.problems[PUBLIC].params["W1"][0, 0]
     )
     ex2 = grader.grade(write_submission(tmp_path / "nb.ipynb", ex2=code + RIGHT_EX2)).exercises[1]
     assert ex2.score == 0
@@ -299,7 +299,7 @@ def test_noise_costs_nothing(grader, tmp_path):
     assert ex1.status == ex2.status == "passed"
     assert "UserWarning: careful\nto stderr\nmore stderr\nxxx" in ex2.output
     assert ex2.output.endswith("[output truncated]\n")
-    assert len(ex2.output) < grader.sandbox.limits.output_cap + 100
+    assert len(ex2.output) < grader.limits.output_cap + 100
 
 
 def test_isolation_reading_the_course_and_other_students(grader, tmp_path):
@@ -365,9 +365,10 @@ def test_leftover_processes_are_killed_and_the_batch_goes_on(limited_grader, tmp
     assert [e.status for e in report.exercises[1:]] == ["failed", "passed", "passed"]
     sleepers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", marker]]
     assert sleepers == []
-    zygote = psutil.Process(limited_grader.sandbox.process.pid)
-    tree = [zygote] + zygote.children(recursive=True)
-    assert len(tree) <= 3, tree  # bwrap, its pid-namespace init and the zygote; no student process
+    for sandbox in limited_grader.sandboxes.values():
+        zygote = psutil.Process(sandbox.process.pid)
+        tree = [zygote] + zygote.children(recursive=True)
+        assert len(tree) <= 3, tree  # bwrap, its pid-namespace init and the zygote; no student process
 
 
 def test_a_batch_of_every_attack_gets_its_verdict(limited_grader, pasted, tmp_path):
@@ -466,3 +467,56 @@ def test_doctor_and_verbose_check_say_which_isolation_is_in_force():
                            capture_output=True, text=True)  # fmt: skip
     assert doctor.returncode == 0 and doctor.stdout.startswith(expected)
     assert check.returncode == 1 and check.stdout.startswith(expected)
+
+
+def test_stopping_the_zygote_costs_one_exercise_not_the_batch(limited_grader, tmp_path):
+    """SIGSTOP on the process that serves every run: the grader stops waiting, restarts it, and goes on."""
+    stop = "import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)\n" + RIGHT_EX2
+    path = write_submission(tmp_path / "nb.ipynb", ex2=stop, ex3=solution_region("ex3"), ex4=solution_region("ex4"))
+    _, ex2, ex3, ex4 = limited_grader.grade(path).exercises
+    assert ex2.score == 0 and "the grading process was killed" in ex2.message
+    assert (ex3.status, ex4.status) == ("passed", "passed")
+
+
+def test_forged_replies_on_inherited_descriptors_change_nothing(limited_grader, tmp_path):
+    """Writing fake zygote replies to every open descriptor cannot put later exercises out of step."""
+    forge = (
+        "import os\n"
+        "for fd in range(3, 64):\n"
+        "    try:\n"
+        "        os.write(fd, b'{\"status\": \"finished\"}\\n' * 4)\n"
+        "    except OSError:\n"
+        "        pass\n"
+    )
+    path = write_submission(tmp_path / "nb.ipynb", ex2=forge + "dlogits = torch.zeros_like(logits)",
+                            ex3=solution_region("ex3"), ex4=solution_region("ex4"))  # fmt: skip
+    _, ex2, ex3, ex4 = limited_grader.grade(path).exercises
+    assert ex2.score == 0 and (ex3.status, ex4.status) == ("passed", "passed")
+
+
+@pytest.mark.skipif(not bwrap_works(), reason="scratch space is the sandbox's own only under bubblewrap")
+def test_values_stashed_on_the_hidden_seed_never_reach_the_public_run(grader, tmp_path):
+    """Exercise 1's hidden run stashes W1 in every writable place; Exercise 2's public run prints what it finds."""
+    places = "['/tmp', '/dev/shm', '.', '..', os.path.expanduser('~')]"
+    stash = f"import os\nfor d in {places}:\n    try:\n        open(os.path.join(d, 'stash'), 'w').write(str(W1[0, 0].item()))\n    except OSError:\n        pass\n"
+    look = f"import os\nfor d in {places}:\n    try:\n        print('found', open(os.path.join(d, 'stash')).read())\n    except OSError:\n        pass\n"
+    path = write_submission(tmp_path / "nb.ipynb", ex1=stash, ex2=look + RIGHT_EX2)
+    ex2 = grader.grade(path).exercises[1]
+    assert ex2.status == "passed"
+    assert "found" not in ex2.output, ex2.output
+    assert str(grader.problems[HIDDEN].params["W1"][0, 0].item()) not in ex2.output
+
+
+def test_a_failure_on_the_hidden_seed_is_named_by_kind_only(grader, tmp_path):
+    """A value built from the hidden seed's inputs (here, a class named after W1) never appears in a message."""
+    smuggle = (
+        RIGHT_EX2 + "\n"
+        f"if abs(W1[0, 0].item() - {float(grader.problems[PUBLIC].params['W1'][0, 0])!r}) > 1e-6:\n"
+        "    dlogits = type('W1_' + '_'.join(f'{v:.6f}' for v in W1[0, :3].tolist()), (), {})()\n"
+    )
+    ex2 = grader.grade(write_submission(tmp_path / "nb.ipynb", ex2=smuggle)).exercises[1]
+    check = ex2.checks[0]
+    assert not check.passed
+    assert check.message == ("right on the public seed but wrong on the hidden seed: compute it from the tensors "
+                             "you are given, don't paste values (not a tensor of the right shape)")  # fmt: skip
+    assert "W1_" not in json.dumps(ex2.to_dict())

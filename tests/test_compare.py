@@ -59,7 +59,7 @@ def test_nan_fails():
 def test_missing_and_non_tensor():
     assert compare(CHECK, None, None, REF).problem == "dbngain was not assigned"
     c = compare(CHECK, {"kind": "other", "type": "list"}, None, REF)
-    assert not c.passed and c.problem == "dbngain is a list, not a tensor"
+    assert not c.passed and c.problem == "dbngain is not a tensor (it is a list)"
 
 
 def test_per_check_tolerance_overrides():

@@ -8,7 +8,7 @@ from submissions import all_right, answer, write_submission
 from test_grading import CORRECT_VARIANTS, EX1, EX1_MISTAKES
 
 from autograder import lecture
-from autograder.checks import EXERCISE_BY_ID
+from autograder.checks import EXERCISE_BY_ID, PUBLIC
 from autograder.grading import Grader
 from autograder.hints import hint
 from autograder.localise import consumers, forward_values, local_gradients
@@ -100,7 +100,7 @@ def test_local_credit_pays_for_steps_right_given_their_upstream(grader, local_cr
 
 def test_local_credit_is_judged_on_the_hidden_seed_too(local_credit_grader, grader, tmp_path):
     # dlogprobs right on the public seed only (pasted): the steps after it are right given it on both seeds
-    public = grader.problems["public seed"].grads["logprobs"]
+    public = grader.problems[PUBLIC].grads["logprobs"]
     pasted = "dlogprobs = torch.tensor(" + np.array2string(public, separator=",", threshold=10**6,
                                                            floatmode="unique") + ")"  # fmt: skip
     code = answer("ex1", ("dlogprobs = torch.zeros_like(logprobs)\ndlogprobs[range(n), Yb] = -1.0/n", pasted))
@@ -129,7 +129,7 @@ def test_exercises_2_to_4_get_hints_loss_curves_and_a_uniform_shape(grader, tmp_
 
 
 def test_the_ops_replay_lecture_forward_and_know_their_consumers(grader):
-    problem = grader.problems["public seed"]
+    problem = grader.problems[PUBLIC]
     atoms = vars(lecture.forward(**problem.params, Xb=problem.Xb, Yb=problem.Yb))
     values = forward_values(problem.params, problem.Xb, problem.Yb)
     for name, value in atoms.items():

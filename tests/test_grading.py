@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from submissions import all_right, answer, solution_region, write_submission
 
-from autograder.checks import EXERCISE_BY_ID, MAX_SCORE
+from autograder.checks import EXERCISE_BY_ID, MAX_SCORE, PUBLIC
 
 EX1 = [c.name for c in EXERCISE_BY_ID["ex1"].checks]
 
@@ -119,7 +119,7 @@ def test_one_exercise_per_mistake_later_exercises_unaffected(grader, tmp_path):
 
 
 def test_pasted_values_fail_on_the_hidden_seed(grader, tmp_path):
-    public = grader.problems["public seed"].grads["logits"]
+    public = grader.problems[PUBLIC].grads["logits"]
     pasted = "dlogits = torch.tensor(" + np.array2string(public, separator=",", threshold=10**6, floatmode="unique") + ")"
     report = grader.grade(write_submission(tmp_path / "nb.ipynb", ex2=pasted))
     check = report.exercises[1].checks[0]
@@ -153,11 +153,11 @@ def test_a_cell_that_raises_keeps_what_was_assigned_before(grader, tmp_path):
 @pytest.mark.parametrize(
     "code, message",
     [
-        ("dlogits = [[0.0] * 27] * 32", "dlogits is a list, not a tensor"),
+        ("dlogits = [[0.0] * 27] * 32", "dlogits is not a tensor (it is a list)"),
         ("dlogits = torch.zeros(32, 27, dtype=torch.float64)", "dlogits is torch.float64"),
         ("dlogits = torch.full((32, 27), float('nan'))", "contains NaN"),
         ("dlogits = torch.zeros(27, 32)", "has shape [27, 32] but logits has shape [32, 27]"),
-        ("dlogits = 'a string'", "dlogits is a str, not a tensor"),
+        ("dlogits = 'a string'", "dlogits is not a tensor (it is a str)"),
     ],
 )
 def test_bad_values_are_failed_checks_with_plain_messages(grader, tmp_path, code, message):
