@@ -27,6 +27,9 @@ def cmd_check(args) -> int:
     except NotGradable as e:
         print(f"backprop-ninja: cannot grade {e}", file=sys.stderr)
         return 2
+    except (RuntimeError, ValueError) as e:  # no sandbox, no dataset, a hidden seed equal to the public one
+        print(f"backprop-ninja: {e}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -48,6 +51,13 @@ def cmd_doctor(args) -> int:
     return 0
 
 
+def positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="backprop-ninja", description="Check and grade the backprop ninja exercises.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -65,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(run=cmd_doctor)
 
     for p in (check,):
-        p.add_argument("--timeout", type=float, default=60.0, help="seconds each exercise may run (default 60)")
-        p.add_argument("--memory", type=float, default=4.0, help="GiB each exercise may use (default 4)")
+        p.add_argument("--timeout", type=positive, default=60.0, help="seconds each exercise may run (default 60)")
+        p.add_argument("--memory", type=positive, default=4.0, help="GiB each exercise may use (default 4)")
         p.add_argument("--hidden-seed", type=int, default=None,
                        help=f"the seed students never see (default $BACKPROP_NINJA_HIDDEN_SEED or {DEFAULT_HIDDEN_SEED})")
     return parser

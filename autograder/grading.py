@@ -11,7 +11,7 @@ from . import data, lecture
 from .checks import DEFAULT_HIDDEN_SEED, EXERCISES, HIDDEN, PUBLIC, PUBLIC_SEED, Exercise
 from .compare import Comparison, compare
 from .hints import diagnose, hint
-from .localise import SeedRun
+from .localise import SeedRun, earns_local_credit
 from .notebook import ExerciseCell, read_submission
 from .reference import loop_batches, make_problem, reference_losses, training_references
 from .results import CheckResult, ExerciseResult, Report, score_status
@@ -93,11 +93,13 @@ class Grader:
             for check in checks:
                 check.hint = hints.get(check.name)
         else:
-            diagnose(ex, checks, [SeedRun(p, results[label].get("values", {}), arrays[label])
-                                  for label, p in self.problems.items()])  # fmt: skip
-        if self.credit == "local":
-            for check in checks:
-                check.points = check.max_points if check.locally_correct else 0.0
+            views = diagnose(ex, checks, [SeedRun(p, results[label].get("values", {}), arrays[label])
+                                          for label, p in self.problems.items()])  # fmt: skip
+            if self.credit == "local" and views:
+                for check, result in zip(ex.checks, checks):
+                    if not result.passed and result.locally_correct:
+                        credited = earns_local_credit(check, views, list(self.problems.values()))
+                        result.points = result.max_points if credited else 0.0
         if error:
             for check in checks:
                 if not check.assigned:

@@ -131,10 +131,11 @@ def _embedding_hint(array, expected, index) -> str | None:
             "accumulate with dC[ix] += ..., don't overwrite with dC[ix] = ...")
 
 
-def diagnose(exercise, checks: list, runs: list) -> None:
+def diagnose(exercise, checks: list, runs: list) -> list | None:
     """Exercises 1-3: which checks are locally correct (Exercise 1 only) and a hint for each root cause.
 
     `runs` are localise.SeedRun, public seed first; hints come from the public seed, the one the student sees.
+    Returns each seed's localise.LocalView (Exercise 1), or None.
     """
     public = runs[0]
     views = mark_locally_correct(exercise, checks, runs) if exercise.id == "ex1" else None
@@ -146,3 +147,4 @@ def diagnose(exercise, checks: list, runs: list) -> None:
             result.hint = root_cause_hint(check, meta, array, views[0])
         else:
             result.hint = hint(check, meta, array, public.problem.grads[check.name])
+    return views

@@ -138,3 +138,18 @@ def mark_locally_correct(exercise, checks: list, runs: list[SeedRun]) -> list[Lo
             compare(check, run.metas.get(check.variable), run.arrays.get(check.variable), view.local[check.name]).passed
             for run, view in zip(runs, views))  # fmt: skip
     return views
+
+
+def earns_local_credit(check, views: list[LocalView], problems: list) -> bool:
+    """Whether a locally correct check may score under local credit: not when what it "should be", given the
+    student's upstream, has all but vanished (under 1% of autograd's gradient in norm, on any seed).
+
+    Right-given-upstream alone is gameable: from an all-zeros upstream every later step "should be" zeros, and
+    all zeros would match. Any upstream that is not (nearly) zero gives a reference only the right formula
+    matches, so an honest slip upstream still leaves the later steps their credit.
+    """
+    for view, problem in zip(views, problems):
+        true = np.linalg.norm(problem.grads[check.name].astype(np.float64))
+        if np.linalg.norm(view.local[check.name].astype(np.float64)) < 0.01 * true:
+            return False
+    return True

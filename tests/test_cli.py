@@ -87,3 +87,14 @@ def test_damaged_cells_are_reported_per_exercise(tmp_path):
 def test_module_and_console_script_agree():
     run = subprocess.run(["backprop-ninja", "check", str(EXERCISES), "--json"], capture_output=True, text=True)
     assert run.returncode == 1 and json.loads(run.stdout)["score"] == 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--timeout", "-1"], "must be more than 0"), (["--memory", "0"], "must be more than 0"),
+     (["--hidden-seed", "2147483647"], "the hidden seed must differ from the public seed")],
+)  # fmt: skip
+def test_bad_options_one_line_no_traceback(args, message):
+    run = check(EXERCISES, *args)
+    assert run.returncode == 2
+    assert message in run.stderr and "Traceback" not in run.stderr

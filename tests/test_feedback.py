@@ -98,6 +98,14 @@ def test_local_credit_pays_for_steps_right_given_their_upstream(grader, local_cr
     assert [c.passed for c in strict.checks] == [c.passed for c in local.checks]  # the verdicts stay strict
 
 
+def test_local_credit_cannot_be_had_with_zeros(grader, local_credit_grader, tmp_path):
+    """All zeros are "right given their upstream" from dlogprobs on; they earn no more than strictly."""
+    code = "\n".join(f"{c.variable} = torch.zeros_like({c.name})" for c in EXERCISE_BY_ID["ex1"].checks)
+    path = write_submission(tmp_path / "nb.ipynb", ex1=code)
+    strict, local = grader.grade(path).exercises[0], local_credit_grader.grade(path).exercises[0]
+    assert local.score == strict.score == 2  # db1 and dlogit_maxes, whose true gradients are about zero
+
+
 def test_local_credit_is_judged_on_the_hidden_seed_too(local_credit_grader, grader, tmp_path):
     # dlogprobs right on the public seed only (pasted): the steps after it are right given it on both seeds
     public = grader.problems[PUBLIC].grads["logprobs"]
