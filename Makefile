@@ -31,7 +31,7 @@ demo: install
 	-backprop-ninja check course/sample_submissions/bob/backprop_ninja/backprop_ninja.ipynb
 
 test: install
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests
 
 lab: install
 	$(BIN)/jupyter lab exercises
