@@ -25,10 +25,15 @@ install: $(VENV)/.installed
 exercises: install
 	cd course && nbgrader generate_assignment backprop_ninja --force
 
-# For now: the self-check on the instructor's notebook (full marks) and on a sample wrong submission.
+# The instructor's loop on the sample class (right, wrong, broken, untouched): release, grade, feedback, report.
+# Re-running starts from the same submissions; grading skips the ones already graded and unchanged.
 demo: install
-	backprop-ninja check --verbose solutions/backprop_ninja/backprop_ninja.ipynb
-	-backprop-ninja check course/sample_submissions/bob/backprop_ninja/backprop_ninja.ipynb
+	rm -rf course/submitted && cp -r course/sample_submissions course/submitted
+	cd course && nbgrader generate_assignment backprop_ninja --force --log-level=WARN
+	cd course && backprop-ninja grade backprop_ninja
+	cd course && backprop-ninja report backprop_ninja
+	@echo "Feedback pages: $(CURDIR)/course/feedback/<student>/backprop_ninja/backprop_ninja.html"
+	@echo "Gradebook: course/gradebook.db (cd course && nbgrader export; nbgrader formgrader in JupyterLab)"
 
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests
@@ -37,4 +42,5 @@ lab: install
 	$(BIN)/jupyter lab exercises
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache course/gradebook.db demo-output
+	rm -rf $(VENV) *.egg-info .pytest_cache course/gradebook.db demo-output \
+		course/submitted course/autograded course/feedback course/results course/reports

@@ -31,6 +31,7 @@ from .sandbox import Limits
 @dataclass(frozen=True)
 class Task:
     student: str
+    assignment: str
     notebook: str  # the submission's path inside the course, for messages and the report
     content: bytes | None  # None: the student's folder has no notebook file
     timestamp: str | None
@@ -88,7 +89,7 @@ def grade_task(task: Task) -> dict:
         sections = [not_gradable_section(problem)]
         outputs = {ex.id: (sections[0], f"cannot grade: {problem}", 0.0) for ex in EXERCISES}
     score = report.score if report else 0.0
-    page = feedback_page(task.student, Path(task.notebook).stem, score, sections, task.timestamp)
+    page = feedback_page(task.student, task.assignment, score, sections, task.timestamp)
     return {
         "student": task.student,
         "score": score,
@@ -144,9 +145,8 @@ def grade_class(course: Course, jobs: int | None = None, force: bool = False, sc
             if not force and _unchanged(course, gradebook, student, content):
                 run.skipped.append(student)
                 continue
-            timestamp = (folder / "timestamp.txt").read_text().strip() if (folder / "timestamp.txt").is_file() else None
-            tasks.append(Task(student, str(path.relative_to(course.root)), content, timestamp or None, limits,
-                              hidden_seed))  # fmt: skip
+            tasks.append(Task(student, course.assignment, str(path.relative_to(course.root)), content,
+                              _timestamp(folder), limits, hidden_seed))  # fmt: skip
         for task, outcome in _graded_as_completed(tasks, jobs, scheduler, progress):
             if isinstance(outcome, BaseException):
                 run.errors[task.student] = f"{type(outcome).__name__}: {outcome}"
@@ -158,6 +158,18 @@ def grade_class(course: Course, jobs: int | None = None, force: bool = False, sc
     finally:
         gradebook.close()
     return run
+
+
+def _timestamp(folder: Path) -> str | None:
+    """The submission time nbgrader's collect wrote, if there is a readable one."""
+    from nbgrader.utils import parse_utc
+
+    try:
+        text = (folder / "timestamp.txt").read_text().strip()
+        parse_utc(text)
+    except (OSError, ValueError, OverflowError):
+        return None
+    return text or None
 
 
 def _unchanged(course: Course, gradebook: GradebookWriter, student: str, content: bytes | None) -> bool:

@@ -81,6 +81,12 @@ def cmd_doctor(args) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("give a whole number of at least 1")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="backprop-ninja", description="Check and grade the backprop ninja exercises.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -93,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     grade = sub.add_parser("grade", help="grade every submitted notebook of an nbgrader course, in parallel")
     grade.add_argument("assignment", help="the nbgrader assignment, e.g. backprop_ninja")
-    grade.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    grade.add_argument("--jobs", type=_positive, default=None, help="worker processes (default: all cores)")
     grade.add_argument("--force", action="store_true", help="regrade submissions already graded and unchanged")
     grade.add_argument("--scheduler", help="grade on a Dask cluster instead, e.g. tcp://HOST:8786")
     grade.set_defaults(run=cmd_grade)

@@ -68,6 +68,7 @@ def score_histogram(scores: list[float], max_score: float) -> str:
     ax.set_xlim(0, max_score)
     ax.set_xlabel(f"score (of {max_score:g})")
     ax.set_ylabel("submissions")
+    ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_title("Scores")
     return _png_data_uri(fig)
 

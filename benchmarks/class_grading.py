@@ -35,9 +35,14 @@ def wrong():  # a sign slip in the fused cross-entropy, and the batchnorm's n-1 
             "ex3": answer("ex3", ("n/(n-1)*", ""))}  # fmt: skip
 
 
-def crashing():  # Exercise 1 stops half-way with an exception; Exercise 2 uses a name that does not exist
+def crashing():
+    """Exercise 1 stops half-way with an exception; the training loop raises on its first step.
+
+    Not a crash in Exercise 2 or 3: under plain nbgrader the kernel still holds Exercise 1's dlogits and
+    dhprebn, so the notebook's check would credit a crashed cell; the isolated grader does not.
+    """
     return {**right(), "ex1": answer("ex1", ("dhpreact = ", "raise ValueError('stuck here')\ndhpreact = ")),
-            "ex2": "dlogits = softmax_of_logits - 1"}  # fmt: skip
+            "ex4": "raise ValueError('not yet')\n" + solution_region("ex4")}  # fmt: skip
 
 
 KINDS = (right, wrong, crashing)

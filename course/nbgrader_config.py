@@ -13,6 +13,5 @@ c.CourseDirectory.root = here
 c.CourseDirectory.source_directory = os.path.join("..", "solutions")
 c.CourseDirectory.release_directory = os.path.join("..", "exercises")
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(here, "gradebook.db")
-c.CourseDirectory.db_assignments = [dict(name="backprop_ninja")]
 # The graded check cells print a table and end in a number: nbgrader takes that number as partial credit.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
