@@ -46,3 +46,20 @@ def test_plain_nbgrader_autograde_gives_the_same_per_cell_scores(tmp_path):
     by_grader = gradebook_scores(course)
     assert by_grader == by_nbgrader
     assert sum(by_grader["alice"].values()) == 52 and 0 < sum(by_grader["bob"].values()) < 52
+
+
+def test_zip_collect_from_an_lms_download_then_grade(tmp_path):
+    """Notebooks named <student>_backprop_ninja.ipynb in a zip (the course's zip_collect convention)."""
+    import zipfile
+
+    course = make_course(tmp_path)
+    archive = course / "downloaded" / ASSIGNMENT / "archive"
+    archive.mkdir(parents=True)
+    with zipfile.ZipFile(archive / "lms.zip", "w") as z:
+        z.write(SAMPLES / "alice" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", f"alice_{ASSIGNMENT}.ipynb")
+        z.write(SAMPLES / "dave" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", f"jo_ann_{ASSIGNMENT}.ipynb")
+    nbgrader("zip_collect", ASSIGNMENT, cwd=course)
+    run = cli("grade", ASSIGNMENT, "--jobs", "1", cwd=course)
+    assert run.returncode == 0, run.stderr
+    scores = gradebook_scores(course)
+    assert sum(scores["alice"].values()) == 52 and sum(scores["jo_ann"].values()) == 0
