@@ -27,13 +27,18 @@ install: $(VENV)/.installed
 exercises: install
 	cd course && nbgrader generate_assignment backprop_ninja --force
 
-# For now: the self-check on the instructor's notebook (full marks) and on a sample wrong submission.
+# The instructor's loop on the sample class (right, wrong, broken, untouched): release, grade, feedback, report.
+# Re-running starts from the same submissions; grading skips the ones already graded and unchanged.
 demo: install
-	backprop-ninja check --verbose solutions/backprop_ninja/backprop_ninja.ipynb
-	-backprop-ninja check course/sample_submissions/bob/backprop_ninja/backprop_ninja.ipynb
+	rm -rf course/submitted && cp -r course/sample_submissions course/submitted
+	cd course && nbgrader generate_assignment backprop_ninja --force --log-level=WARN
+	cd course && backprop-ninja grade backprop_ninja
+	cd course && backprop-ninja report backprop_ninja
+	@echo "Feedback pages: $(CURDIR)/course/feedback/<student>/backprop_ninja/backprop_ninja.html"
+	@echo "Gradebook: course/gradebook.db (cd course && nbgrader export; nbgrader formgrader in JupyterLab)"
 
 test: install
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests
 
 # The student's JupyterLab: nbgrader's assignment list and validate button, not the instructor's tools
 # (student_lab/ is added to the config path for this run only; nothing in ~/.jupyter is touched).
@@ -41,4 +46,5 @@ lab: install
 	JUPYTER_CONFIG_PATH=$(CURDIR)/student_lab $(BIN)/jupyter lab --ServerApp.root_dir=exercises
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache course/gradebook.db demo-output
+	rm -rf $(VENV) *.egg-info .pytest_cache course/gradebook.db demo-output \
+		course/submitted course/autograded course/feedback course/results course/reports

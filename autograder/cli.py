@@ -1,6 +1,7 @@
-"""The command line: `backprop-ninja check NOTEBOOK`, `backprop-ninja doctor`.
+"""The command line: `backprop-ninja check NOTEBOOK`, `grade ASSIGNMENT`, `report ASSIGNMENT`, `doctor`.
 
 Exit codes of `check`: 0 full marks, 1 anything short of it, 2 the notebook cannot be graded at all.
+Exit codes of `grade` and `report`: 0 done, 1 an internal error on some submission, 2 the course is not ready.
 """
 import argparse
 import json
@@ -39,6 +40,39 @@ def cmd_check(args) -> int:
     return 0 if report.full_marks else 1
 
 
+def cmd_grade(args) -> int:
+    from .class_grading import grade_class
+    from .course import Course, CourseError
+
+    try:
+        course = Course(args.course_dir, args.assignment)
+        run = grade_class(course, jobs=args.jobs, force=args.force, scheduler=args.scheduler, limits=_limits(args),
+                          hidden_seed=args.hidden_seed)  # fmt: skip
+    except CourseError as e:
+        print(f"backprop-ninja: {e}", file=sys.stderr)
+        return 2
+    print(f"Graded {len(run.graded)}, skipped {len(run.skipped)} unchanged (--force regrades them).")
+    for student, problem in run.not_gradable.items():
+        print(f"  {student}: scored 0, cannot grade {problem}")
+    for student, error in run.errors.items():
+        print(f"backprop-ninja: internal error grading {student}, nothing recorded: {error}", file=sys.stderr)
+    print(f"Scores are in the gradebook ({course.db_url}); feedback pages in {course.feedback('*')}")
+    return 1 if run.errors else 0
+
+
+def cmd_report(args) -> int:
+    from .class_report import write_report
+    from .course import Course, CourseError
+
+    try:
+        page, table = write_report(Course(args.course_dir, args.assignment))
+    except CourseError as e:
+        print(f"backprop-ninja: {e}", file=sys.stderr)
+        return 2
+    print(f"Class report: {page}\nOne row per submission: {table}")
+    return 0
+
+
 def cmd_doctor(args) -> int:
     from . import data
     from .sandbox import isolation_in_force
@@ -58,6 +92,12 @@ def positive(text: str) -> float:
     return value
 
 
+def whole_number(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("give a whole number of at least 1")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="backprop-ninja", description="Check and grade the backprop ninja exercises.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -71,10 +111,24 @@ def build_parser() -> argparse.ArgumentParser:
                             "given the student's own upstream gradients, so one early slip costs one point")
     check.set_defaults(run=cmd_check)
 
+    grade = sub.add_parser("grade", help="grade every submitted notebook of an nbgrader course, in parallel")
+    grade.add_argument("assignment", help="the nbgrader assignment, e.g. backprop_ninja")
+    grade.add_argument("--jobs", type=whole_number, default=None, help="worker processes (default: all cores)")
+    grade.add_argument("--force", action="store_true", help="regrade submissions already graded and unchanged")
+    grade.add_argument("--scheduler", help="grade on a Dask cluster instead, e.g. tcp://HOST:8786")
+    grade.set_defaults(run=cmd_grade)
+
+    report = sub.add_parser("report", help="write the class report (HTML and CSV) from the last grading")
+    report.add_argument("assignment", help="the nbgrader assignment, e.g. backprop_ninja")
+    report.set_defaults(run=cmd_report)
+
+    for p in (grade, report):
+        p.add_argument("--course-dir", default=".", help="the nbgrader course folder (default: here)")
+
     doctor = sub.add_parser("doctor", help="say which isolation is in force and which dataset is used")
     doctor.set_defaults(run=cmd_doctor)
 
-    for p in (check,):
+    for p in (check, grade):
         p.add_argument("--timeout", type=positive, default=60.0, help="seconds each exercise may run (default 60)")
         p.add_argument("--memory", type=positive, default=4.0, help="GiB each exercise may use (default 4)")
         p.add_argument("--hidden-seed", type=int, default=None,

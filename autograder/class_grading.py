@@ -1,0 +1,270 @@
+"""Grading a class: every submitted notebook of an assignment, in parallel worker processes, resumable.
+
+Each worker process owns one Grader, so torch is imported and the reference computed once per worker and a
+submission costs only its own runs. A task carries the notebook's bytes, not a path, so a Dask worker on another
+machine needs no shared filesystem. Workers grade and render (tables, heatmaps); the parent alone writes: the
+gradebook, the autograded notebook, the feedback page, and last the results JSON (what grading found, the one
+source the class report reads; its notebook hash lets a re-run skip unchanged submissions).
+"""
+import hashlib
+import json
+import os
+import resource
+import shutil
+import socket
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from multiprocessing import get_context, util
+from pathlib import Path
+
+import nbformat
+
+from .checks import EXERCISES, MAX_SCORE
+from .course import Course, CourseError
+from .gradebook import GradebookWriter, autograded_notebook
+from .sandbox import Limits
+
+
+@dataclass(frozen=True)
+class Task:
+    student: str
+    assignment: str
+    notebook: str  # the submission's path inside the course, for messages and the report
+    content: bytes | None  # None: the student's folder has no notebook file
+    timestamp: str | None
+    limits: Limits
+    hidden_seed: int | None
+
+
+@dataclass
+class ClassRun:
+    graded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    not_gradable: dict[str, str] = field(default_factory=dict)  # student -> why (recorded as 0)
+    errors: dict[str, str] = field(default_factory=dict)  # student -> internal error (nothing recorded)
+
+
+# --- in the worker process ---------------------------------------------------------------------------------------
+
+_graders: dict = {}
+
+
+def worker_grader(limits: Limits, hidden_seed: int | None):
+    """This process's Grader, made on first use: the pool's initializer, or a Dask worker's first task."""
+    key = (limits, hidden_seed)
+    if key not in _graders:
+        import torch
+
+        from .grading import Grader
+
+        torch.set_num_threads(1)  # the workers already use every core; more threads each only contend
+        grader = _graders[key] = Grader(limits, hidden_seed=hidden_seed)
+        util.Finalize(grader, grader.close, exitpriority=10)  # multiprocessing workers skip atexit
+    return _graders[key]
+
+
+def grade_task(task: Task) -> dict:
+    """Grade one submission and render what the student sees. Runs in a worker; returns plain data."""
+    from .feedback import exercise_section, feedback_page, not_gradable_section
+    from .notebook import NotGradable
+
+    grader = worker_grader(task.limits, task.hidden_seed)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="backprop-ninja-submission-") as tmp:
+        path = Path(tmp) / Path(task.notebook).name
+        if task.content is not None:
+            path.write_bytes(task.content)
+        try:
+            report, problem = grader.grade(path), None
+        except NotGradable as e:
+            report, problem = None, str(e).replace(str(path), task.notebook)
+    if report:
+        report.notebook = task.notebook
+        outputs = {ex.id: (exercise_section(ex), str(ex), ex.score) for ex in report.exercises}
+        sections = [html for html, _, _ in outputs.values()]
+    else:
+        sections = [not_gradable_section(problem)]
+        outputs = {ex.id: (sections[0], f"cannot grade: {problem}", 0.0) for ex in EXERCISES}
+    score = report.score if report else 0.0
+    page = feedback_page(task.student, task.assignment, score, sections, task.timestamp)
+    return {
+        "student": task.student,
+        "score": score,
+        "max_score": MAX_SCORE,
+        "scores": {ex_id: s for ex_id, (_, _, s) in outputs.items()},
+        "problem": problem,
+        "seconds": time.perf_counter() - start,
+        "worker": {"host": socket.gethostname(), "pid": os.getpid(), "peak_memory_mib": _peak_memory_mib(grader)},
+        "report": report.to_dict() if report else None,
+        "check_outputs": outputs,
+        "feedback_html": page,
+    }
+
+
+def _peak_memory_mib(grader) -> float:
+    """This worker's peak resident memory plus what its sandboxes (the zygotes) hold now."""
+    import psutil
+
+    total = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for sandbox in grader.sandboxes.values():
+        zygote = sandbox.process
+        if zygote is None or zygote.poll() is not None:
+            continue
+        try:
+            root = psutil.Process(zygote.pid)
+            for p in [root, *root.children(recursive=True)]:
+                total += p.memory_info().rss / 2**20
+        except psutil.Error:
+            pass
+    return round(total, 1)
+
+
+# --- in the parent process ---------------------------------------------------------------------------------------
+
+
+def sha256(content: bytes | None) -> str:
+    return hashlib.sha256(content or b"").hexdigest()
+
+
+def grade_class(course: Course, jobs: int | None = None, force: bool = False, scheduler: str | None = None,
+                limits: Limits = Limits(), hidden_seed: int | None = None, progress: bool = True) -> ClassRun:  # fmt: skip
+    """Grade every submission of course.assignment that is new or changed (all of them with force)."""
+    students = course.students_submitted()
+    if not students:
+        raise CourseError(f"no submissions in {course.submitted('*')}: collect them first "
+                          f"(`nbgrader collect {course.assignment}` or `nbgrader zip_collect`)")  # fmt: skip
+    gradebook = GradebookWriter(course)
+    run = ClassRun()
+    try:
+        tasks = []
+        for student in students:
+            folder = course.submitted(student)
+            path = folder / f"{gradebook.notebook}.ipynb"
+            content = path.read_bytes() if path.is_file() else None
+            if not force and _unchanged(course, gradebook, student, content):
+                run.skipped.append(student)
+                continue
+            tasks.append(Task(student, course.assignment, str(path.relative_to(course.root)), content,
+                              _timestamp(folder), limits, hidden_seed))  # fmt: skip
+        for task, outcome in _graded_as_completed(tasks, jobs, scheduler, progress):
+            if isinstance(outcome, BaseException):
+                run.errors[task.student] = f"{type(outcome).__name__}: {outcome}"
+                continue
+            _write(course, gradebook, task, outcome)
+            run.graded.append(task.student)
+            if outcome["problem"]:
+                run.not_gradable[task.student] = outcome["problem"]
+    finally:
+        gradebook.close()
+    return run
+
+
+def _timestamp(folder: Path) -> str | None:
+    """The submission time nbgrader's collect wrote, if there is a readable one."""
+    from nbgrader.utils import parse_utc
+
+    try:
+        text = (folder / "timestamp.txt").read_text().strip()
+        parse_utc(text)
+    except (OSError, ValueError, OverflowError):
+        return None
+    return text or None
+
+
+def _unchanged(course: Course, gradebook: GradebookWriter, student: str, content: bytes | None) -> bool:
+    previous = read_result(course, student)
+    return bool(previous) and previous.get("notebook_sha256") == sha256(content) and gradebook.has_submission(student)
+
+
+def read_result(course: Course, student: str) -> dict | None:
+    path = course.results() / f"{student}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _graded_as_completed(tasks: list[Task], jobs: int | None, scheduler: str | None, progress: bool):
+    """(task, result dict or the exception it raised), in the order they finish, with a progress bar."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if not tasks:
+        return
+    bar = Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("{task.description}"), console=Console(stderr=True), disable=not progress)  # fmt: skip
+    with _executor(tasks[0], jobs, scheduler) as submit, bar:
+        counter = bar.add_task("", total=len(tasks))
+        for task, outcome in submit(tasks):
+            bar.update(counter, advance=1, description=task.student)
+            yield task, outcome
+
+
+class _executor:
+    """A process pool on this machine, or a Dask cluster; either way `submit(tasks)` yields (task, outcome)."""
+
+    def __init__(self, first: Task, jobs: int | None, scheduler: str | None):
+        self.first, self.jobs, self.scheduler = first, jobs, scheduler
+
+    def __enter__(self):
+        if self.scheduler:
+            from distributed import Client
+
+            try:
+                self.pool = Client(self.scheduler, timeout=10)
+            except (OSError, TimeoutError) as e:
+                raise CourseError(f"cannot reach the Dask scheduler at {self.scheduler} ({e})") from None
+        else:
+            # spawn: the parent holds a database connection and a progress thread, which a fork would copy.
+            self.pool = ProcessPoolExecutor(self.jobs or os.cpu_count(), mp_context=get_context("spawn"),
+                                            initializer=worker_grader,
+                                            initargs=(self.first.limits, self.first.hidden_seed))  # fmt: skip
+        return self.submit
+
+    def __exit__(self, *exc):
+        if self.scheduler:
+            self.pool.close()
+        else:
+            self.pool.shutdown(cancel_futures=True)
+
+    def submit(self, tasks: list[Task]):
+        if self.scheduler:
+            from distributed import as_completed as dask_completed
+
+            futures = {self.pool.submit(grade_task, t, pure=False): t for t in tasks}
+            finished = dask_completed(futures)
+        else:
+            futures = {self.pool.submit(grade_task, t): t for t in tasks}
+            finished = as_completed(futures)
+        for future in finished:
+            try:
+                yield futures[future], future.result()
+            except Exception as e:  # an internal error grading this one: reported, the others go on
+                yield futures[future], e
+
+
+def _write(course: Course, gradebook: GradebookWriter, task: Task, graded: dict):
+    student = task.student
+    submitted, autograded, feedback = course.submitted(student), course.autograded(student), course.feedback(student)
+    gradebook.record(student, graded["scores"], task.timestamp)
+    # As nbgrader's autograde: the submission's other files (timestamp.txt, submission_secret.txt, data) come along.
+    shutil.rmtree(autograded, ignore_errors=True)
+    shutil.copytree(submitted, autograded, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
+    release = course.release() / f"{gradebook.notebook}.ipynb"
+    nb = autograded_notebook(release, submitted / f"{gradebook.notebook}.ipynb", graded["check_outputs"])
+    nbformat.write(nb, autograded / f"{gradebook.notebook}.ipynb")
+    # release_feedback reads timestamp.txt and submission_secret.txt beside the page (the secret names the
+    # released file, so only that student finds it).
+    feedback.mkdir(parents=True, exist_ok=True)
+    (feedback / f"{gradebook.notebook}.html").write_text(graded["feedback_html"])
+    for name in ("timestamp.txt", "submission_secret.txt"):
+        if (submitted / name).is_file():
+            shutil.copy(submitted / name, feedback / name)
+    record = {key: graded[key] for key in ("student", "score", "max_score", "scores", "problem", "seconds", "worker", "report")}
+    record.update(notebook=task.notebook, notebook_sha256=sha256(task.content), timestamp=task.timestamp,
+                  graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))  # fmt: skip
+    course.results().mkdir(parents=True, exist_ok=True)
+    (course.results() / f"{student}.json").write_text(json.dumps(record, indent=1))

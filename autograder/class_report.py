@@ -1,0 +1,96 @@
+"""The class report: what the last grading found, over the whole class, as an HTML page and a CSV.
+
+It reads only the results JSON that `backprop-ninja grade` writes per student (class_grading.py), so the report,
+the gradebook and the feedback pages never disagree about what a submission got.
+"""
+import csv
+import html
+import json
+import statistics
+
+from .checks import EXERCISES, MAX_SCORE
+from .course import Course, CourseError
+from .pictures import pass_rates, score_histogram
+
+CSV_COLUMNS = ["student", "score", "max_score", *[ex.id for ex in EXERCISES], "status", "seconds", "failed_checks",
+               "problem", "timestamp"]  # fmt: skip
+
+
+def load_results(course: Course) -> list[dict]:
+    folder = course.results()
+    results = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    if not results:
+        raise CourseError(f"no grading results in {folder}: run `backprop-ninja grade {course.assignment}` first")
+    return results
+
+
+def failed_checks(result: dict) -> list[str]:
+    """`ex1/logprobs` for each check the submission did not pass (every check when it could not be graded)."""
+    if not result["report"]:
+        return [f"{ex.id}/{c.name}" for ex in EXERCISES for c in ex.checks]
+    return [f"{ex['id']}/{c['name']}" for ex in result["report"]["exercises"] for c in ex["checks"] if not c["passed"]]
+
+
+def row(result: dict) -> dict:
+    return {
+        "student": result["student"],
+        "score": result["score"],
+        "max_score": result["max_score"],
+        **result["scores"],
+        "status": "not gradable" if result["problem"] else "graded",
+        "seconds": round(result["seconds"], 3),
+        "failed_checks": " ".join(failed_checks(result)),
+        "problem": result["problem"] or "",
+        "timestamp": result["timestamp"] or "",
+    }
+
+
+def check_pass_rates(results: list[dict]) -> dict[str, float]:
+    """Per check, in the lecture's order: the share of all submissions that passed it."""
+    failures = [set(failed_checks(r)) for r in results]
+    return {f"{ex.id}/{c.name}": sum(f"{ex.id}/{c.name}" not in f for f in failures) / len(results)
+            for ex in EXERCISES for c in ex.checks}  # fmt: skip
+
+
+def write_report(course: Course):
+    """Write reports/<assignment>/report.html and report.csv; returns their paths."""
+    results = load_results(course)
+    rows = [row(r) for r in results]
+    out = course.reports()
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "report.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    rates = check_pass_rates(results)
+    (out / "report.html").write_text(_page(course.assignment, rows, rates))
+    return out / "report.html", out / "report.csv"
+
+
+def _page(assignment: str, rows: list[dict], rates: dict[str, float]) -> str:
+    scores = [r["score"] for r in rows]
+    seconds = [r["seconds"] for r in rows]
+    hardest = sorted(rates.items(), key=lambda item: item[1])[:10]
+    summary = (f"{len(rows)} submissions; mean score {statistics.mean(scores):.1f}/{MAX_SCORE:g}, median "
+               f"{statistics.median(scores):g}; {sum(s == MAX_SCORE for s in scores)} with full marks; "
+               f"{sum(r['status'] == 'not gradable' for r in rows)} not gradable. Grading took "
+               f"{statistics.median(seconds):.2f} s per submission (median), {max(seconds):.2f} s at most.")  # fmt: skip
+    trips = "".join(f"<tr><td>d{html.escape(name.split('/')[1])} ({name.split('/')[0]})</td><td>{100 * rate:.0f}%</td></tr>"
+                    for name, rate in hardest)  # fmt: skip
+    head = "".join(f"<th>{c}</th>" for c in ("student", "score", "status", "seconds", "failed checks", "problem"))
+    body = "".join(
+        f"<tr><td>{html.escape(r['student'])}</td><td>{r['score']:g}</td><td>{r['status']}</td><td>{r['seconds']:.2f}</td>"
+        f"<td>{len(r['failed_checks'].split())}: {html.escape(r['failed_checks'])}</td><td>{html.escape(r['problem'])}</td></tr>"
+        for r in sorted(rows, key=lambda r: (r["score"], r["student"]))
+    )  # fmt: skip
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(assignment)}: class report</title>"
+        "<style>body{font-family:system-ui,sans-serif;max-width:75em;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:2px 8px;text-align:left;"
+        "vertical-align:top}</style></head><body>"
+        f"<h1>{html.escape(assignment)}: class report</h1><p>{summary}</p>"
+        f"<img alt='score histogram' src='{score_histogram(scores, MAX_SCORE)}'>"
+        f"<h2>Which gradients trip the class</h2><table><tr><th>gradient</th><th>passing</th></tr>{trips}</table>"
+        f"<img alt='pass rate per gradient' src='{pass_rates(list(rates), list(rates.values()))}'>"
+        f"<h2>Submissions</h2><table><tr>{head}</tr>{body}</table></body></html>"
+    )

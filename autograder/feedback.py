@@ -1,0 +1,50 @@
+"""The student's feedback: the cmp tables, what each failing check got wrong, and where a wrong gradient differs.
+
+One HTML file with its pictures embedded (nbgrader's release_feedback copies only .html files). It shows what the
+grader found and nothing the student must not see: the heatmaps are |student - reference| on the public seed only,
+no reference values of the hidden seed are printed, and no solution code is involved.
+"""
+import html
+
+from .checks import MAX_SCORE
+from .pictures import difference_heatmap
+from .render import exercise_html
+from .results import EXACT_NOTE, ExerciseResult
+
+STYLE = ("body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
+         "table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd}"
+         ".wrong{display:flex;flex-wrap:wrap;gap:1em}.wrong figure{margin:0}")  # fmt: skip
+
+
+def exercise_section(ex: ExerciseResult) -> str:
+    """One exercise: its cmp table, then each other wrong gradient with its heatmap. Also the check cell's output.
+
+    The table already pictures each root cause (render.py); the gradients that only follow from an earlier
+    mistake are pictured below it, so every wrong gradient is shown once.
+    """
+    pictured = [c for c in ex.checks if not c.passed and c.difference is not None and c.locally_correct]
+    figures = "".join(
+        f"<figure><img alt='where d{html.escape(c.name)} differs' src='{difference_heatmap(c.name, c.difference)}'>"
+        f"<figcaption><b>d{html.escape(c.name)}</b>: {html.escape(c.message)}</figcaption></figure>"
+        for c in pictured
+    )
+    heading = "Where the gradients that follow from an earlier mistake differ (public seed)"
+    wrong = f"<h5>{heading}</h5><div class='wrong'>{figures}</div>" if figures else ""
+    return exercise_html(ex) + wrong
+
+
+def not_gradable_section(problem: str) -> str:
+    return (f"<div class='backprop-ninja-exercise' data-status='not gradable'><p><b>This notebook could not be "
+            f"graded</b>: {html.escape(problem)}</p></div>")  # fmt: skip
+
+
+def feedback_page(student: str, assignment: str, score: float, sections: list[str], timestamp: str | None) -> str:
+    """The whole page around the exercise sections (exercise_section, or not_gradable_section)."""
+    when = f" Submitted {html.escape(timestamp)}." if timestamp else ""
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(assignment)}: feedback for "
+        f"{html.escape(student)}</title><style>{STYLE}</style></head><body>"
+        f"<h1>{html.escape(assignment)}: feedback</h1><p>Student {html.escape(student)}.{when} "
+        f"<b>Score: {score:g}/{MAX_SCORE:g}</b></p>{''.join(sections)}"
+        f"<p><small>{html.escape(EXACT_NOTE)}</small></p></body></html>"
+    )

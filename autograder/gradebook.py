@@ -1,0 +1,89 @@
+"""Grades into nbgrader: per-cell scores in the gradebook, and the autograded notebook its tools read.
+
+Scores are written through nbgrader's own Gradebook API, one grade per graded check cell (ex1_check ...), so
+formgrader, `nbgrader export` and `nbgrader generate_feedback` show them as if `nbgrader autograde` had run.
+The autograded notebook is what the grader graded: the release notebook with the student's exercise cells put
+in, and each check cell holding the table and, as its last value, the score, so nbgrader's determine_grade
+reads the same number from the notebook that the gradebook holds.
+"""
+import warnings
+
+import nbformat
+from nbgrader.api import Gradebook, MissingEntry
+from sqlalchemy.exc import SAWarning
+
+from .checks import EXERCISES
+from .course import Course, CourseError
+from .notebook import NotGradable, read_submission
+
+GRADE_CELLS = {ex.id: f"{ex.id}_check" for ex in EXERCISES}
+
+
+class GradebookWriter:
+    """The course's gradebook, open for one grading run. Only the parent process writes to it."""
+
+    def __init__(self, course: Course):
+        self.assignment = course.assignment
+        self.gb = Gradebook(course.db_url, course_id=course.dir.course_id)
+        try:
+            notebooks = self.gb.find_assignment(self.assignment).notebooks
+        except MissingEntry:
+            self.gb.close()
+            raise CourseError(f"the gradebook has no assignment {self.assignment}: run `nbgrader generate_assignment "
+                              f"{self.assignment}` in {course.root} first") from None  # fmt: skip
+        cells = {cell.name for nb in notebooks for cell in nb.grade_cells}
+        if len(notebooks) != 1 or cells != set(GRADE_CELLS.values()):
+            self.gb.close()
+            raise CourseError(f"{self.assignment} in the gradebook is not the backprop_ninja notebook (grade cells "
+                              f"{', '.join(sorted(cells))}): regenerate it with `nbgrader generate_assignment`")  # fmt: skip
+        self.notebook = notebooks[0].name
+
+    def close(self):
+        self.gb.close()
+
+    def has_submission(self, student: str) -> bool:
+        try:
+            self.gb.find_submission(self.assignment, student)
+        except MissingEntry:
+            return False
+        return True
+
+    def record(self, student: str, scores: dict[str, float], timestamp=None):
+        """Set the auto score of each grade cell (scores by exercise id); adds the student if new."""
+        self.gb.update_or_create_student(student)
+        with warnings.catch_warnings():  # nbgrader's add_submission trips SQLAlchemy's autoflush warning; harmless
+            warnings.simplefilter("ignore", SAWarning)
+            self.gb.update_or_create_submission(self.assignment, student, timestamp=timestamp)
+        for exercise_id, cell in GRADE_CELLS.items():
+            grade = self.gb.find_grade(cell, self.notebook, self.assignment, student)
+            grade.auto_score = float(scores.get(exercise_id, 0.0))
+            grade.manual_score = None
+            grade.needs_manual_grade = False
+        self.gb.db.commit()
+
+
+def autograded_notebook(release_path, submission_path, check_outputs: dict[str, tuple[str, str, float]]):
+    """The release notebook with the student's exercise cells and each check cell's output filled in.
+
+    check_outputs: exercise id -> (html, text, score). Cells the student added, or provided cells they edited,
+    are not carried over: the grader never read them, and nbgrader restores provided cells the same way.
+    """
+    nb = nbformat.read(release_path, as_version=4)
+    try:
+        student_cells = read_submission(submission_path)
+    except NotGradable:  # an ungradable file: the release's stubs stand in, and the check cells say why
+        student_cells = {}
+    for count, cell in enumerate((c for c in nb.cells if c.cell_type == "code"), start=1):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in student_cells and student_cells[grade_id].source is not None:
+            cell.source = student_cells[grade_id].source
+        for exercise_id, check_cell in GRADE_CELLS.items():
+            if grade_id == check_cell and exercise_id in check_outputs:
+                html, text, score = check_outputs[exercise_id]
+                cell.outputs = [
+                    nbformat.v4.new_output("display_data", data={"text/html": html, "text/plain": text}),
+                    nbformat.v4.new_output("execute_result", data={"text/plain": repr(float(score))},
+                                           execution_count=count),
+                ]  # fmt: skip
+                cell.execution_count = count
+    return nb

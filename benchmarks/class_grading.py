@@ -1,0 +1,104 @@
+"""How fast a class is graded: `backprop-ninja grade` against `nbgrader autograde`, in the same run.
+
+    python benchmarks/class_grading.py [N] [--jobs J]
+
+Generates N submissions (a third right, a third with a wrong gradient, a third whose code raises) into two
+copies of the course, grades one with `nbgrader autograde` and the other with `backprop-ninja grade`, and
+compares seconds per submission and each student's scores. Then `backprop-ninja check` against
+`jupyter nbconvert --execute` on one notebook (the median of three runs each). Timings are wall clock on
+this machine, so only the ratios mean anything elsewhere.
+"""
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from courses import ASSIGNMENT, gradebook_scores, make_course  # noqa: E402
+from submissions import answer, solution_region, write_submission  # noqa: E402
+
+NOTEBOOK = f"{ASSIGNMENT}.ipynb"
+
+
+def right():
+    return {ex: solution_region(ex) for ex in ("ex1", "ex2", "ex3", "ex4")}
+
+
+def wrong():  # a sign slip in the fused cross-entropy, and the batchnorm's n-1 correction forgotten
+    return {**right(), "ex2": answer("ex2", ("dlogits[range(n), Yb] -= 1", "dlogits[range(n), Yb] += 1")),
+            "ex3": answer("ex3", ("n/(n-1)*", ""))}  # fmt: skip
+
+
+def crashing():
+    """Exercise 1 stops half-way with an exception; the training loop raises on its first step.
+
+    Not a crash in Exercise 2 or 3: under plain nbgrader the kernel still holds Exercise 1's dlogits and
+    dhprebn, so the notebook's check would credit a crashed cell; the isolated grader does not.
+    """
+    return {**right(), "ex1": answer("ex1", ("dhpreact = ", "raise ValueError('stuck here')\ndhpreact = ")),
+            "ex4": "raise ValueError('not yet')\n" + solution_region("ex4")}  # fmt: skip
+
+
+KINDS = (right, wrong, crashing)
+
+
+def timed(cmd, cwd) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("n", nargs="?", type=int, default=30, help="submissions (default 30)")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes for backprop-ninja grade (default 2)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="backprop-ninja-bench-") as tmp:
+        tmp = Path(tmp)
+        courses = {tool: make_course(tmp / tool) for tool in ("nbgrader", "backprop-ninja")}
+        for i in range(args.n):
+            kind = KINDS[i % len(KINDS)]
+            first = write_submission(courses["nbgrader"] / "submitted" / f"s{i:03d}-{kind.__name__}" / ASSIGNMENT / NOTEBOOK,
+                                     **kind())  # fmt: skip
+            shutil.copytree(first.parent, courses["backprop-ninja"] / "submitted" / first.parent.parent.name / ASSIGNMENT)
+        print(f"{args.n} submissions ({', '.join(k.__name__ for k in KINDS)}), {args.jobs} grading workers")
+
+        autograde = timed(["nbgrader", "autograde", ASSIGNMENT], courses["nbgrader"])
+        grade = timed([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--jobs", str(args.jobs)],
+                      courses["backprop-ninja"])  # fmt: skip
+        ours, theirs = gradebook_scores(courses["backprop-ninja"]), gradebook_scores(courses["nbgrader"])
+        agree = sum(ours[s] == theirs.get(s) for s in ours)
+        results = [json.loads(p.read_text()) for p in (courses["backprop-ninja"] / "results" / ASSIGNMENT).glob("*.json")]
+        peaks = {}
+        for r in results:
+            peaks[r["worker"]["pid"]] = max(peaks.get(r["worker"]["pid"], 0), r["worker"]["peak_memory_mib"])
+        print(f"nbgrader autograde:    {autograde / args.n:6.3f} s per submission ({autograde:.1f} s)")
+        print(f"backprop-ninja grade:  {grade / args.n:6.3f} s per submission ({grade:.1f} s, worker start included; "
+              f"{statistics.median(r['seconds'] for r in results):.3f} s median inside a worker)")  # fmt: skip
+        print(f"ratio: grade is {autograde / grade:.1f}x faster than nbgrader autograde")
+        print(f"peak memory per worker (worker + its sandbox): "
+              f"{', '.join(f'{m:.0f} MiB' for m in sorted(peaks.values()))}")  # fmt: skip
+        print(f"score agreement: {agree}/{len(ours)} submissions have the same per-cell scores")
+        for s in sorted(ours):
+            if ours[s] != theirs.get(s):
+                print(f"  {s}: grade {ours[s]} vs nbgrader {theirs.get(s)}")
+
+        one = next((courses["nbgrader"] / "submitted").glob(f"*-right/{ASSIGNMENT}/{NOTEBOOK}"))
+        check, nbconvert = [], []
+        for _ in range(3):
+            check.append(timed([sys.executable, "-m", "autograder", "check", str(one)], tmp))
+            nbconvert.append(timed(["jupyter", "nbconvert", "--to", "notebook", "--execute", str(one),
+                                    "--output-dir", str(tmp / "executed")], tmp))  # fmt: skip
+        check_s, nbconvert_s = statistics.median(check), statistics.median(nbconvert)
+        print(f"one notebook: backprop-ninja check {check_s:.2f} s, jupyter nbconvert --execute {nbconvert_s:.2f} s "
+              f"(check takes {check_s / nbconvert_s:.2f}x the time of nbconvert)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""nbgrader courses for tests: a copy of the repository's course/, submissions put in, the CLI run in it."""
+import shutil
+import subprocess
+import sys
+
+from nbgrader.api import Gradebook
+from submissions import ROOT
+
+from autograder.checks import EXERCISES
+
+ASSIGNMENT = "backprop_ninja"
+SAMPLES = ROOT / "course" / "sample_submissions"
+CELLS = [f"{ex.id}_check" for ex in EXERCISES]
+
+
+def make_course(tmp_path, generate=True):
+    """A copy of the repository's course with the assignment generated (which fills the gradebook)."""
+    shutil.copytree(ROOT / "course", tmp_path / "course", ignore=shutil.ignore_patterns(
+        "gradebook.db", "submitted", "autograded", "feedback", "results", "reports"))  # fmt: skip
+    shutil.copytree(ROOT / "solutions", tmp_path / "solutions")
+    shutil.copytree(ROOT / "exercises", tmp_path / "exercises")
+    course = tmp_path / "course"
+    if generate:
+        subprocess.run(["nbgrader", "generate_assignment", ASSIGNMENT, "--force"], cwd=course, check=True,
+                       capture_output=True)  # fmt: skip
+    return course
+
+
+def submit(course, student, notebook=None):
+    folder = course / "submitted" / student / ASSIGNMENT
+    folder.mkdir(parents=True, exist_ok=True)
+    source = notebook or SAMPLES / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    shutil.copy(source, folder / f"{ASSIGNMENT}.ipynb")
+    return folder
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+
+
+def gradebook_scores(course) -> dict[str, dict[str, float]]:
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        return {s.student.id: {g.name: g.score for g in s.notebooks[0].grades}
+                for s in gb.find_assignment(ASSIGNMENT).submissions}  # fmt: skip
