@@ -12,10 +12,13 @@ export BACKPROP_NINJA_OFFLINE ?= 1
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# torch is installed first, pinned: the package asks for torch>=2.2, and an unpinned install would pull the
-# CUDA build (several GB) on a CPU machine. 2.13.0 is the CPU build this project is tested with.
+# torch is installed first, pinned to the version this project is tested with: the package asks for torch>=2.2,
+# and letting the project's install pick a torch would pull the newest build with several GB of CUDA packages.
+# Where pip finds a CPU wheel of 2.13.0 by itself (as on our CI machines) that is what this installs; elsewhere,
+# on a machine without a GPU, say where the CPU builds are: make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install torch==2.13.0
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install -e ".[test]"
 	# The notebooks' kernel "python3" is this venv's Python by absolute path, whatever PATH the server has.
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (backprop-ninja)"

@@ -520,3 +520,10 @@ def test_a_failure_on_the_hidden_seed_is_named_by_kind_only(grader, tmp_path):
     assert check.message == ("right on the public seed but wrong on the hidden seed: compute it from the tensors "
                              "you are given, don't paste values (not a tensor of the right shape)")  # fmt: skip
     assert "W1_" not in json.dumps(ex2.to_dict())
+
+
+@pytest.mark.skipif(os.environ.get("BACKPROP_NINJA_REQUIRE_BWRAP") != "1", reason="only where CI requires the sandbox")
+def test_the_sandbox_is_what_ci_tests():
+    """CI sets BACKPROP_NINJA_REQUIRE_BWRAP=1: a machine where bubblewrap cannot run fails here, instead of the
+    attack suite passing quietly against the fallback."""
+    assert bwrap_works(), "bubblewrap is required here but cannot run: install it, or allow user namespaces"
