@@ -2,6 +2,7 @@
 import subprocess
 
 from courses import ASSIGNMENT, SAMPLES, cli, gradebook_scores, make_course, submit
+from submissions import solution_region, write_submission
 
 COURSE_ID = "backprop-ninja"
 
@@ -39,6 +40,11 @@ def test_plain_nbgrader_autograde_gives_the_same_per_cell_scores(tmp_path):
     course = make_course(tmp_path)
     for student in ("alice", "bob"):
         submit(course, student)
+    # Exercise 1 right, Exercises 2 and 3 crash: the kernel still holds Exercise 1's dlogits and dhprebn, which
+    # must not count for them (the notebook resets them before each exercise).
+    crashed = "raise ValueError('not finished')"
+    submit(course, "frank", write_submission(tmp_path / "frank.ipynb", ex1=solution_region("ex1"), ex2=crashed,
+                                             ex3=crashed, ex4=solution_region("ex4")))  # fmt: skip
     nbgrader("autograde", ASSIGNMENT, cwd=course)
     by_nbgrader = gradebook_scores(course)
     run = cli("grade", ASSIGNMENT, "--force", cwd=course)
@@ -46,6 +52,7 @@ def test_plain_nbgrader_autograde_gives_the_same_per_cell_scores(tmp_path):
     by_grader = gradebook_scores(course)
     assert by_grader == by_nbgrader
     assert sum(by_grader["alice"].values()) == 52 and 0 < sum(by_grader["bob"].values()) < 52
+    assert by_grader["frank"] == {"ex1_check": 26, "ex2_check": 0, "ex3_check": 0, "ex4_check": 14}
 
 
 def test_zip_collect_from_an_lms_download_then_grade(tmp_path):
