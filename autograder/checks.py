@@ -39,8 +39,18 @@ class Exercise:
     id: str
     title: str
     checks: tuple[Check, ...]
-    # Exercise 4 only: how many training steps a graded run takes. Each step's gradients are checked.
+    # Gradients handed to the student's code as autograd computes them, so that a mistake in an earlier
+    # exercise costs nothing here (Exercise 3 starts from the true dhpreact).
+    given: tuple[str, ...] = ()
+    # A step-by-step backward pass, where each check can also be judged from the student's own upstream
+    # gradients (localise.py).
+    step_by_step: bool = False
+    # A training loop: how many steps a graded run takes. Each step's gradients are checked.
     steps: int = 0
+
+    @property
+    def trains(self) -> bool:
+        return self.steps > 0
 
     @property
     def max_score(self) -> float:
@@ -61,6 +71,7 @@ EXERCISES = (
             "hpreact bngain bnbias bnraw bnvar_inv bnvar bndiff2 bndiff bnmeani hprebn embcat W1 b1 emb C",
             1,
         ),
+        step_by_step=True,
     ),
     Exercise(
         "ex2",
@@ -71,6 +82,7 @@ EXERCISES = (
         "ex3",
         "Exercise 3: batchnorm backward in one expression",
         (Check("hprebn", 6),),
+        given=("hpreact",),
     ),
     Exercise(
         "ex4",

@@ -79,7 +79,7 @@ class Grader:
             # Only its type: the text of an error raised on the hidden seed could carry that seed's values out.
             error = {"type": "HiddenSeedError", "line": None,
                      "message": "an error on the hidden seed only (compute from the tensors you are given)"}  # fmt: skip
-        if ex.id == "ex4":
+        if ex.trains:
             comparisons, hints = self._training_comparisons(ex, results, arrays)
         else:
             comparisons = {
@@ -89,7 +89,7 @@ class Grader:
                 for check in ex.checks
             }  # fmt: skip
         checks = [CheckResult.from_comparisons(c, comparisons[c.name]) for c in ex.checks]
-        if ex.id == "ex4":
+        if ex.trains:
             for check in checks:
                 check.hint = hints.get(check.name)
         else:
@@ -107,7 +107,7 @@ class Grader:
         flags = autograd_uses(cell.source) + _runtime_autograd(results, cell.source)
         result = ExerciseResult(ex.id, ex.title, sum(c.points for c in checks), ex.max_score, "", "", flags, checks,
                                 output=output, losses=public.get("losses", []))  # fmt: skip
-        if ex.id == "ex4" and result.losses:
+        if ex.trains and result.losses:
             result.reference_losses = reference_losses(self.problems[PUBLIC], self.Xtr, self.Ytr,
                                                        len(result.losses))  # fmt: skip
         if flags:
@@ -136,7 +136,7 @@ class Grader:
         deadline = time.monotonic() + self.limits.timeout
         reply, results, arrays, output = {"status": "finished"}, {}, {}, ""
         for label, problem in self.problems.items():
-            run = self.sandboxes[label].run(ex.id, source, problem.inputs(ex.id, self.Xtr, self.Ytr),
+            run = self.sandboxes[label].run(ex.id, source, problem.inputs(ex, self.Xtr, self.Ytr),
                                             [c.variable for c in ex.checks], ex.steps, deadline - time.monotonic())  # fmt: skip
             results[label], arrays[label] = run.result or {}, run.arrays
             output = output or (run.output if label == PUBLIC else "")

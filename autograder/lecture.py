@@ -25,7 +25,6 @@ PARAMETER_NAMES = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
 
 chars = list(".abcdefghijklmnopqrstuvwxyz")
 stoi = {s: i for i, s in enumerate(chars)}
-itos = {i: s for s, i in stoi.items()}
 vocab_size = len(chars)
 
 

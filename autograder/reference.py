@@ -22,17 +22,15 @@ class Problem:
     loop_generator_state: torch.Tensor  # the generator right after the parameters: Exercise 4's loop draws from it
     grads: dict  # "logprobs", ..., "C" -> np.ndarray: every atom's and parameter's gradient
 
-    def inputs(self, exercise_id: str, Xtr, Ytr) -> dict:
-        """The arrays a student's code for `exercise_id` starts from (what the notebook has at that point)."""
+    def inputs(self, exercise, Xtr, Ytr) -> dict:
+        """The arrays a student's code for `exercise` starts from (what the notebook has at that point)."""
         arrays = {name: p.numpy() for name, p in self.params.items()}
-        if exercise_id == "ex4":
+        if exercise.trains:
             # The loop draws its own batches from the training set with the generator, as in the lecture.
             arrays.update(Xtr=Xtr.numpy(), Ytr=Ytr.numpy(), generator_state=self.loop_generator_state.numpy())
         else:
             arrays.update(Xb=self.Xb.numpy(), Yb=self.Yb.numpy())
-        if exercise_id == "ex3":
-            # Exercise 3 starts from the true dhpreact, so a mistake in Exercise 1 costs nothing here.
-            arrays["dhpreact"] = self.grads["hpreact"]
+        arrays.update({"d" + name: self.grads[name] for name in exercise.given})
         return arrays
 
 

@@ -5,7 +5,7 @@ import io
 from rich.console import Console
 from rich.table import Table
 
-from .checks import EXERCISES
+from .checks import EXERCISES, MAX_SCORE
 from .pictures import difference_heatmap, loss_curves
 from .results import EXACT_NOTE, ExerciseResult, Report
 
@@ -103,11 +103,11 @@ class PointsTable:
 
     def __repr__(self):
         lines = [f"{title} ({total:g} points): {checks}" for title, checks, total in self.rows()]
-        return "\n".join(lines + [f"Total: {sum(ex.max_score for ex in EXERCISES):g} points"])
+        return "\n".join(lines + [f"Total: {MAX_SCORE:g} points"])
 
     def _repr_html_(self):
         rows = "".join(f"<tr><td style='text-align:left'>{html.escape(t)}</td><td style='text-align:left'>"
                        f"{html.escape(c)}</td><td>{total:g}</td></tr>" for t, c, total in self.rows())  # fmt: skip
-        total = sum(ex.max_score for ex in EXERCISES)
+        total = MAX_SCORE
         return (f"<table><thead><tr><th>exercise</th><th>checks and points</th><th>points</th></tr></thead>"
                 f"<tbody>{rows}<tr><td><b>Total</b></td><td></td><td><b>{total:g}</b></td></tr></tbody></table>")

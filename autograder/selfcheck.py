@@ -76,21 +76,21 @@ def check(exercise_id: str, namespace: dict | None = None) -> ExerciseResult:
     # nbgrader gives a test cell 0 points for any output on stderr, warnings included.
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        if ex.id == "ex4":
+        if ex.trains:
             reference, student = _last_training_step(ns)
         else:
             reference, student = _public_problem().grads, {c.variable: ns.get(c.variable) for c in ex.checks}
         checks, metas, arrays = [], {}, {}
         for c in ex.checks:
-            value = student.get(c.name if ex.id == "ex4" else c.variable)
+            value = student.get(c.name if ex.trains else c.variable)
             meta, array = describe(value) if value is not None else (None, None)
             metas[c.variable], arrays[c.variable] = meta, array
             # Without a usable last step, the first step's gradient still gives the shape to report against.
             expected = reference.get(c.name, _public_problem().grads[c.name])
             checks.append(CheckResult.from_comparisons(c, {PUBLIC: compare(c, meta, array, expected)}))
-            if ex.id == "ex4" and not checks[-1].passed:
+            if ex.trains and not checks[-1].passed:
                 checks[-1].hint = hint(c, meta, array, expected, _batch_index(ns))
-        if ex.id != "ex4":
+        if not ex.trains:
             diagnose(ex, checks, [SeedRun(_public_problem(), metas, arrays)])
     score = sum(c.points for c in checks)
     status = "not answered" if not any(c.assigned for c in checks) else score_status(score, ex.max_score)
