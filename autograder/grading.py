@@ -30,18 +30,25 @@ class Grader:
         # "strict": a check scores when its gradient is right, as in the lecture. "local": also when it is right
         # given the student's own upstream gradients (Exercise 1), so one early slip costs one point.
         self.credit = credit
-        self.words = words or data.load_words()
-        (self.Xtr, self.Ytr), _, _ = lecture.split_dataset(self.words.words)
         hidden = hidden_seed_from_env() if hidden_seed is None else hidden_seed
         if hidden == PUBLIC_SEED:
             raise ValueError(f"the hidden seed must differ from the public seed ({PUBLIC_SEED}): choose another")
-        # Label -> problem. The public seed is what the student saw; the hidden one catches pasted values.
-        self.problems = {PUBLIC: make_problem(PUBLIC_SEED, self.Xtr, self.Ytr),
-                         HIDDEN: make_problem(hidden, self.Xtr, self.Ytr)}  # fmt: skip
         # One sandbox per seed: the process whose output a student sees never holds the hidden seed's inputs, not
-        # even in a file an earlier run left in its scratch space.
+        # even in a file an earlier run left in its scratch space. Both start now and import torch side by side
+        # while the references are computed here.
         self.limits = limits
-        self.sandboxes = {label: Sandbox(limits) for label in self.problems}
+        self.sandboxes = {label: Sandbox(limits) for label in (PUBLIC, HIDDEN)}
+        for sandbox in self.sandboxes.values():
+            sandbox.start()
+        try:
+            self.words = words or data.load_words()
+            (self.Xtr, self.Ytr), _, _ = lecture.split_dataset(self.words.words)
+            # The public seed is what the student saw; the hidden one catches pasted values.
+            self.problems = {PUBLIC: make_problem(PUBLIC_SEED, self.Xtr, self.Ytr),
+                             HIDDEN: make_problem(hidden, self.Xtr, self.Ytr)}  # fmt: skip
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self):
         return self

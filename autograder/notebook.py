@@ -9,8 +9,6 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-
 from .checks import EXERCISES
 
 ASSIGNMENT = "backprop_ninja"
@@ -35,26 +33,43 @@ def read_submission(path) -> dict[str, ExerciseCell]:
     if not text.strip():
         raise NotGradable(f"{path}: the file is empty")
     try:
-        with warnings.catch_warnings():  # nbformat's validation warnings would break the one-line message
-            warnings.simplefilter("ignore")
-            nb = nbformat.reads(text.decode("utf-8", errors="replace"), as_version=4)
-    except (json.JSONDecodeError, nbformat.reader.NotJSONError, ValueError):
+        nb = json.loads(text.decode("utf-8", errors="replace"))
+    except ValueError:
         raise NotGradable(f"{path}: not a notebook (not valid notebook JSON)") from None
-    except Exception as e:  # nbformat raises assorted errors for JSON that is not a notebook
-        raise NotGradable(f"{path}: not a notebook ({type(e).__name__})") from None
+    if isinstance(nb, dict) and isinstance(nb.get("nbformat"), int) and nb["nbformat"] < 4:
+        nb = _upgraded(path, text)
     cells = nb.get("cells") if isinstance(nb, dict) else None
     if not isinstance(cells, list):
         raise NotGradable(f"{path}: not a notebook (no cells)")
     found: dict[str, list] = {}
     for cell in cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {}) if isinstance(cell, dict) else {}
-        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+        grade_id = _field(cell, "metadata", "nbgrader", "grade_id")
         if isinstance(grade_id, str):
             found.setdefault(grade_id, []).append(cell)
-    marked = nb.get("metadata", {}).get("backprop_ninja", {}).get("assignment") == ASSIGNMENT
+    marked = _field(nb, "metadata", "backprop_ninja", "assignment") == ASSIGNMENT
     if not marked and not any(ex.id in found for ex in EXERCISES):
         raise NotGradable(f"{path}: not a {ASSIGNMENT} notebook (no exercise cells ex1..ex4 found)")
     return {ex.id: _exercise_cell(ex.id, found.get(ex.id, [])) for ex in EXERCISES}
+
+
+def _field(value, *keys):
+    """value[k1][k2]... where each level is a dict, else None: a submission's JSON may have any shape."""
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _upgraded(path: Path, text: bytes) -> dict:
+    """An nbformat 3 notebook in the current format. Only then is nbformat imported: its schema validation
+    costs most of a second to import, and a current notebook needs nothing but its JSON here."""
+    import nbformat
+
+    try:
+        with warnings.catch_warnings():  # nbformat's validation warnings would break the one-line message
+            warnings.simplefilter("ignore")
+            return nbformat.reads(text.decode("utf-8", errors="replace"), as_version=4)
+    except Exception as e:  # nbformat raises assorted errors for JSON that is not a notebook
+        raise NotGradable(f"{path}: not a notebook ({type(e).__name__})") from None
 
 
 def _exercise_cell(grade_id: str, cells: list) -> ExerciseCell:
@@ -69,4 +84,9 @@ def _exercise_cell(grade_id: str, cells: list) -> ExerciseCell:
         return ExerciseCell(None, f"the cell with grade_id {grade_id} is no longer a code cell: change its type "
                                   "back to Code")  # fmt: skip
     source = cell.get("source", "")
-    return ExerciseCell(source if isinstance(source, str) else "".join(source))
+    if isinstance(source, list) and all(isinstance(line, str) for line in source):
+        source = "".join(source)
+    if not isinstance(source, str):
+        return ExerciseCell(None, f"the cell with grade_id {grade_id} is damaged (its source is not text): restore "
+                                  "it from a fresh copy of the notebook and paste your code back in")  # fmt: skip
+    return ExerciseCell(source)

@@ -92,6 +92,7 @@ class Sandbox:
         self.job_root = Path(tempfile.mkdtemp(prefix="backprop-ninja-"))
         self.inside_root = Path(JOB_MOUNT) if bwrap_works() else self.job_root  # the same folder, as the zygote sees it
         self.process = None
+        self.ready = False  # the zygote has said it imported torch and waits for jobs
 
     def __enter__(self):
         return self
@@ -109,7 +110,10 @@ class Sandbox:
             self.process.wait()
             self.process = None
 
-    def _start(self):
+    def start(self):
+        """Start the zygote without waiting for it: it imports torch (a second or two) while the caller works."""
+        if self.process is not None and self.process.poll() is None:
+            return
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.inside_root),
                "PYTHONPATH": str(PACKAGE_DIR.parent), "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
         cmd = [sys.executable, "-m", "autograder.student_process", "serve"]
@@ -118,9 +122,17 @@ class Sandbox:
             cmd = ["bwrap", "--clearenv"] + bwrap_command(self.job_root)[1:] + [a for k, v in env.items() for a in ("--setenv", k, v)] + cmd
         self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                         text=True, env=env, cwd=self.job_root)  # fmt: skip
-        if self._reply(STARTUP_SECONDS) != {"status": "ready"}:
-            self._stop()
-            raise RuntimeError("the student-code sandbox did not start; run `backprop-ninja doctor`")
+        self.ready = False
+
+    def _ready(self):
+        """A zygote that has started and said so, (re)starting it if a submission ended the last one."""
+        if self.process is None or self.process.poll() is not None:
+            self.start()
+        if not self.ready:
+            if self._reply(STARTUP_SECONDS) != {"status": "ready"}:
+                self._stop()
+                raise RuntimeError("the student-code sandbox did not start; run `backprop-ninja doctor`")
+            self.ready = True
 
     def _reply(self, seconds: float) -> dict | None:
         """The zygote's next reply line, or None if none comes in time (a submission may have stopped it)."""
@@ -150,8 +162,7 @@ class Sandbox:
                 (jobdir / "job.json").write_text(json.dumps(job))
             except OSError as e:  # a full disk, perhaps filled by an earlier submission: this job fails, not the batch
                 return RunOutcome({"status": "died", "detail": f"the grader could not write the job ({e.strerror})"})
-            if self.process is None or self.process.poll() is not None:
-                self._start()
+            self._ready()
             try:
                 self.process.stdin.write(str(self.inside_root / jobdir.name) + "\n")
                 self.process.stdin.flush()

@@ -53,8 +53,11 @@ def test_partly_right_exit_1(tmp_path):
         (lambda p: (p.write_text('{"just": "json"}'), p)[1], "not a notebook"),
         (lambda p: (p.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})), p)[1],
          "not a backprop_ninja notebook"),
+        (lambda p: (p.write_text(json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {},
+                                             "worksheets": [{"cells": [], "metadata": {}}]})), p)[1],
+         "not a backprop_ninja notebook"),
     ],
-    ids=["missing", "empty", "not-json", "not-notebook", "other-assignment"],
+    ids=["missing", "empty", "not-json", "not-notebook", "other-assignment", "old-format"],
 )
 def test_ungradable_files_one_line_exit_2(tmp_path, make, message):
     run = check(make(tmp_path / "x.ipynb"))
@@ -98,3 +101,21 @@ def test_bad_options_one_line_no_traceback(args, message):
     run = check(EXERCISES, *args)
     assert run.returncode == 2
     assert message in run.stderr and "Traceback" not in run.stderr
+
+
+def test_odd_json_shapes_are_reported_not_crashed_on(tmp_path):
+    """Metadata that is not a dict, a source that is not text: per-exercise messages, never a traceback."""
+    path = all_right(tmp_path / "nb.ipynb")
+
+    def damage(nb):
+        ids = [c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb["cells"]]
+        nb["cells"][ids.index("ex2")]["source"] = [1, 2, 3]
+        nb["cells"][0]["metadata"] = ["not", "a", "dict"]
+        nb["cells"].append("not a cell")
+
+    edit_notebook(path, damage)
+    run = check(path, "--json")
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    ex1, ex2, ex3, ex4 = json.loads(run.stdout)["exercises"]
+    assert "damaged" in ex2["message"] and ex2["score"] == 0
+    assert [ex1["status"], ex3["status"], ex4["status"]] == ["passed"] * 3
