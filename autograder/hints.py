@@ -6,9 +6,10 @@ the step's local reference (localise.py): a factor slipped in upstream propagate
 autograd's value would blame every later step for it. Runs in the grader's process on plain arrays.
 """
 import numpy as np
+import torch
 
 from . import lecture
-from .localise import mark_locally_correct
+from .localise import forward_values, mark_locally_correct
 
 n = lecture.batch_size
 
@@ -25,8 +26,9 @@ FACTORS = (
     (0.5, "half as large: a factor 2 missing (the derivative of x**2 is 2x)"),
 )
 
-# Slips particular to one step of Exercise 1: what the slip computes from the forward values (v) and the
-# student's upstream gradients (d), and what to say when the student's gradient is exactly that.
+# Slips particular to one step: what the slip computes from the forward values (v) and the upstream gradients
+# (d: the student's own in Exercise 1, the true ones that Exercises 2-3 start from), and what to say when the
+# student's gradient is exactly that.
 SLIPS = {
     "hpreact": (lambda v, d: (1.0 - v["hpreact"] ** 2) * d["h"],
                 "tanh's derivative taken at its input: it is 1 - h**2 with h = tanh(hpreact), not 1 - hpreact**2"),
@@ -34,6 +36,9 @@ SLIPS = {
               "multiplied by probs: the derivative of log(probs) is 1/probs, so divide"),
     "norm_logits": (lambda v, d: v["norm_logits"] * d["counts"],
                     "the derivative of exp is exp itself: multiply by counts, not norm_logits"),
+    "hprebn": (lambda v, d: v["bngain"] * v["bnvar_inv"] / n * (n * d["hpreact"] - d["hpreact"].sum(0)
+                                                                 - v["bnraw"] * (d["hpreact"] * v["bnraw"]).sum(0)),
+               "Bessel's correction left out: bnvar divides by n-1, so the last term carries a factor n/(n-1)"),
 }  # fmt: skip
 
 
@@ -73,15 +78,14 @@ def hint(check, meta: dict | None, array: np.ndarray | None, expected: np.ndarra
     return None
 
 
-def root_cause_hint(check, meta, array, view) -> str | None:
-    """Exercise 1: the hint for a step that is wrong given the student's own upstream (a localise.LocalView)."""
+def slip_hint(check, array: np.ndarray | None, values: dict, upstream: dict) -> str | None:
+    """The step's own known slip (SLIPS), when the student's gradient is exactly what that slip computes."""
     slip = SLIPS.get(check.name)
-    if slip is not None and meta is not None and array is not None and array.shape == view.local[check.name].shape:
-        compute, what = slip
-        wrong = compute(view.values, view.upstream).detach().numpy().astype(np.float64)
-        if close(array, wrong):
-            return what
-    return hint(check, meta, array, view.local[check.name], view.values["Xb"].numpy())
+    if slip is None or array is None:
+        return None
+    compute, what = slip
+    wrong = compute(values, upstream).detach().numpy().astype(np.float64)
+    return what if wrong.shape == array.shape and close(array, wrong) else None
 
 
 def _shape_hint(array, expected) -> str | None:
@@ -143,8 +147,15 @@ def diagnose(exercise, checks: list, runs: list) -> list | None:
         if result.locally_correct:
             continue
         meta, array = public.metas.get(check.variable), public.arrays.get(check.variable)
-        if views:
-            result.hint = root_cause_hint(check, meta, array, views[0])
-        else:
-            result.hint = hint(check, meta, array, public.problem.grads[check.name])
+        if meta is None or meta.get("kind") != "tensor":
+            array = None
+        if views:  # judged against what the step should give from the student's own upstream
+            values, upstream, expected = views[0].values, views[0].upstream, views[0].local[check.name]
+        else:  # Exercises 2-3 start from the true upstream
+            problem = public.problem
+            values = forward_values(problem.params, problem.Xb, problem.Yb)
+            upstream = {name: torch.from_numpy(grad) for name, grad in problem.grads.items()}
+            expected = problem.grads[check.name]
+        result.hint = slip_hint(check, array, values, upstream) or hint(check, meta, array, expected,
+                                                                         values["Xb"].numpy())  # fmt: skip
     return views

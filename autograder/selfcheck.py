@@ -15,15 +15,36 @@ from .checks import EXERCISE_BY_ID, PUBLIC, PUBLIC_SEED
 from .compare import compare
 from .hints import diagnose, hint
 from .localise import SeedRun
-from .reference import autograd_gradients, make_problem
+from .reference import autograd_gradients, make_problem, reference_losses
 from .results import CheckResult, ExerciseResult, score_status
 from .student_process import describe
 
 
+# The loss curve in Exercise 4's check covers at most this many of the loop's first steps: the reference
+# solution's run is replayed here, in the kernel, and the lecture's full schedule would take minutes.
+LOSS_CURVE_STEPS = 200
+
+
 @functools.cache
-def _public_problem():
+def _public():
+    """The public seed's problem and the training set its loop draws from."""
     (Xtr, Ytr), _, _ = lecture.split_dataset(data.load_words().words)
-    return make_problem(PUBLIC_SEED, Xtr, Ytr)
+    return make_problem(PUBLIC_SEED, Xtr, Ytr), Xtr, Ytr
+
+
+def _public_problem():
+    return _public()[0]
+
+
+def _loop_losses(ns: dict) -> tuple[list, list]:
+    """Exercise 4: the loss of the loop's first steps (from its lossi, which holds log10 of each) and the
+    reference solution's over the same steps."""
+    lossi = ns.get("lossi")
+    if not isinstance(lossi, list) or not all(isinstance(x, float) for x in lossi[:LOSS_CURVE_STEPS]):
+        return [], []
+    losses = [10**x for x in lossi[:LOSS_CURVE_STEPS]]
+    problem, Xtr, Ytr = _public()
+    return losses, (reference_losses(problem, Xtr, Ytr, len(losses)) if losses else [])
 
 
 def true_gradient(name: str) -> torch.Tensor:
@@ -92,6 +113,8 @@ def check(exercise_id: str, namespace: dict | None = None) -> ExerciseResult:
                 checks[-1].hint = hint(c, meta, array, expected, _batch_index(ns))
         if not ex.trains:
             diagnose(ex, checks, [SeedRun(_public_problem(), metas, arrays)])
+        losses, reference = _loop_losses(ns) if ex.trains else ([], [])
     score = sum(c.points for c in checks)
     status = "not answered" if not any(c.assigned for c in checks) else score_status(score, ex.max_score)
-    return ExerciseResult(ex.id, ex.title, score, ex.max_score, status, "", [], checks)
+    return ExerciseResult(ex.id, ex.title, score, ex.max_score, status, "", [], checks, losses=losses,
+                          reference_losses=reference)

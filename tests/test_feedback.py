@@ -194,6 +194,27 @@ def test_the_in_notebook_check_names_the_root_cause_and_shows_where():
     assert page.count("<img") == 1 and "alt='dhpreact: where it differs'" in page
 
 
+def test_the_in_notebook_check_of_the_loop_plots_its_losses_against_the_reference():
+    """Exercise 4's check in the kernel: the real loop cell for a few steps, then its losses beside the reference's."""
+    import torch.nn.functional as F
+
+    from autograder import selfcheck
+    from submissions import SOLUTIONS, _cells
+
+    problem, Xtr, Ytr = selfcheck._public()
+    g = torch.Generator()
+    g.set_state(problem.loop_generator_state)
+    params = {name: p.clone() for name, p in problem.params.items()}
+    ns = {"torch": torch, "F": F, "n": lecture.n, "batch_size": lecture.batch_size, "Xtr": Xtr, "Ytr": Ytr, "g": g,
+          "max_steps": 5, "lossi": [], **params, "parameters": list(params.values())}  # fmt: skip
+    exec(_cells(SOLUTIONS)["ex4"], ns)
+    ex4 = selfcheck.check("ex4", ns)
+    assert ex4.status == "passed"
+    assert len(ex4.losses) == len(ex4.reference_losses) == 5
+    assert np.allclose(ex4.losses, ex4.reference_losses, rtol=1e-4)  # the right loop trains as the reference does
+    assert "alt='loss curves'" in ex4._repr_html_()
+
+
 def test_cli_credit_option(tmp_path):
     import subprocess
     import sys
@@ -206,3 +227,10 @@ def test_cli_credit_option(tmp_path):
         assert run.returncode == 1, run.stderr
         scores[credit] = json.loads(run.stdout)["exercises"][0]["score"]
     assert scores == {"strict": 0, "local": len(EX1) - 1}
+
+
+def test_exercise_3_names_bessels_correction_left_out(grader, tmp_path):
+    path = write_submission(tmp_path / "nb.ipynb", ex3=answer("ex3", ("n/(n-1)", "1")))
+    ex3 = grader.grade(path).exercises[2]
+    assert ex3.first_wrong == "hprebn"
+    assert ex3.checks[0].hint.startswith("Bessel's correction left out")
