@@ -3,6 +3,7 @@
 A Grader computes the reference once (per seed) and keeps one sandbox, so grading many notebooks with one
 Grader costs one process fork per exercise each.
 """
+import functools
 import os
 import time
 from pathlib import Path
@@ -115,8 +116,7 @@ class Grader:
         result = ExerciseResult(ex.id, ex.title, sum(c.points for c in checks), ex.max_score, "", "", flags, checks,
                                 output=output, losses=public.get("losses", []))  # fmt: skip
         if ex.trains and result.losses:
-            result.reference_losses = reference_losses(self.problems[PUBLIC], self.Xtr, self.Ytr,
-                                                       len(result.losses))  # fmt: skip
+            result.reference_losses = self._reference_losses[: len(result.losses)]
         if flags:
             first = flags[0]
             result.score, result.status = 0.0, "autograd"
@@ -124,7 +124,7 @@ class Grader:
                 check.points = 0.0
             result.message = (f"uses autograd (line {first['line']}: {first['code'] or first['what']}): this "
                               "exercise asks for the backward pass by hand, so it scores 0")  # fmt: skip
-        elif error and error["type"] == "NotImplementedError" and not any(c.shape_ok for c in checks):
+        elif error and error["type"] == "NotImplementedError" and not any(c.assigned for c in checks):
             result.status, result.message = "not answered", "not answered yet: replace `raise NotImplementedError()`"
         elif error and error["type"] in ("SyntaxError", "IndentationError", "TabError"):
             result.message = f"your code has a syntax error{_at_line(error)}, so none of it ran: {error['message']}"
@@ -133,6 +133,12 @@ class Grader:
                               "the gradients assigned before it are graded")  # fmt: skip
         result.status = result.status or score_status(result.score, ex.max_score)
         return result
+
+    @functools.cached_property
+    def _reference_losses(self) -> list[float]:
+        """The reference solution's loss at each graded training step: the same for every submission."""
+        steps = max(ex.steps for ex in EXERCISES)
+        return reference_losses(self.problems[PUBLIC], self.Xtr, self.Ytr, steps)
 
     def _run(self, ex: Exercise, source: str) -> tuple[dict, dict, dict, str]:
         """The student's code on each seed, public first, each in its own sandbox, all within one time limit.
