@@ -44,7 +44,8 @@ class ClassRun:
     graded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     not_gradable: dict[str, str] = field(default_factory=dict)  # student -> why (recorded as 0)
-    errors: dict[str, str] = field(default_factory=dict)  # student -> internal error (nothing recorded)
+    errors: dict[str, str] = field(default_factory=dict)  # student -> internal error (recorded as 0, with why)
+    refused: dict[str, str] = field(default_factory=dict)  # folder name -> why it is not a student id
 
 
 # --- in the worker process ---------------------------------------------------------------------------------------
@@ -67,20 +68,35 @@ def worker_grader(limits: Limits, hidden_seed: int | None):
 
 
 def grade_task(task: Task) -> dict:
-    """Grade one submission and render what the student sees. Runs in a worker; returns plain data."""
-    from .feedback import exercise_section, feedback_page, not_gradable_section
+    """Grade one submission and render what the student sees. Runs in a worker; returns plain data.
+
+    Whatever goes wrong inside the grader for this one submission comes back as its outcome (an internal error,
+    scored 0 and said so), never as an exception that would leave the student out of the gradebook.
+    """
     from .notebook import NotGradable
 
     grader = worker_grader(task.limits, task.hidden_seed)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="backprop-ninja-submission-") as tmp:
-        path = Path(tmp) / Path(task.notebook).name
-        if task.content is not None:
-            path.write_bytes(task.content)
-        try:
-            report, problem = grader.grade(path), None
-        except NotGradable as e:
-            report, problem = None, str(e).replace(str(path), task.notebook)
+    try:
+        with tempfile.TemporaryDirectory(prefix="backprop-ninja-submission-") as tmp:
+            path = Path(tmp) / Path(task.notebook).name
+            if task.content is not None:
+                path.write_bytes(task.content)
+            try:
+                report, problem = grader.grade(path), None
+            except NotGradable as e:
+                report, problem = None, str(e).replace(str(path), task.notebook)
+        outcome = _outcome(task, report, problem)
+    except Exception as e:  # a bug of ours, met on this submission: recorded as such, the batch goes on
+        outcome = internal_error_outcome(task, e)
+    outcome["seconds"] = time.perf_counter() - start
+    outcome["worker"] = {"host": socket.gethostname(), "pid": os.getpid(), "peak_memory_mib": _peak_memory_mib(grader)}
+    return outcome
+
+
+def _outcome(task: Task, report, problem: str | None) -> dict:
+    from .feedback import exercise_section, feedback_page, not_gradable_section
+
     if report:
         report.notebook = task.notebook
         outputs = {ex.id: (exercise_section(ex), str(ex), ex.score) for ex in report.exercises}
@@ -89,19 +105,29 @@ def grade_task(task: Task) -> dict:
         sections = [not_gradable_section(problem)]
         outputs = {ex.id: (sections[0], f"cannot grade: {problem}", 0.0) for ex in EXERCISES}
     score = report.score if report else 0.0
-    page = feedback_page(task.student, task.assignment, score, sections, task.timestamp)
     return {
         "student": task.student,
         "score": score,
         "max_score": MAX_SCORE,
         "scores": {ex_id: s for ex_id, (_, _, s) in outputs.items()},
         "problem": problem,
-        "seconds": time.perf_counter() - start,
-        "worker": {"host": socket.gethostname(), "pid": os.getpid(), "peak_memory_mib": _peak_memory_mib(grader)},
+        "internal_error": None,
+        "seconds": 0.0,
+        "worker": None,
         "report": report.to_dict() if report else None,
         "check_outputs": outputs,
-        "feedback_html": page,
+        "feedback_html": feedback_page(task.student, task.assignment, score, sections, task.timestamp),
     }
+
+
+def internal_error_outcome(task: Task, error: BaseException) -> dict:
+    """A submission the grader failed on: 0 everywhere, the student told it was not their fault, the
+    instructor told what failed (the error's type and text, which only the instructor's results keep)."""
+    problem = ("the grader failed on this submission (an internal error, not a mistake in your notebook): "
+               "your instructor will regrade it")  # fmt: skip
+    outcome = _outcome(task, None, problem)
+    outcome["internal_error"] = f"{type(error).__name__}: {error}"[:2000]
+    return outcome
 
 
 def _peak_memory_mib(grader) -> float:
@@ -141,6 +167,10 @@ def grade_class(course: Course, jobs: int | None = None, force: bool = False, sc
     try:
         tasks = []
         for student in students:
+            why = refused_student_id(student)
+            if why:
+                run.refused[student] = why
+                continue
             folder = course.submitted(student)
             path = folder / f"{gradebook.notebook}.ipynb"
             content = path.read_bytes() if path.is_file() else None
@@ -149,17 +179,37 @@ def grade_class(course: Course, jobs: int | None = None, force: bool = False, sc
                 continue
             tasks.append(Task(student, course.assignment, str(path.relative_to(course.root)), content,
                               _timestamp(folder), limits, hidden_seed))  # fmt: skip
+        lost = []
         for task, outcome in _graded_as_completed(tasks, jobs, scheduler, progress):
             if isinstance(outcome, BaseException):
-                run.errors[task.student] = f"{type(outcome).__name__}: {outcome}"
-                continue
-            _write(course, gradebook, task, outcome)
-            run.graded.append(task.student)
-            if outcome["problem"]:
-                run.not_gradable[task.student] = outcome["problem"]
+                lost.append(task)
+            else:
+                _record(course, gradebook, run, task, outcome)
+        # A worker that died (killed, out of memory) takes every task it held with it: once more, in fresh
+        # workers; what fails again is recorded as an internal error, never left out.
+        for task, outcome in _graded_as_completed(lost, jobs, scheduler, progress):
+            if isinstance(outcome, BaseException):
+                outcome = internal_error_outcome(task, outcome)
+            _record(course, gradebook, run, task, outcome)
     finally:
         gradebook.close()
     return run
+
+
+def _record(course: Course, gradebook: GradebookWriter, run: ClassRun, task: Task, outcome: dict):
+    _write(course, gradebook, task, outcome)
+    run.graded.append(task.student)
+    if outcome["internal_error"]:
+        run.errors[task.student] = outcome["internal_error"]
+    elif outcome["problem"]:
+        run.not_gradable[task.student] = outcome["problem"]
+
+
+def refused_student_id(student: str) -> str | None:
+    """Why a submitted folder's name cannot be a student id (it goes into the gradebook, pages and a CSV)."""
+    if not student.isprintable() or student != student.strip() or len(student) > 100:
+        return "its name is not a student id (unprintable characters, spaces at its ends, or too long): rename it"
+    return None
 
 
 def _timestamp(folder: Path) -> str | None:
@@ -167,11 +217,12 @@ def _timestamp(folder: Path) -> str | None:
     from nbgrader.utils import parse_utc
 
     try:
-        text = (folder / "timestamp.txt").read_text().strip()
-        parse_utc(text)
-    except (OSError, ValueError, OverflowError):
+        text = (folder / "timestamp.txt").read_text()[:100].strip()
+        when = parse_utc(text) if text else None
+    except (OSError, ValueError, OverflowError, TypeError):
         return None
-    return text or None
+    # Written back in nbgrader's own form, not as the file had it: nothing else of that file reaches a page or CSV.
+    return when.strftime("%Y-%m-%d %H:%M:%S.%f UTC") if when else None
 
 
 def _unchanged(course: Course, gradebook: GradebookWriter, student: str, content: bytes | None) -> bool:
@@ -263,7 +314,8 @@ def _write(course: Course, gradebook: GradebookWriter, task: Task, graded: dict)
     for name in ("timestamp.txt", "submission_secret.txt"):
         if (submitted / name).is_file():
             shutil.copy(submitted / name, feedback / name)
-    record = {key: graded[key] for key in ("student", "score", "max_score", "scores", "problem", "seconds", "worker", "report")}
+    record = {key: graded[key] for key in ("student", "score", "max_score", "scores", "problem", "internal_error",
+                                           "seconds", "worker", "report")}  # fmt: skip
     record.update(notebook=task.notebook, notebook_sha256=sha256(task.content), timestamp=task.timestamp,
                   graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))  # fmt: skip
     course.results().mkdir(parents=True, exist_ok=True)

@@ -31,16 +31,27 @@ def failed_checks(result: dict) -> list[str]:
     return [f"{ex['id']}/{c['name']}" for ex in result["report"]["exercises"] for c in ex["checks"] if not c["passed"]]
 
 
+def spreadsheet_safe(value):
+    """A CSV cell a spreadsheet shows as text: one starting with =, +, -, @ (or a tab or CR) would be a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def status(result: dict) -> str:
+    return "internal error" if result.get("internal_error") else "not gradable" if result["problem"] else "graded"
+
+
 def row(result: dict) -> dict:
     return {
         "student": result["student"],
         "score": result["score"],
         "max_score": result["max_score"],
         **result["scores"],
-        "status": "not gradable" if result["problem"] else "graded",
+        "status": status(result),
         "seconds": round(result["seconds"], 3),
         "failed_checks": " ".join(failed_checks(result)),
-        "problem": result["problem"] or "",
+        "problem": result.get("internal_error") or result["problem"] or "",
         "timestamp": result["timestamp"] or "",
     }
 
@@ -61,7 +72,7 @@ def write_report(course: Course):
     with open(out / "report.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, CSV_COLUMNS)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: spreadsheet_safe(value) for key, value in r.items()} for r in rows)
     rates = check_pass_rates(results)
     (out / "report.html").write_text(_page(course.assignment, rows, rates))
     return out / "report.html", out / "report.csv"
@@ -73,7 +84,8 @@ def _page(assignment: str, rows: list[dict], rates: dict[str, float]) -> str:
     hardest = sorted(rates.items(), key=lambda item: item[1])[:10]
     summary = (f"{len(rows)} submissions; mean score {statistics.mean(scores):.1f}/{MAX_SCORE:g}, median "
                f"{statistics.median(scores):g}; {sum(s == MAX_SCORE for s in scores)} with full marks; "
-               f"{sum(r['status'] == 'not gradable' for r in rows)} not gradable. Grading took "
+               f"{sum(r['status'] == 'not gradable' for r in rows)} not gradable; "
+               f"{sum(r['status'] == 'internal error' for r in rows)} internal errors. Grading took "
                f"{statistics.median(seconds):.2f} s per submission (median), {max(seconds):.2f} s at most.")  # fmt: skip
     trips = "".join(f"<tr><td>d{html.escape(name.split('/')[1])} ({name.split('/')[0]})</td><td>{100 * rate:.0f}%</td></tr>"
                     for name, rate in hardest)  # fmt: skip

@@ -55,9 +55,12 @@ def cmd_grade(args) -> int:
     for student, problem in run.not_gradable.items():
         print(f"  {student}: scored 0, cannot grade {problem}")
     for student, error in run.errors.items():
-        print(f"backprop-ninja: internal error grading {student}, nothing recorded: {error}", file=sys.stderr)
+        print(f"backprop-ninja: internal error grading {student}, recorded as 0 (regrade with --force): {error}",
+              file=sys.stderr)  # fmt: skip
+    for folder, why in run.refused.items():
+        print(f"backprop-ninja: not graded: the submission folder {folder!r}: {why}", file=sys.stderr)
     print(f"Scores are in the gradebook ({course.db_url}); feedback pages in {course.feedback('*')}")
-    return 1 if run.errors else 0
+    return 1 if run.errors or run.refused else 0
 
 
 def cmd_report(args) -> int:
@@ -74,15 +77,28 @@ def cmd_report(args) -> int:
 
 
 def cmd_doctor(args) -> int:
+    """Exit 1 when student code would run with any capability or as root: CI (as root) fails on that."""
     from . import data
-    from .sandbox import isolation_in_force
+    from .sandbox import LIMITS_MECHANISM, isolation_in_force, sandbox_probe
 
     print(f"Isolation: {isolation_in_force()}")
+    inside = sandbox_probe()
+    privileged = False
+    if inside:
+        caps = {name: inside[name] for name in ("CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd")}
+        privileged = inside["uid"] == 0 or any(caps[name] for name in ("CapEff", "CapPrm", "CapAmb"))
+        held = ", ".join(f"{name} {value:#x}" for name, value in caps.items() if value) or "none"
+        print(f"Student code runs as: uid {inside['uid']} (uid {inside['outside_uid']} outside the sandbox), "
+              f"capabilities: {held}, no_new_privs: {inside['no_new_privs']}")  # fmt: skip
+    print(f"Limits: {LIMITS_MECHANISM}")
     try:
         print(f"Dataset: {data.load_words().source}")
     except RuntimeError as e:
         print(f"Dataset: {e}")
-    return 0
+    if privileged:
+        print("backprop-ninja: student code would run with privileges in the sandbox: do not grade here",
+              file=sys.stderr)  # fmt: skip
+    return 1 if privileged else 0
 
 
 def positive(text: str) -> float:

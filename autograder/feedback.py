@@ -22,11 +22,12 @@ def exercise_section(ex: ExerciseResult) -> str:
     The table already pictures each root cause (render.py); the gradients that only follow from an earlier
     mistake are pictured below it, so every wrong gradient is shown once.
     """
-    pictured = [c for c in ex.checks if not c.passed and c.difference is not None and c.locally_correct]
+    pictured = [(c, difference_heatmap(c.name, c.difference)) for c in ex.checks
+                if not c.passed and c.difference is not None and c.locally_correct]  # fmt: skip
     figures = "".join(
-        f"<figure><img alt='where d{html.escape(c.name)} differs' src='{difference_heatmap(c.name, c.difference)}'>"
+        f"<figure><img alt='where d{html.escape(c.name)} differs' src='{picture}'>"
         f"<figcaption><b>d{html.escape(c.name)}</b>: {html.escape(c.message)}</figcaption></figure>"
-        for c in pictured
+        for c, picture in pictured if picture
     )
     heading = "Where the gradients that follow from an earlier mistake differ (public seed)"
     wrong = f"<h5>{heading}</h5><div class='wrong'>{figures}</div>" if figures else ""

@@ -6,6 +6,7 @@ Grader costs one process fork per exercise each.
 import functools
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import data, lecture
@@ -15,9 +16,10 @@ from .hints import diagnose, hint
 from .localise import SeedRun, earns_local_credit
 from .notebook import ExerciseCell, read_submission
 from .reference import loop_batches, make_problem, reference_losses, training_references
-from .results import CheckResult, ExerciseResult, Report, score_status
+from .results import HIDDEN_FAILURE, CheckResult, ExerciseResult, Report, score_status
 from .sandbox import Limits, Sandbox, isolation_in_force
-from .static_checks import autograd_uses
+from .run_result import clean_result
+from .static_checks import autograd_uses, review_flags
 
 
 def hidden_seed_from_env() -> int:
@@ -77,23 +79,19 @@ class Grader:
     def grade_exercise(self, ex: Exercise, cell: ExerciseCell) -> ExerciseResult:
         if cell.problem:
             return _all_failed(ex, "not gradable", cell.problem)
-        reply, results, arrays, output = self._run(ex, cell.source)
-        limit = _limit_message(reply, results, self.limits)
+        runs = self._run(ex, cell.source)
+        public = runs[PUBLIC]
+        limit = _limit_message(public, self.limits)
         if limit:
             return _all_failed(ex, "failed", limit)
-        public = results[PUBLIC]
-        error = public.get("error")
-        if not error and any(r.get("error") for r in results.values()):
-            # Only its type: the text of an error raised on the hidden seed could carry that seed's values out.
-            error = {"type": "HiddenSeedError", "line": None,
-                     "message": "an error on the hidden seed only (compute from the tensors you are given)"}  # fmt: skip
+        error = public.result["error"]
         if ex.trains:
-            comparisons, hints = self._training_comparisons(ex, results, arrays)
+            comparisons, hints = self._training_comparisons(ex, runs)
         else:
             comparisons = {
-                check.name: {label: compare(check, results[label].get("values", {}).get(check.variable),
-                                            arrays[label].get(check.variable), p.grads[check.name])
-                             for label, p in self.problems.items()}
+                check.name: {label: compare(check, run.result["values"].get(check.variable),
+                                            run.arrays.get(check.variable), self.problems[label].grads[check.name])
+                             for label, run in runs.items()}
                 for check in ex.checks
             }  # fmt: skip
         checks = [CheckResult.from_comparisons(c, comparisons[c.name]) for c in ex.checks]
@@ -101,8 +99,8 @@ class Grader:
             for check in checks:
                 check.hint = hints.get(check.name)
         else:
-            views = diagnose(ex, checks, [SeedRun(p, results[label].get("values", {}), arrays[label])
-                                          for label, p in self.problems.items()])  # fmt: skip
+            views = diagnose(ex, checks, [SeedRun(self.problems[label], run.result["values"], run.arrays)
+                                          for label, run in runs.items()])  # fmt: skip
             if self.credit == "local" and views:
                 for check, result in zip(ex.checks, checks):
                     if not result.passed and result.locally_correct:
@@ -112,9 +110,10 @@ class Grader:
             for check in checks:
                 if not check.assigned:
                     check.message += f": your code stopped{_at_line(error)} with {error['message']}"
-        flags = autograd_uses(cell.source) + _runtime_autograd(results, cell.source)
+        flags = autograd_uses(cell.source) + _runtime_autograd(public.result, cell.source)
         result = ExerciseResult(ex.id, ex.title, sum(c.points for c in checks), ex.max_score, "", "", flags, checks,
-                                output=output, losses=public.get("losses", []))  # fmt: skip
+                                output=public.output, losses=public.result["losses"],
+                                review=review_flags(cell.source))  # fmt: skip
         if ex.trains and result.losses:
             result.reference_losses = self._reference_losses[: len(result.losses)]
         if flags:
@@ -131,6 +130,9 @@ class Grader:
         elif error:
             result.message = (f"your code stopped{_at_line(error)} with {error['message']}; "
                               "the gradients assigned before it are graded")  # fmt: skip
+        elif any(c.message == HIDDEN_FAILURE for c in checks):
+            result.message = ("right on the values you see but not on the hidden ones: compute every gradient from "
+                              "the tensors you are given (no pasted values, no hard-coded sizes)")  # fmt: skip
         result.status = result.status or score_status(result.score, ex.max_score)
         return result
 
@@ -140,26 +142,36 @@ class Grader:
         steps = max(ex.steps for ex in EXERCISES)
         return reference_losses(self.problems[PUBLIC], self.Xtr, self.Ytr, steps)
 
-    def _run(self, ex: Exercise, source: str) -> tuple[dict, dict, dict, str]:
+    def _run(self, ex: Exercise, source: str) -> dict[str, "SeedOutcome"]:
         """The student's code on each seed, public first, each in its own sandbox, all within one time limit.
 
-        Returns the first reply that was not "finished" (after it, later seeds are not run), each seed's result
-        and arrays (empty when it did not run), and the public run's printed output.
+        The hidden run is read for one thing only, each check's pass or fail: a hidden run that did not finish or
+        asked for autograd reports no values at all, and nothing else of it (its error, exit status, printout,
+        time) is kept. The hidden seed is not run when the public one did not finish.
         """
         deadline = time.monotonic() + self.limits.timeout
-        reply, results, arrays, output = {"status": "finished"}, {}, {}, ""
+        names = ({f"{k}/{c.variable}" for k in range(ex.steps) for c in ex.checks} if ex.trains
+                 else {c.variable for c in ex.checks})  # fmt: skip
+        lines = len(source.splitlines())
+        runs = {}
         for label, problem in self.problems.items():
             run = self.sandboxes[label].run(ex.id, source, problem.inputs(ex, self.Xtr, self.Ytr),
                                             [c.variable for c in ex.checks], ex.steps, deadline - time.monotonic())  # fmt: skip
-            results[label], arrays[label] = run.result or {}, run.arrays
-            output = output or (run.output if label == PUBLIC else "")
-            if run.reply.get("status") != "finished":
-                reply = run.reply
-                break
-        return reply, {label: results.get(label, {}) for label in self.problems}, \
-            {label: arrays.get(label, {}) for label in self.problems}, output
+            result = clean_result(run.result, names, lines)
+            arrays = {name: a for name, a in run.arrays.items() if name in result["values"]}
+            if label == PUBLIC:
+                runs[label] = SeedOutcome(run.reply, result, arrays, run.output)
+                if run.reply.get("status") != "finished":
+                    break
+            else:
+                finished = run.reply.get("status") == "finished" and not result["autograd_calls"] and not any(
+                    meta.get("has_graph") for meta in result["values"].values())  # fmt: skip
+                values = result["values"] if finished else {}
+                runs[label] = SeedOutcome({"status": "finished"}, clean_result({"values": values}, names, lines),
+                                          arrays if finished else {})  # fmt: skip
+        return runs
 
-    def _training_comparisons(self, ex: Exercise, results: dict, arrays: dict) -> tuple[dict, dict]:
+    def _training_comparisons(self, ex: Exercise, runs: dict) -> tuple[dict, dict]:
         """Exercise 4: each step's gradients against autograd at the parameters the student's run reached.
 
         Only the steps the loop got through are judged (at least the first): a loop that stops early says why in
@@ -167,17 +179,17 @@ class Grader:
         Also returns a hint per check, from its first failing step on the public seed.
         """
         comparisons, hints = {c.name: {} for c in ex.checks}, {}
-        for label, problem in self.problems.items():
-            values = results[label].get("values", {})
+        for label, run in runs.items():
+            problem, values = self.problems[label], run.result["values"]
             ran = max(1, len({key.split("/")[0] for key in values}))
-            steps = [{name: arrays[label].get(f"{k}/d{name}") for name in lecture.PARAMETER_NAMES}
+            steps = [{name: run.arrays.get(f"{k}/d{name}") for name in lecture.PARAMETER_NAMES}
                      for k in range(min(ran, ex.steps))]  # fmt: skip
             references = training_references(problem, self.Xtr, self.Ytr, steps)
             batches = loop_batches(problem, self.Xtr, self.Ytr, len(steps))
             for k, (reference, (Xb, _)) in enumerate(zip(references, batches)):
                 for check in ex.checks:
                     key = f"{k}/{check.variable}"
-                    meta, array = values.get(key), arrays[label].get(key)
+                    meta, array = values.get(key), run.arrays.get(key)
                     comparison = compare(check, meta, array, reference[check.name])
                     comparisons[check.name][f"{label}, step {k + 1}"] = comparison
                     if label == PUBLIC and not comparison.passed and check.name not in hints:
@@ -185,20 +197,34 @@ class Grader:
         return comparisons, hints
 
 
-def _limit_message(reply: dict, results: dict, limits: Limits) -> str | None:
-    """Why a run hit a limit or ended its own process, in a sentence; None when it did not."""
-    status = reply.get("status")
+@dataclass
+class SeedOutcome:
+    """One seed's run, as the grader keeps it: the supervisor's reply, the result in its closed form (run_result.py),
+    the arrays it names, and what the code printed (the public seed's only)."""
+
+    reply: dict
+    result: dict
+    arrays: dict
+    output: str = ""
+
+
+def _limit_message(public: SeedOutcome, limits: Limits) -> str | None:
+    """Why the public run hit a limit or ended its own process, in a sentence; None when it did not."""
+    status = public.reply.get("status")
     memory = f"used more than {limits.memory_gib:g} GiB of memory"
     if status == "timeout":
         return f"timed out after {limits.timeout:g} s: look for a loop that never ends"
-    if status == "died" and reply.get("memory"):
+    if status == "memory":
         return f"{memory}, so it was stopped"
     if status == "died":
+        reply = public.reply
         how = reply.get("signal") or (f"exit code {reply['exit_code']}" if "exit_code" in reply else reply.get("detail"))
+        if how == "the grading process was killed" or how is None:
+            return "the grading process was killed, so nothing could be graded"
         return f"your code ended its own process ({how}), so nothing could be graded"
     # Under the memory limit an allocation fails with MemoryError or torch's "can't allocate memory".
-    error = next((r["error"] for r in results.values() if (r.get("error") or {}).get("memory")), None)
-    if error:
+    error = public.result["error"]
+    if error and error["memory"]:
         return f"{memory}{_at_line(error)}: allocate less"
     return None
 
@@ -207,21 +233,19 @@ def _at_line(error: dict) -> str:
     return f" at line {error['line']}" if error.get("line") else ""
 
 
-def _runtime_autograd(results: dict, source: str) -> list[dict]:
-    """Flags for what the run refused, each with the cell's line that asked (as the static ones have)."""
+def _runtime_autograd(result: dict, source: str) -> list[dict]:
+    """Flags for what the public run refused, each with the cell's line that asked (as the static ones have)."""
     lines = source.splitlines()
     flags, seen = [], set()
-    for r in results.values():
-        for call in r.get("autograd_calls", []):
-            if call["call"] not in seen:
-                seen.add(call["call"])
-                line = call.get("line")
-                code = lines[line - 1].strip() if line and 0 < line <= len(lines) else ""
-                flags.append({"flag": "autograd", "line": line, "code": code, "what": call["call"]})
-        graphs = [name for name, meta in r.get("values", {}).items() if isinstance(meta, dict) and meta.get("has_graph")]
-        if graphs and "graph" not in seen:
-            seen.add("graph")
-            flags.append({"flag": "autograd", "line": None, "code": "", "what": f"{graphs[0]} carries an autograd graph"})
+    for call in result["autograd_calls"]:
+        if call["call"] not in seen:
+            seen.add(call["call"])
+            line = call["line"]
+            code = lines[line - 1].strip() if line else ""
+            flags.append({"flag": "autograd", "line": line, "code": code, "what": call["call"]})
+    graphs = [name for name, meta in result["values"].items() if meta.get("has_graph")]
+    if graphs:
+        flags.append({"flag": "autograd", "line": None, "code": "", "what": f"{graphs[0]} carries an autograd graph"})
     return flags
 
 

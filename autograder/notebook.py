@@ -34,7 +34,7 @@ def read_submission(path) -> dict[str, ExerciseCell]:
         raise NotGradable(f"{path}: the file is empty")
     try:
         nb = json.loads(text.decode("utf-8", errors="replace"))
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than any notebook is
         raise NotGradable(f"{path}: not a notebook (not valid notebook JSON)") from None
     if isinstance(nb, dict) and isinstance(nb.get("nbformat"), int) and nb["nbformat"] < 4:
         nb = _upgraded(path, text)

@@ -4,10 +4,25 @@ nbgrader's release_feedback copies only .html files, so a picture beside the pag
 """
 import base64
 import contextlib
+import functools
 import io
 import warnings
 
 import numpy as np
+
+
+def _picture_or_none(draw):
+    """A picture is an aid, never a reason to lose a grade: one that cannot be drawn from the values a run gave is
+    left out (None), and the table and messages carry the verdict."""
+
+    @functools.wraps(draw)
+    def safe(*args, **kwargs):
+        try:
+            return draw(*args, **kwargs)
+        except Exception:
+            return None
+
+    return safe
 
 
 @contextlib.contextmanager
@@ -37,8 +52,9 @@ def _figure(width, height):
     return plt.subplots(figsize=(width, height))
 
 
+@_picture_or_none
 @_quiet()
-def difference_heatmap(name: str, difference: np.ndarray) -> str:
+def difference_heatmap(name: str, difference: np.ndarray) -> str | None:
     """Where a gradient differs from autograd's: |student - reference| as an image, like the lecture's imshow.
 
     Drawn with Pillow, not a matplotlib figure: grading a class draws one per failing check, and a figure with a
@@ -48,6 +64,8 @@ def difference_heatmap(name: str, difference: np.ndarray) -> str:
     from matplotlib import colormaps
     from PIL import Image, ImageDraw, ImageFont
 
+    if difference.size == 0:
+        return None
     grid = difference.reshape(difference.shape[0], -1) if difference.ndim > 1 else difference.reshape(1, -1)
     grid = np.abs(grid.astype(np.float64))
     finite = np.isfinite(grid)
@@ -86,14 +104,19 @@ def score_histogram(scores: list[float], max_score: float) -> str:
 
 
 
+@_picture_or_none
 @_quiet()
-def loss_curves(losses: list, reference_losses: list) -> str:
-    """Exercise 4: the loss of the student's training run against the reference solution's, step by step."""
+def loss_curves(losses: list, reference_losses: list) -> str | None:
+    """Exercise 4: the loss of the student's training run against the reference solution's, step by step.
+
+    A loss that is missing, not finite or beyond a thousand times the reference's largest is not drawn (it would
+    flatten the curve or break the axis); its step shows no point."""
+    top = 1000 * max(reference_losses)
+    yours = [x if isinstance(x, (int, float)) and np.isfinite(x) and abs(x) <= top else float("nan") for x in losses]
     fig, ax = _figure(4, 2.5)
     steps = range(1, len(reference_losses) + 1)
     ax.plot(steps, reference_losses, "o-", color="#6e7781", label="reference solution")
-    ax.plot(steps[: len(losses)], [float("nan") if x is None else x for x in losses], "o--", color="#cf222e",
-            label="your loop")  # fmt: skip
+    ax.plot(steps[: len(yours)], yours[: len(steps)], "o--", color="#cf222e", label="your loop")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_xticks(list(steps))

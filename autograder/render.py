@@ -75,11 +75,13 @@ def exercise_html(ex: ExerciseResult) -> str:
         cells[5] = f"<b style='color:{'#1a7f37' if check.passed else '#cf222e'}'>{cells[5]}</b>"
         if check.difference is not None and not check.locally_correct:
             picture = difference_heatmap(check.name, check.difference)
-            cells[8] += f"<br><img alt='d{check.name}: where it differs' src='{picture}'>"
+            if picture:
+                cells[8] += f"<br><img alt='d{check.name}: where it differs' src='{picture}'>"
         rows.append("<tr>" + "".join(f"<td style='text-align:left;padding:2px 8px'>{c}</td>" for c in cells) + "</tr>")
     message = "".join(f"<p>{html.escape(line)}</p>" for line in (ex.message, _summary(ex)) if line)
-    if ex.losses and ex.reference_losses:
-        message += f"<p><img alt='loss curves' src='{loss_curves(ex.losses, ex.reference_losses)}'></p>"
+    curves = loss_curves(ex.losses, ex.reference_losses) if ex.losses and ex.reference_losses else None
+    if curves:
+        message += f"<p><img alt='loss curves' src='{curves}'></p>"
     return (
         f"<div class='backprop-ninja-exercise' data-exercise='{ex.id}' data-status='{html.escape(ex.status)}'>"
         f"<h4>{html.escape(ex.title)}: <span style='color:{colour}'>{_points(ex.score, ex.max_score)} "

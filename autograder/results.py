@@ -7,9 +7,12 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from .checks import PUBLIC
+from .checks import HIDDEN
 from .compare import Comparison
 
+# The one thing a check says about the hidden seed.
+HIDDEN_FAILURE = ("right on the public seed but not on the hidden seed: compute it from the tensors you are given, "
+                  "don't paste values or hard-code sizes")
 EXACT_NOTE = (
     "exact: False alone is not a mistake: on AVX2/AVX512 CPUs PyTorch's tanh backward uses a fused multiply-add, "
     "so even the lecture's own answer is not bit-exact from hpreact on. A check passes when the shape and dtype "
@@ -45,32 +48,31 @@ class CheckResult:
     def from_comparisons(cls, check, comparisons: dict[str, Comparison]) -> "CheckResult":
         """Combine one check's comparisons on both seeds (and, in Exercise 4, every step).
 
-        Labels are "public seed" or "hidden seed", with ", step k" in Exercise 4. Nothing numerical from the
-        hidden seed reaches the result: its failures are named by kind only and maxdiff is the public seed's, so
-        no submission can carry the hidden seed's values out in a message.
+        Labels are "public seed" or "hidden seed", with ", step k" in Exercise 4. The hidden seed counts as one
+        bit per check, passed or not: every column, number and message comes from the public seed, so nothing a
+        run on the hidden seed computed or wrote can reach the student.
         """
-        results = list(comparisons.values())
-        public = [(label, c) for label, c in comparisons.items() if label.startswith(PUBLIC)]
-        passed = bool(results) and all(c.passed for c in results)
+        public = [(label, c) for label, c in comparisons.items() if not label.startswith(HIDDEN)]
+        public_passed = bool(public) and all(c.passed for _, c in public)
+        hidden_passed = all(c.passed for label, c in comparisons.items() if label.startswith(HIDDEN))
         maxdiffs = [c.maxdiff for _, c in public if c.maxdiff is not None]
         message = ""
-        if not passed:
-            label, first = next(((label, c) for label, c in public if not c.passed), (None, None))
-            if first is not None:
-                step = label.partition(", ")[2]
-                message = (f"{step}: " if step else "") + (first.problem or f"d{check.name} is not close enough")
-            else:
-                kind = next(_failure_kind(c) for c in results if not c.passed)
-                message = ("right on the public seed but wrong on the hidden seed: compute it from the tensors you "
-                           f"are given, don't paste values ({kind})")  # fmt: skip
+        if not public_passed:
+            label, first = next(((label, c) for label, c in public if not c.passed), ("", None))
+            step = label.partition(", ")[2]
+            problem = first.problem if first is not None else None
+            message = (f"{step}: " if step else "") + (problem or f"d{check.name} is not close enough")
+        elif not hidden_passed:
+            message = HIDDEN_FAILURE
+        passed = public_passed and hidden_passed
         return cls(
             name=check.name,
             passed=passed,
-            exact=bool(results) and all(c.exact for c in results),
-            approx=bool(results) and all(c.approx for c in results),
+            exact=bool(public) and all(c.exact for _, c in public),
+            approx=bool(public) and all(c.approx for _, c in public),
             maxdiff=max(maxdiffs) if maxdiffs else None,
-            shape_ok=bool(results) and all(c.shape_ok for c in results),
-            dtype_ok=bool(results) and all(c.dtype_ok for c in results),
+            shape_ok=bool(public) and all(c.shape_ok for _, c in public),
+            dtype_ok=bool(public) and all(c.dtype_ok for _, c in public),
             points=check.points if passed else 0.0,
             max_points=check.points,
             message=message,
@@ -82,14 +84,6 @@ class CheckResult:
 
 def score_status(score: float, max_score: float) -> str:
     return "passed" if score == max_score else "failed" if score == 0 else "partial"
-
-
-def _failure_kind(c: Comparison) -> str:
-    if not c.shape_ok:
-        return "not a tensor of the right shape"
-    if not c.dtype_ok:
-        return "wrong dtype"
-    return "wrong values" if c.maxdiff is not None else "not finite"
 
 
 @dataclass
@@ -105,6 +99,9 @@ class ExerciseResult:
     output: str = ""  # what the student's code printed (public seed), for debugging
     losses: list = field(default_factory=list)  # Exercise 4: the loss at each graded step
     reference_losses: list = field(default_factory=list)  # Exercise 4: the reference solution's, same steps
+    # Constructs in the cell that only serve to reach around the grader's guards (static_checks.review_flags):
+    # they cost nothing, and the instructor sees them in the class report to look at.
+    review: list = field(default_factory=list)
 
     @property
     def first_wrong(self) -> str | None:

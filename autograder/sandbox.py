@@ -1,15 +1,18 @@
-"""Where student code is sent to run: a zygote process, under bubblewrap when the OS allows it.
+"""Where student code is sent to run: a zygote process (zygote.py), under bubblewrap when the OS allows it.
 
 Under bubblewrap the zygote sees the Python runtime and the autograder package read-only, one job folder
-read-write, a private /tmp, no network and its own process tree: it cannot read solutions/, the gradebook or
-another student's submission. Without bubblewrap it is still a separate process with the same limits.
-The parent (this module) trusts nothing from it but plain arrays and small JSON files of the expected form,
-and reads them without following links or blocking on pipes the student may have left in their place.
+read-write, a private /tmp, no network and its own process tree, of which it is pid 1: it cannot read solutions/,
+the gradebook or another student's submission. It runs with no capabilities: as a normal user in a user namespace
+of its own, and, when the grader is root, as a uid of its own that nothing else on the machine has (a root-mapped
+user namespace would still write root-owned files and sysctls). Without bubblewrap it is a separate process only.
+The parent (this module) trusts nothing from it but replies of the expected form, plain arrays and small JSON
+files, and reads them without following links or blocking on pipes the student may have left in their place.
 """
 import functools
 import io
 import json
 import os
+import secrets
 import select
 import shutil
 import stat
@@ -25,7 +28,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 MAX_ELEMENTS = 10_000_000  # per array; no gradient of this network comes close
 MAX_READ_BYTES = 256 * 2**20  # per file read back from a job folder
 STARTUP_SECONDS = 120  # importing torch on a loaded machine
-REPLY_GRACE_SECONDS = 10  # beyond a job's own timeout, which the zygote enforces
+REPLY_GRACE_SECONDS = 10  # beyond a job's own timeout, which the supervisor enforces
+REPLY_BYTES = 4096  # a reply is one short JSON line; a longer one is not a reply
 
 
 @dataclass(frozen=True)
@@ -48,40 +52,99 @@ def _runtime_paths() -> list[str]:
     return sorted(paths)
 
 
-# Where the job root appears inside the sandbox: outside /tmp, which the zygote empties after every job.
+# Where the job root appears inside the sandbox: outside /tmp, which is emptied after every job.
 JOB_MOUNT = "/job"
 
 
-def bwrap_command(job_root: Path) -> list[str]:
-    cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session",
-           "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # fmt: skip
-    for path in _runtime_paths():
+def _run_as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def bwrap_command(job_root: Path, uid: int | None) -> list[str]:
+    """The bubblewrap command line around the zygote. `uid`: as root, the unprivileged uid the zygote becomes.
+
+    As root, bubblewrap makes no user namespace (its uid map would map the sandbox to root outside) and keeps
+    only the capabilities the zygote needs to give up root itself (zygote.drop_privileges). As a normal user it
+    makes a user namespace in which nothing has a capability, and forbids nested ones.
+    """
+    if uid is not None:
+        cmd = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+               "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+    else:
+        cmd = ["bwrap", "--unshare-all", "--unshare-user", "--cap-drop", "ALL", "--disable-userns"]
+    cmd += ["--as-pid-1", "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev",
+            "--perms", "1777", "--tmpfs", "/tmp"]  # fmt: skip
+    bound, made = _runtime_paths(), set()
+    for path in bound:
+        # bubblewrap makes missing parent folders 0700: a uid other than root could not reach the runtime.
+        for parent in reversed(Path(path).parents[:-1]):
+            if str(parent) not in made and not any(str(parent).startswith(b + "/") or str(parent) == b for b in bound):
+                cmd += ["--perms", "0755", "--dir", str(parent)]
+                made.add(str(parent))
         cmd += ["--ro-bind", path, path]
-    cmd += ["--bind", str(job_root), JOB_MOUNT, "--chdir", JOB_MOUNT]
-    # The zygote empties its scratch space after each job, around these mounts (a venv may live under /tmp).
-    cmd += ["--setenv", "BACKPROP_NINJA_MOUNTS", ":".join(_runtime_paths() + [JOB_MOUNT])]
+    cmd += ["--bind", str(job_root), JOB_MOUNT, "--chdir", "/"]  # the zygote, once it is not root, can enter it
+    # The supervisor empties the scratch space after each job, around these mounts (a venv may live under /tmp).
+    cmd += ["--setenv", "BACKPROP_NINJA_MOUNTS", ":".join(bound + [JOB_MOUNT])]
     return cmd
 
 
+def _sandbox_uid() -> int | None:
+    """As root, a uid (and gid) for one sandbox that no user and no other sandbox has: a run can reach nothing
+    owned by another, and per-user limits (processes, keyrings) count this sandbox alone."""
+    return 2_000_000_000 + secrets.randbelow(2**24) if _run_as_root() else None
+
+
+def _zygote_env(job_root_inside: Path, uid: int | None, sandboxed: bool) -> dict:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(job_root_inside),
+           "PYTHONPATH": str(PACKAGE_DIR.parent), "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
+    if sandboxed:
+        env["BACKPROP_NINJA_OWN_PID_NAMESPACE"] = "1"
+        if uid is not None:
+            env["BACKPROP_NINJA_RUN_AS"] = f"{uid}:{uid}"
+    return env
+
+
+def _command(job_root: Path, uid: int | None, sandboxed: bool, *args: str) -> tuple[list[str], dict]:
+    inside = Path(JOB_MOUNT) if sandboxed else job_root
+    env = _zygote_env(inside, uid, sandboxed)
+    cmd = [sys.executable, "-m", "autograder.zygote", *args]
+    if sandboxed:
+        os.chown(job_root, uid if uid is not None else -1, uid if uid is not None else -1)
+        cmd = ["bwrap", "--clearenv"] + bwrap_command(job_root, uid)[1:] + \
+            [a for k, v in env.items() for a in ("--setenv", k, v)] + cmd
+    return cmd, env
+
+
 @functools.cache
-def bwrap_works() -> bool:
+def sandbox_probe() -> dict | None:
+    """What a run gets inside bubblewrap here (uid, capabilities, ...), or None when bubblewrap cannot run."""
     if shutil.which("bwrap") is None:
-        return False
+        return None
     with tempfile.TemporaryDirectory() as tmp:
-        probe = bwrap_command(Path(tmp)) + [sys.executable, "-c", "import os; open('probe', 'w')"]
+        cmd, env = _command(Path(tmp), _sandbox_uid(), True, "probe")
         try:
-            ok = subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            return False
-        return ok and (Path(tmp) / "probe").exists()
+            run = subprocess.run(cmd, capture_output=True, timeout=60, env=env, cwd=tmp)
+            found = json.loads(run.stdout) if run.returncode == 0 else None
+        except (OSError, subprocess.TimeoutExpired, ValueError):
+            return None
+    return found if isinstance(found, dict) and found.get("writable") else None
+
+
+def bwrap_works() -> bool:
+    return sandbox_probe() is not None
 
 
 def isolation_in_force() -> str:
     if bwrap_works():
         return ("bubblewrap sandbox: student code sees only the Python runtime (read-only) and its own job folder, "
-                "with no network and its own process tree")  # fmt: skip
+                "with no network, its own process tree, no capabilities and a uid of its own")  # fmt: skip
     return ("separate process only (bubblewrap is not available here): student code cannot change the grader's "
             "reference or comparison, but it can read files this user can read")  # fmt: skip
+
+
+LIMITS_MECHANISM = ("per exercise, over its whole process tree: wall time; memory summed over every process "
+                    "(checked every 20 ms, with RLIMIT_AS on each process between checks); processes and threads "
+                    "capped by RLIMIT_NPROC on the sandbox's own uid")  # fmt: skip
 
 
 class Sandbox:
@@ -90,7 +153,9 @@ class Sandbox:
     def __init__(self, limits: Limits = Limits()):
         self.limits = limits
         self.job_root = Path(tempfile.mkdtemp(prefix="backprop-ninja-"))
-        self.inside_root = Path(JOB_MOUNT) if bwrap_works() else self.job_root  # the same folder, as the zygote sees it
+        self.sandboxed = bwrap_works()
+        self.uid = _sandbox_uid() if self.sandboxed else None
+        self.inside_root = Path(JOB_MOUNT) if self.sandboxed else self.job_root  # the same folder, as the zygote sees it
         self.process = None
         self.ready = False  # the zygote has said it imported torch and waits for jobs
 
@@ -114,14 +179,9 @@ class Sandbox:
         """Start the zygote without waiting for it: it imports torch (a second or two) while the caller works."""
         if self.process is not None and self.process.poll() is None:
             return
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.inside_root),
-               "PYTHONPATH": str(PACKAGE_DIR.parent), "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
-        cmd = [sys.executable, "-m", "autograder.student_process", "serve"]
-        if bwrap_works():
-            env["BACKPROP_NINJA_OWN_PID_NAMESPACE"] = "1"
-            cmd = ["bwrap", "--clearenv"] + bwrap_command(self.job_root)[1:] + [a for k, v in env.items() for a in ("--setenv", k, v)] + cmd
+        cmd, env = _command(self.job_root, self.uid, self.sandboxed, "serve")
         self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                        text=True, env=env, cwd=self.job_root)  # fmt: skip
+                                        env=env, cwd=self.job_root)  # fmt: skip
         self.ready = False
 
     def _ready(self):
@@ -129,19 +189,21 @@ class Sandbox:
         if self.process is None or self.process.poll() is not None:
             self.start()
         if not self.ready:
-            if self._reply(STARTUP_SECONDS) != {"status": "ready"}:
+            reply = self._reply(STARTUP_SECONDS)
+            if reply is None or reply.get("status") != "ready":
                 self._stop()
                 raise RuntimeError("the student-code sandbox did not start; run `backprop-ninja doctor`")
             self.ready = True
 
     def _reply(self, seconds: float) -> dict | None:
-        """The zygote's next reply line, or None if none comes in time (a submission may have stopped it)."""
+        """The zygote's next reply line, or None if none comes in time or it is not a reply's form."""
         ready, _, _ = select.select([self.process.stdout], [], [], seconds)
         if not ready:
             return None
+        line = self.process.stdout.readline(REPLY_BYTES)
         try:
-            reply = json.loads(self.process.stdout.readline())
-        except json.JSONDecodeError:
+            reply = json.loads(line) if line.endswith(b"\n") else None
+        except ValueError:
             return None
         return reply if isinstance(reply, dict) else None
 
@@ -151,9 +213,15 @@ class Sandbox:
         submission's sake: whatever happens comes back as the reply's status."""
         # A fresh, unpredictable folder per job: nothing a student planted in an earlier one is in it.
         jobdir = Path(tempfile.mkdtemp(dir=self.job_root, prefix="job-"))
+        if self.uid is not None:
+            os.chown(jobdir, self.uid, self.uid)
         dir_fd = os.open(jobdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-        job = dict(exercise=exercise_id, code=code, variables=variables, steps=steps, timeout=max(timeout, 0.0),
-                   memory_bytes=self.limits.memory_bytes, output_cap=self.limits.output_cap)  # fmt: skip
+        timeout = max(timeout, 0.0)
+        job = dict(exercise=exercise_id, code=code, variables=variables, steps=steps,
+                   output_cap=self.limits.output_cap)  # fmt: skip
+        # What the zygote reads: the grader's own choices only, never a submission's data.
+        request = dict(job=str(self.inside_root / jobdir.name), timeout=timeout,
+                       memory_bytes=self.limits.memory_bytes)  # fmt: skip
         try:
             from .student_process import INPUTS_FILE
 
@@ -164,14 +232,14 @@ class Sandbox:
                 return RunOutcome({"status": "died", "detail": f"the grader could not write the job ({e.strerror})"})
             self._ready()
             try:
-                self.process.stdin.write(str(self.inside_root / jobdir.name) + "\n")
+                self.process.stdin.write((json.dumps(request) + "\n").encode())
                 self.process.stdin.flush()
-                # The zygote enforces the timeout itself; it only fails to answer when the submission stopped it.
-                reply = self._reply(job["timeout"] + REPLY_GRACE_SECONDS)
+                # The supervisor enforces the timeout; no answer in time means the submission stopped it.
+                reply = valid_reply(self._reply(timeout + REPLY_GRACE_SECONDS), jobdir.name)
             except (BrokenPipeError, OSError):
                 reply = None
-            if reply is None or reply.pop("job", None) != jobdir.name:
-                # The submission killed or stopped the zygote: start afresh next time.
+            if reply is None:
+                # Killed or stopped, or a reply that is not for this job: start afresh next time.
                 self._stop()
                 reply = {"status": "died", "detail": "the grading process was killed"}
             return RunOutcome.load(reply, dir_fd)
@@ -188,10 +256,25 @@ class Sandbox:
                 entry.unlink(missing_ok=True)
 
 
+def valid_reply(reply: dict | None, job: str) -> dict | None:
+    """A supervisor's reply for `job` in its closed form, or None: nothing else in it is read."""
+    from .zygote import STATUSES
+
+    if reply is None or reply.get("job") != job or reply.get("status") not in STATUSES[1:]:
+        return None
+    clean = {"status": reply["status"]}
+    if reply["status"] == "died":
+        if type(reply.get("exit_code")) is int and 0 < reply["exit_code"] < 256:
+            clean["exit_code"] = reply["exit_code"]
+        elif isinstance(reply.get("signal"), str) and reply["signal"].isalnum() and len(reply["signal"]) < 12:
+            clean["signal"] = reply["signal"]
+    return clean
+
+
 @dataclass
 class RunOutcome:
-    """What came back from one run: the zygote's reply and what the child wrote (None or empty when missing or
-    malformed)."""
+    """What came back from one run: the supervisor's reply (already in its closed form) and what the child wrote
+    (None or empty when missing or malformed). `result` is the child's JSON as written: run_result.py reads it."""
 
     reply: dict
     result: dict | None = None
@@ -204,7 +287,7 @@ class RunOutcome:
 
         return cls(
             reply,
-            _valid_result(_read_json(_read_file(dir_fd, RESULT_FILE))),
+            _read_json(_read_file(dir_fd, RESULT_FILE)),
             _read_arrays(_read_file(dir_fd, ARRAYS_FILE)),
             (_read_file(dir_fd, OUTPUT_FILE) or b"")[:100_000].decode("utf-8", errors="replace"),
         )
@@ -232,25 +315,6 @@ def _read_json(data: bytes | None):
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
-
-
-def _valid_result(result: dict | None) -> dict | None:
-    """The child's result.json if it has the form the child writes, else None (a forged or damaged file)."""
-    if result is None:
-        return None
-    values, losses, error, calls = (result.get(k) for k in ("values", "losses", "error", "autograd_calls"))
-    def line_ok(d):
-        return d.get("line") is None or type(d.get("line")) is int
-
-    ok = (
-        isinstance(values, dict) and all(isinstance(v, dict) for v in values.values())
-        and isinstance(losses, list) and all(x is None or type(x) in (int, float) for x in losses)
-        and (error is None or (isinstance(error, dict) and isinstance(error.get("type"), str)
-                               and isinstance(error.get("message"), str) and line_ok(error)))
-        and isinstance(calls, list) and all(isinstance(c, dict) and isinstance(c.get("call"), str) and line_ok(c)
-                                            for c in calls)
-    )  # fmt: skip
-    return result if ok else None
 
 
 def _read_arrays(data: bytes | None) -> dict:

@@ -58,3 +58,46 @@ def autograd_uses(source: str) -> list[dict]:
             if isinstance(name, ast.Constant) and name.value in AUTOGRAD_ATTRIBUTES | {"requires_grad"}:
                 flag(node, f"{node.func.id} {name.value}")
     return sorted(uses, key=lambda u: u["line"])
+
+
+# Modules a backward pass never needs, whose only use in a solution cell is to reach outside it: the process, the
+# file system, the interpreter's own tables (and through them the originals the run-time guard replaced).
+REVIEW_MODULES = ("importlib", "sys", "gc", "ctypes", "inspect", "builtins", "types", "os", "subprocess", "signal",
+                  "socket", "multiprocessing", "threading", "pickle", "marshal", "mmap", "resource")  # fmt: skip
+REVIEW_NAMES = {"__import__", "eval", "exec", "compile", "globals", "locals", "vars", "breakpoint", "open"}
+REVIEW_PATHS = ("/proc", "/sys/", "/dev/")
+
+
+def review_flags(source: str) -> list[dict]:
+    """Constructs that only serve to reach around the grader's guards, each as {"flag": "review", "line": N,
+    "code": "...", "what": "..."}. They cost no points: the instructor is shown them to look at."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    lines = source.splitlines()
+    found = {}
+
+    def flag(node, what):
+        code = lines[node.lineno - 1].strip() if 0 < node.lineno <= len(lines) else ""
+        found.setdefault((node.lineno, what), {"flag": "review", "line": node.lineno, "code": code, "what": what})
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in REVIEW_MODULES:
+                    flag(node, f"import {alias.name}")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in REVIEW_MODULES:
+            flag(node, f"from {node.module} import ...")
+        elif isinstance(node, ast.Name) and node.id in REVIEW_NAMES:
+            flag(node, f"{node.id}()" if node.id != "open" else "open() on a file")
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+            flag(node, f"the private attribute .{node.attr}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in {"getattr", "setattr",
+                                                                                                    "delattr", "hasattr"}:
+            name = node.args[1] if len(node.args) > 1 else None
+            if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+                flag(node, f"{node.func.id} with a computed name")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and any(p in node.value for p in REVIEW_PATHS):
+            flag(node, "a path into the system's files")
+    return sorted(found.values(), key=lambda f: f["line"])

@@ -6,6 +6,7 @@ exercises none. The limit attacks run under short limits (5 s, 1 GiB) so the sui
 """
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,11 @@ from submissions import ROOT, SOLUTIONS, answer, edit_notebook, solution_region,
 from autograder.checks import EXERCISE_BY_ID, HIDDEN, MAX_SCORE, PUBLIC
 from autograder.grading import Grader
 from autograder.notebook import NotGradable
+from autograder.results import HIDDEN_FAILURE
 from autograder.sandbox import Limits, bwrap_works
+
+HIDDEN_EXERCISE_MESSAGE = ("right on the values you see but not on the hidden ones: compute every gradient from the "
+                           "tensors you are given (no pasted values, no hard-coded sizes)")
 
 # 10 s: long enough that an honest exercise never times out on a loaded 2-core CI machine; two attacks wait it out.
 TIMEOUT, MEMORY_GIB = 10, 1
@@ -91,7 +96,7 @@ ATTACKS = {
         "dlogits = 'anything'",
         "failed", "dlogits differs from autograd"),
     "values pasted from the public seed": Attack(
-        "PASTE_PUBLIC_DLOGITS", "failed", "right on the public seed but wrong on the hidden seed"),
+        "PASTE_PUBLIC_DLOGITS", "failed", "right on the public seed but not on the hidden seed"),
     # ---- autograd, found in the source (aliases included) or blocked at run time
     "loss.backward() and .grad": Attack(
         "l = logits.clone().requires_grad_()\nF.cross_entropy(l, Yb).backward()\ndlogits = l.grad",
@@ -126,12 +131,30 @@ ATTACKS = {
         "params = dict(zip(['C', 'W1', 'b1', 'W2', 'b2', 'bngain', 'bnbias'], parameters))\n"
         "dlogits = torch.from_numpy(ref.autograd_gradients(params, Xb, Yb)['logits'])",
         "autograd", flag_line=4),
+    # The originals are gone from torch's own tables, so digging in them finds nothing to call.
     "the original grad-mode setter dug out of torch.fx (run time)": Attack(
         "import importlib\nnode = importlib.import_module('torch.fx.node')\n"
         "setter = [f for f in node._side_effectful_functions if getattr(f, '__name__', '') == '_set_grad_' + 'enabled'][0]\n"
         "setter(True)\nl = logits.clone()\nsetattr(l, 'requires' + '_grad', True)\n"
         "loss = F.cross_entropy(l, Yb)\ndlogits = torch.zeros_like(logits)",
-        "autograd", flag_line=7),
+        "failed", "your code stopped at line 3 with IndexError"),
+    "the saved-tensors hook popped by a computed name (run time)": Attack(
+        "import importlib\nag = importlib.import_module('torch._C._auto' + 'grad')\n"
+        "getattr(ag, '_pop_saved_tensors_' + 'default_hooks')()\n" + RIGHT_EX2,
+        "autograd", "torch._C._autograd._pop_saved_tensors_default_hooks", flag_line=3),
+    "the autograd engine's run_backward called directly (run time)": Attack(
+        "import importlib\nv = importlib.import_module('torch.autograd.vari' + 'able')\n"
+        "engine = getattr(v.Variable, '_execution_' + 'engine')\n"
+        "getattr(engine, 'run_' + 'backward')((logits.sum(),), (torch.ones(()),), False, False, (), False, ())\n"
+        + RIGHT_EX2,
+        "autograd", "the autograd engine", flag_line=4),
+    "the guard's own closure opened for the grad-mode original (run time)": Attack(
+        "switch = torch.set_grad_enabled\n"
+        "inner = [c.cell_contents for c in torch._C._set_grad_enabled.__closure__ if callable(c.cell_contents)]\n"
+        "original = [c.cell_contents for f in inner if f.__closure__ for c in f.__closure__][0]\n"
+        "original(True)\nl = torch.tensor(logits.tolist(), requires_grad=True)\nloss = F.cross_entropy(l, Yb)\n"
+        "original(False)\n" + RIGHT_EX2,
+        "autograd", "an autograd graph", flag_line=6),
     "forward-mode AD by a computed import (run time)": Attack(
         "import importlib\nfw = importlib.import_module('torch.auto' + 'grad.forward_ad')\n"
         "with fw.dual_level():\n    d = fw.make_dual(logits.clone(), torch.ones_like(logits))\ndlogits = d",
@@ -149,6 +172,16 @@ ATTACKS = {
     "KeyboardInterrupt": Attack("raise KeyboardInterrupt", "failed", "your code stopped at line 1 with KeyboardInterrupt"),
     "SIGINT to itself": Attack("import os, signal\nos.kill(os.getpid(), signal.SIGINT)", "failed", "KeyboardInterrupt"),
     "killing the zygote": Attack("import os\nos.kill(os.getppid(), 9)", "failed", "the grading process was killed"),
+    # ---- limits hold for the exercise's whole process tree, not per process
+    "three processes each under the limit, together over it": Attack(
+        "import os, time\nfor _ in range(2):\n    if os.fork() == 0:\n        break\n"
+        "hog = torch.ones(150_000_000)\ntime.sleep(3)\n" + RIGHT_EX2,
+        "failed", f"used more than {MEMORY_GIB} GiB"),
+    "a fork bomb": Attack(
+        "import os\nwhile True:\n    os.fork()", "failed", "your code stopped at line 3 with BlockingIOError"),
+    "a thread bomb": Attack(
+        "import threading, time\nwhile True:\n    threading.Thread(target=time.sleep, args=(30,)).start()",
+        "failed", "can't start new thread"),
     # ---- the job folder: nothing the child leaves there can hang, crash or fool the grader
     "a pipe in place of the result file": Attack(
         "import os\nos.mkfifo('result.json')\nos.mkfifo('arrays.npz')\nos.mkfifo('output.txt')\nos._exit(0)",
@@ -261,7 +294,7 @@ def test_an_error_on_the_hidden_seed_only_keeps_its_text_to_itself(grader, tmp_p
     )
     ex2 = grader.grade(write_submission(tmp_path / "nb.ipynb", ex2=code + RIGHT_EX2)).exercises[1]
     assert ex2.score == 0
-    assert "hidden seed only" in ex2.message and "[[" not in ex2.message
+    assert ex2.message == HIDDEN_EXERCISE_MESSAGE and ex2.checks[0].message == HIDDEN_FAILURE
 
 
 def test_editing_provided_cells_changes_nothing(grader, tmp_path):
@@ -465,7 +498,10 @@ def test_doctor_and_verbose_check_say_which_isolation_is_in_force():
     doctor = subprocess.run([sys.executable, "-m", "autograder", "doctor"], capture_output=True, text=True)
     check = subprocess.run([sys.executable, "-m", "autograder", "check", "--verbose", str(EXERCISES)],
                            capture_output=True, text=True)  # fmt: skip
-    assert doctor.returncode == 0 and doctor.stdout.startswith(expected)
+    assert doctor.returncode == 0 and doctor.stdout.startswith(expected), doctor.stdout + doctor.stderr
+    assert "Limits: per exercise, over its whole process tree" in doctor.stdout
+    if bwrap_works():  # the uid and capabilities a run has, read inside the sandbox
+        assert re.search(r"Student code runs as: uid [1-9]\d* .*capabilities: none", doctor.stdout), doctor.stdout
     assert check.returncode == 1 and check.stdout.startswith(expected)
 
 
@@ -517,8 +553,7 @@ def test_a_failure_on_the_hidden_seed_is_named_by_kind_only(grader, tmp_path):
     ex2 = grader.grade(write_submission(tmp_path / "nb.ipynb", ex2=smuggle)).exercises[1]
     check = ex2.checks[0]
     assert not check.passed
-    assert check.message == ("right on the public seed but wrong on the hidden seed: compute it from the tensors "
-                             "you are given, don't paste values (not a tensor of the right shape)")  # fmt: skip
+    assert check.message == HIDDEN_FAILURE
     assert "W1_" not in json.dumps(ex2.to_dict())
 
 
@@ -527,3 +562,71 @@ def test_the_sandbox_is_what_ci_tests():
     """CI sets BACKPROP_NINJA_REQUIRE_BWRAP=1: a machine where bubblewrap cannot run fails here, instead of the
     attack suite passing quietly against the fallback."""
     assert bwrap_works(), "bubblewrap is required here but cannot run: install it, or allow user namespaces"
+
+
+# Each is run on the hidden seed only (the code checks W1 against the public value), after a right answer: whatever
+# it does there, the student must see exactly what a plain right or wrong answer on the hidden seed shows. An error
+# or a memory error raised after the answer leaves the answer right; the others leave it wrong or unread.
+HIDDEN_CHANNELS = {
+    "an exit code": ("import os\nos._exit(121)", "wrong"),
+    "a signal": ("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)", "wrong"),
+    "an error holding its values": ("raise ValueError(str(W1[0].tolist()))", "right"),
+    "a printout of its values": ("print(W1.tolist())\ndlogits = dlogits * 2", "wrong"),
+    "running out of memory": ("hog = torch.ones(10**10)", "right"),
+    "a time that depends on its values": ("import time\ntime.sleep(min(abs(W1[0, 0].item()), 1.0))", "right"),
+    "a forged result with values in every field": (
+        "import json, os\nv = str(W1[0, :3].tolist())\n"
+        "json.dump({'values': {'dlogits': {'kind': 'other', 'type': v, 'has_graph': True}}, 'losses': [1e308],\n"
+        "           'error': {'type': 'E' + v, 'message': v, 'line': int('9' * 2000), 'memory': True},\n"
+        "           'autograd_calls': [{'call': v, 'line': 1}]}, open('result.json', 'w'))\nos._exit(0)", "wrong"),
+    "an autograd call": ("getattr(logits.clone(), 'requires_grad' + '_')()", "wrong"),
+}
+
+
+def test_the_hidden_seed_answers_one_bit_per_check(limited_grader, tmp_path):
+    public_w = float(limited_grader.problems[PUBLIC].params["W1"][0, 0])
+
+    def on_hidden_seed(code):
+        body = "\n".join("    " + line for line in code.splitlines())
+        return f"{RIGHT_EX2}\nif abs(W1[0, 0].item() - {public_w!r}) > 1e-6:\n{body}\n"
+
+    def seen(code, name):
+        ex2 = limited_grader.grade(write_submission(tmp_path / f"{name}.ipynb", ex2=code)).exercises[1].to_dict()
+        del ex2["review"]  # what the source itself shows (static_checks.review_flags), the same on every seed
+        return ex2
+
+    plain = {"right": seen(on_hidden_seed("pass"), "right"), "wrong": seen(on_hidden_seed("dlogits = dlogits * 2"), "wrong")}
+    assert plain["right"]["score"] == 6 and plain["wrong"]["message"] == HIDDEN_EXERCISE_MESSAGE
+    differs = {name: seen(on_hidden_seed(code), str(i)) for i, (name, (code, _)) in enumerate(HIDDEN_CHANNELS.items())}
+    assert {name: seen_ for name, seen_ in differs.items() if seen_ != plain[HIDDEN_CHANNELS[name][1]]} == {}
+
+
+@pytest.mark.skipif(not bwrap_works(), reason="privileges inside the sandbox exist only under bubblewrap")
+def test_no_privileges_in_the_sandbox_even_as_root(grader, tmp_path):
+    """Remounting, writing into the installed package or the venv, reading the zygote's memory and writing on
+    its pipes, and writing a sysctl: all fail, whoever runs the grader."""
+    package = ROOT / "autograder" / "compare.py"
+    probe = (
+        "import ctypes, os\n"
+        "status = dict(l.split(':', 1) for l in open('/proc/self/status').read().splitlines())\n"
+        "print('uid', os.getuid(), 'caps', status['CapEff'].strip(), status['CapPrm'].strip())\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        f"print('remount', libc.mount(b'none', {str(ROOT / 'autograder')!r}.encode(), None, 32 | 4096, None))\n"
+        "def attempt(name, action):\n"
+        "    try:\n        action()\n        print(name, 'DONE')\n"
+        "    except OSError as e:\n        print(name, 'refused')\n"
+        f"attempt('package', lambda: open({str(package)!r}, 'a'))\n"
+        f"attempt('venv', lambda: open({sys.prefix + '/pyvenv.cfg'!r}, 'a'))\n"
+        "attempt('zygote memory', lambda: open('/proc/1/mem', 'rb').read(1))\n"
+        "attempt('zygote pipe', lambda: open('/proc/1/fd/1', 'w').write('{}'))\n"
+        "attempt('supervisor pipe', lambda: [open(f'/proc/{os.getppid()}/fd/{fd}', 'w') for fd in range(3, 12)])\n"
+        "attempt('sysctl', lambda: open('/proc/sys/kernel/core_pattern', 'w').write('|/bin/sh'))\n"
+    )
+    ex2 = grader.grade(write_submission(tmp_path / "nb.ipynb", ex2=probe + RIGHT_EX2)).exercises[1]
+    assert ex2.status == "passed", ex2
+    lines = ex2.output.splitlines()
+    uid, eff, prm = lines[0].split()[1], lines[0].split()[3], lines[0].split()[4]
+    assert uid != "0" and int(eff, 16) == 0 and int(prm, 16) == 0, lines[0]
+    assert lines[1] == "remount -1"
+    assert lines[2:] == [f"{what} refused" for what in ("package", "venv", "zygote memory", "zygote pipe",
+                                                        "supervisor pipe", "sysctl")], lines  # fmt: skip

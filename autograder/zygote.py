@@ -1,0 +1,299 @@
+"""The zygote: the one long-lived process in a sandbox, which forks a supervised run for each job.
+
+Started by sandbox.py as `python -m autograder.zygote serve`, under bubblewrap as the sandbox's pid 1 (so no
+process in the sandbox can kill or stop it). It gives up its privileges first (as root: a uid of its own and no
+capabilities), imports torch once, then for each request line from the grader forks a supervisor, which forks
+the child that runs the student's code (student_process.py).
+
+Isolation between submissions rests on one rule: the zygote never reads, parses or holds anything a submission
+made. A request holds only what the grader chose (the job folder, the limits). The child reads its own job after
+the fork. The supervisor, which does see what a run did (its exit status, its memory, its leftover processes and
+files), answers the grader directly and exits, taking all of that with it. So every later fork starts from a
+heap that never held another student's code or values.
+
+Limits hold for the job's whole process tree: wall time; memory summed over every process of the tree (checked
+by the supervisor every POLL_SECONDS, with RLIMIT_AS on each process as a backstop between checks); and a cap
+on processes and threads (RLIMIT_NPROC, which counts per uid: under bubblewrap the sandbox's uid is its own).
+"""
+import ctypes
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER = 1, 4, 24, 36
+POLL_SECONDS = 0.02
+# Processes and threads one job may add: honest code needs one; torch may start a few threads.
+MAX_TASKS = 32
+PAGE = os.sysconf("SC_PAGE_SIZE")
+# The statuses a supervisor may answer: the grader refuses anything else.
+STATUSES = ("ready", "finished", "timeout", "memory", "died")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def prctl(option: int, value: int) -> int:
+    return _libc.prctl(option, value, 0, 0, 0)
+
+
+# ---------------------------------------------------------------- privileges
+
+
+def drop_privileges(uid: int, gid: int):
+    """As root inside bubblewrap: become `uid`, with no capabilities in any set, before any student code exists.
+
+    bubblewrap run by root keeps root's uid, so it is told to keep only what this needs (setuid, setgid, setpcap).
+    Giving up uid 0 clears the permitted and effective sets; the bounding and inheritable sets go explicitly.
+    """
+    for cap in range(64):
+        prctl(PR_CAPBSET_DROP, cap)
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable, twice (64 capabilities): all empty
+    if _libc.capset(header, data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+
+
+def privileges() -> dict:
+    """This process's uid (here and outside its user namespace) and capability sets, as doctor reports them."""
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    uid_map = Path("/proc/self/uid_map").read_text().split()
+    outside = next((int(uid_map[i + 1]) + os.getuid() - int(uid_map[i]) for i in range(0, len(uid_map), 3)
+                    if int(uid_map[i]) <= os.getuid() < int(uid_map[i]) + int(uid_map[i + 2])), None)  # fmt: skip
+    caps = {name: int(status[name].strip(), 16) for name in ("CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd")}
+    return {"uid": os.getuid(), "outside_uid": outside, "no_new_privs": status.get("NoNewPrivs", "").strip() == "1",
+            **caps}  # fmt: skip
+
+
+# ---------------------------------------------------------------- the job's process tree
+
+
+def own_pid_namespace() -> bool:
+    return os.getpid() == 1 or os.environ.get("BACKPROP_NINJA_OWN_PID_NAMESPACE") == "1"
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def job_tree(supervisor: int) -> list[int]:
+    """Every process of the job: in its own pid namespace, all but pid 1 and the supervisor; elsewhere the
+    supervisor's descendants (orphans come back to it, a child subreaper)."""
+    pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    if own_pid_namespace():
+        return [p for p in pids if p not in (1, supervisor)]
+    parents = {p: _parent_of(p) for p in pids}
+    tree, frontier = [], [supervisor]
+    while frontier:
+        children = [p for p, parent in parents.items() if parent in frontier]
+        tree += children
+        frontier = children
+    return tree
+
+
+def anon_pages(pid: int) -> int:
+    """Resident pages that are not file-backed: what a process allocated (and what it shares copy-on-write)."""
+    try:
+        fields = Path(f"/proc/{pid}/statm").read_bytes().split()
+        return int(fields[1]) - int(fields[2])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def tree_memory(pids: list[int], baseline: int) -> int:
+    """Bytes the job's processes allocated: each one's anonymous memory beyond what it shares with the zygote
+    from the fork (a forked process starts with the zygote's torch heap, which costs nothing new)."""
+    return sum(max(0, anon_pages(pid) - baseline) for pid in pids) * PAGE
+
+
+def kill_tree(supervisor: int):
+    """Kill and reap every process of the job, a fork bomb included, until none is left."""
+    for _ in range(10_000):
+        pids = job_tree(supervisor)
+        if not pids:
+            return
+        if own_pid_namespace():
+            try:
+                os.kill(-1, signal.SIGKILL)  # every process of the namespace but pid 1 and the caller
+            except ProcessLookupError:
+                pass
+        else:
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        reap()
+
+
+def reap():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(0.001)  # killed children not yet zombies
+            if not any(True for _ in _children_left()):
+                return
+
+
+def _children_left():
+    try:
+        while os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+            return
+            yield
+        yield True
+    except ChildProcessError:
+        return
+
+
+def wipe_scratch(directory: Path, mounts: set[str]):
+    """Empty the sandbox's own scratch space (under bubblewrap /tmp and /dev/shm are the sandbox's), so nothing a
+    run leaves there reaches the next. Bound folders (the runtime, the job root) are left alone."""
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        path = str(entry)
+        if path in mounts:
+            continue
+        if any(m.startswith(path + "/") for m in mounts):
+            wipe_scratch(entry, mounts)
+        elif entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            try:
+                entry.unlink()
+            except OSError:
+                pass
+
+
+def wipe_all_scratch():
+    if own_pid_namespace():
+        mounts = set(os.environ.get("BACKPROP_NINJA_MOUNTS", "").split(":"))
+        for scratch in ("/tmp", "/dev/shm"):
+            wipe_scratch(Path(scratch), mounts)
+
+
+def task_count() -> int:
+    """Processes and threads of this uid now: where RLIMIT_NPROC starts counting for the job."""
+    uid, count = os.getuid(), 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if os.stat(f"/proc/{pid}").st_uid == uid:
+                    count += len(os.listdir(f"/proc/{pid}/task"))
+            except OSError:
+                pass
+    return count
+
+
+# ---------------------------------------------------------------- the supervisor (one per job, forked)
+
+
+def supervise(request: dict, protocol: int):
+    """Fork the job's child, hold it to its limits, clean up after it and answer the grader. Never returns."""
+    prctl(PR_SET_CHILD_SUBREAPER, 1)  # what the child orphans comes back here, to be killed
+    me = os.getpid()
+    wipe_all_scratch()
+    baseline = anon_pages(me)
+    tasks = task_count() + MAX_TASKS
+    child = os.fork()
+    if child == 0:
+        try:
+            os.close(protocol)  # the grader's reply pipe is not the student's to write on
+            from .student_process import run_job
+
+            run_job(Path(request["job"]), request["memory_bytes"], tasks)
+        finally:
+            os._exit(70)
+    reply = watch(child, me, request["timeout"], request["memory_bytes"], baseline)
+    kill_tree(me)
+    wipe_all_scratch()
+    os.write(protocol, (json.dumps({**reply, "job": Path(request["job"]).name}) + "\n").encode())
+    os._exit(0)
+
+
+def watch(child: int, me: int, timeout: float, memory_bytes: int, baseline: int) -> dict:
+    """Wait for the child within the time limit, summing the tree's memory as it runs."""
+    deadline = time.monotonic() + timeout
+    pidfd = os.pidfd_open(child)
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return {"status": "timeout"}
+            if select.select([pidfd], [], [], min(POLL_SECONDS, left))[0]:
+                break
+            if tree_memory(job_tree(me), baseline) > memory_bytes:
+                return {"status": "memory"}
+    finally:
+        os.close(pidfd)
+    _, status, usage = os.wait4(child, 0)
+    if os.WIFSIGNALED(status):
+        # A process at its memory limit often dies of a signal (C code meeting a failed allocation) rather than
+        # raising: memory in use near the limit says which it was.
+        if usage.ru_maxrss * 1024 - baseline * PAGE >= 0.75 * memory_bytes:
+            return {"status": "memory"}
+        return {"status": "died", "signal": signal.Signals(os.WTERMSIG(status)).name}
+    code = os.WEXITSTATUS(status)
+    return {"status": "finished"} if code == 0 else {"status": "died", "exit_code": code}
+
+
+# ---------------------------------------------------------------- the zygote
+
+
+def serve():
+    run_as = os.environ.get("BACKPROP_NINJA_RUN_AS")
+    if run_as:
+        drop_privileges(*map(int, run_as.split(":")))
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the grader is gone: nothing left to answer
+    # Not dumpable: no process of a job can ptrace this one or its supervisors, or open their /proc files.
+    prctl(PR_SET_DUMPABLE, 0)
+    from . import student_process  # torch, imported once here and shared by every fork
+
+    student_process.prepare()
+    protocol = os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.write(protocol, (json.dumps({"status": "ready", **privileges()}) + "\n").encode())
+    for line in sys.stdin.buffer:
+        request = json.loads(line)  # from the grader: the job's folder and limits, never a submission's data
+        supervisor = os.fork()
+        if supervisor == 0:
+            try:
+                os.dup2(devnull, 0)
+                supervise(request, protocol)
+            finally:
+                os._exit(71)
+        _, status = os.waitpid(supervisor, 0)
+        if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+            # The job killed its supervisor before it answered: answer for it, saying only that.
+            os.write(protocol, (json.dumps({"status": "died", "job": Path(request["job"]).name}) + "\n").encode())
+        kill_tree(os.getpid())
+
+
+def probe():
+    """What doctor shows: the privileges a run has inside the sandbox."""
+    run_as = os.environ.get("BACKPROP_NINJA_RUN_AS")
+    if run_as:
+        drop_privileges(*map(int, run_as.split(":")))
+    print(json.dumps({**privileges(), "pid_namespace": own_pid_namespace(), "writable": os.access(os.environ.get("HOME", "."), os.W_OK)}))
+
+
+if __name__ == "__main__":
+    {"serve": serve, "probe": probe}[sys.argv[1]]()
