@@ -74,11 +74,17 @@ def write_report(course: Course):
         writer.writeheader()
         writer.writerows({key: spreadsheet_safe(value) for key, value in r.items()} for r in rows)
     rates = check_pass_rates(results)
-    (out / "report.html").write_text(_page(course.assignment, rows, rates))
+    (out / "report.html").write_text(_page(course.assignment, rows, rates, review_list(results)))
     return out / "report.html", out / "report.csv"
 
 
-def _page(assignment: str, rows: list[dict], rates: dict[str, float]) -> str:
+def review_list(results: list[dict]) -> list[tuple[str, str, dict]]:
+    """(student, exercise id, flag) for every construct flagged for the instructor's review (static_checks)."""
+    return [(r["student"], ex["id"], flag) for r in results if r["report"] for ex in r["report"]["exercises"]
+            for flag in ex.get("review", [])]  # fmt: skip
+
+
+def _page(assignment: str, rows: list[dict], rates: dict[str, float], review: list) -> str:
     scores = [r["score"] for r in rows]
     seconds = [r["seconds"] for r in rows]
     hardest = sorted(rates.items(), key=lambda item: item[1])[:10]
@@ -104,5 +110,11 @@ def _page(assignment: str, rows: list[dict], rates: dict[str, float]) -> str:
         f"<img alt='score histogram' src='{score_histogram(scores, MAX_SCORE)}'>"
         f"<h2>Which gradients trip the class</h2><table><tr><th>gradient</th><th>passing</th></tr>{trips}</table>"
         f"<img alt='pass rate per gradient' src='{pass_rates(list(rates), list(rates.values()))}'>"
-        f"<h2>Submissions</h2><table><tr>{head}</tr>{body}</table></body></html>"
+        f"<h2>Submissions</h2><table><tr>{head}</tr>{body}</table>"
+        f"<h2>For your review</h2><p>Constructs that only serve to reach around the grader's guards (they cost no "
+        f"points):</p><table><tr><th>student</th><th>exercise</th><th>line</th><th>what</th><th>code</th></tr>"
+        + "".join(f"<tr><td>{html.escape(student)}</td><td>{ex}</td><td>{flag['line']}</td>"
+                  f"<td>{html.escape(flag['what'])}</td><td><code>{html.escape(flag['code'])}</code></td></tr>"
+                  for student, ex, flag in review)
+        + "</table></body></html>"
     )

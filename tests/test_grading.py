@@ -4,6 +4,7 @@ import pytest
 from submissions import all_right, answer, solution_region, write_submission
 
 from autograder.checks import EXERCISE_BY_ID, MAX_SCORE, PUBLIC
+from autograder.results import HIDDEN_FAILURE
 
 EX1 = [c.name for c in EXERCISE_BY_ID["ex1"].checks]
 
@@ -124,7 +125,7 @@ def test_pasted_values_fail_on_the_hidden_seed(grader, tmp_path):
     report = grader.grade(write_submission(tmp_path / "nb.ipynb", ex2=pasted))
     check = report.exercises[1].checks[0]
     assert not check.passed and report.exercises[1].score == 0
-    assert "right on the public seed but wrong on the hidden seed" in check.message
+    assert check.message == HIDDEN_FAILURE
 
 
 def test_exercise_2_and_3_and_4_mistakes(grader, tmp_path):
