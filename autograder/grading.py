@@ -166,9 +166,9 @@ class Grader:
             else:
                 finished = run.reply.get("status") == "finished" and not result["autograd_calls"] and not any(
                     meta.get("has_graph") for meta in result["values"].values())  # fmt: skip
-                values = result["values"] if finished else {}
-                runs[label] = SeedOutcome({"status": "finished"}, clean_result({"values": values}, names, lines),
-                                          arrays if finished else {})  # fmt: skip
+                values_only = {"values": result["values"] if finished else {}, "losses": [], "error": None,
+                               "autograd_calls": []}  # fmt: skip
+                runs[label] = SeedOutcome({"status": "finished"}, values_only, arrays if finished else {})
         return runs
 
     def _training_comparisons(self, ex: Exercise, runs: dict) -> tuple[dict, dict]:
@@ -218,10 +218,10 @@ def _limit_message(public: SeedOutcome, limits: Limits) -> str | None:
         return f"{memory}, so it was stopped"
     if status == "died":
         reply = public.reply
-        how = reply.get("signal") or (f"exit code {reply['exit_code']}" if "exit_code" in reply else reply.get("detail"))
-        if how == "the grading process was killed" or how is None:
-            return "the grading process was killed, so nothing could be graded"
-        return f"your code ended its own process ({how}), so nothing could be graded"
+        how = reply.get("signal") or (f"exit code {reply['exit_code']}" if "exit_code" in reply else None)
+        if how:
+            return f"your code ended its own process ({how}), so nothing could be graded"
+        return f"{reply.get('detail', 'the grading process was killed')}, so nothing could be graded"
     # Under the memory limit an allocation fails with MemoryError or torch's "can't allocate memory".
     error = public.result["error"]
     if error and error["memory"]:

@@ -104,12 +104,17 @@ def _zygote_env(job_root_inside: Path, uid: int | None, sandboxed: bool) -> dict
     return env
 
 
+def _give_job_root(folder: Path, uid: int | None):
+    """As root, a job folder belongs to the sandbox's uid: the zygote, no longer root, must write there."""
+    if uid is not None:
+        os.chown(folder, uid, uid)
+
+
 def _command(job_root: Path, uid: int | None, sandboxed: bool, *args: str) -> tuple[list[str], dict]:
     inside = Path(JOB_MOUNT) if sandboxed else job_root
     env = _zygote_env(inside, uid, sandboxed)
     cmd = [sys.executable, "-m", "autograder.zygote", *args]
     if sandboxed:
-        os.chown(job_root, uid if uid is not None else -1, uid if uid is not None else -1)
         cmd = ["bwrap", "--clearenv"] + bwrap_command(job_root, uid)[1:] + \
             [a for k, v in env.items() for a in ("--setenv", k, v)] + cmd
     return cmd, env
@@ -121,7 +126,9 @@ def sandbox_probe() -> dict | None:
     if shutil.which("bwrap") is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
-        cmd, env = _command(Path(tmp), _sandbox_uid(), True, "probe")
+        uid = _sandbox_uid()
+        _give_job_root(Path(tmp), uid)
+        cmd, env = _command(Path(tmp), uid, True, "probe")
         try:
             run = subprocess.run(cmd, capture_output=True, timeout=60, env=env, cwd=tmp)
             found = json.loads(run.stdout) if run.returncode == 0 else None
@@ -142,11 +149,6 @@ def isolation_in_force() -> str:
             "reference or comparison, but it can read files this user can read")  # fmt: skip
 
 
-LIMITS_MECHANISM = ("per exercise, over its whole process tree: wall time; memory summed over every process "
-                    "(checked every 20 ms, with RLIMIT_AS on each process between checks); processes and threads "
-                    "capped by RLIMIT_NPROC on the sandbox's own uid")  # fmt: skip
-
-
 class Sandbox:
     """One zygote and its private job folder. Runs one exercise at a time; use several for parallel grading."""
 
@@ -156,6 +158,7 @@ class Sandbox:
         self.sandboxed = bwrap_works()
         self.uid = _sandbox_uid() if self.sandboxed else None
         self.inside_root = Path(JOB_MOUNT) if self.sandboxed else self.job_root  # the same folder, as the zygote sees it
+        _give_job_root(self.job_root, self.uid)
         self.process = None
         self.ready = False  # the zygote has said it imported torch and waits for jobs
 
@@ -213,8 +216,7 @@ class Sandbox:
         submission's sake: whatever happens comes back as the reply's status."""
         # A fresh, unpredictable folder per job: nothing a student planted in an earlier one is in it.
         jobdir = Path(tempfile.mkdtemp(dir=self.job_root, prefix="job-"))
-        if self.uid is not None:
-            os.chown(jobdir, self.uid, self.uid)
+        _give_job_root(jobdir, self.uid)
         dir_fd = os.open(jobdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         timeout = max(timeout, 0.0)
         job = dict(exercise=exercise_id, code=code, variables=variables, steps=steps,

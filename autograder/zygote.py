@@ -118,10 +118,7 @@ def tree_memory(pids: list[int], baseline: int) -> int:
 
 def kill_tree(supervisor: int):
     """Kill and reap every process of the job, a fork bomb included, until none is left."""
-    for _ in range(10_000):
-        pids = job_tree(supervisor)
-        if not pids:
-            return
+    while pids := job_tree(supervisor):
         if own_pid_namespace():
             try:
                 os.kill(-1, signal.SIGKILL)  # every process of the namespace but pid 1 and the caller
@@ -134,28 +131,25 @@ def kill_tree(supervisor: int):
                 except ProcessLookupError:
                     pass
         reap()
+        time.sleep(0.001)  # a killed process takes a moment to become a zombie that can be reaped
 
 
 def reap():
+    """Collect every child that has ended (killed ones, and orphans handed to this subreaper)."""
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
-            time.sleep(0.001)  # killed children not yet zombies
-            if not any(True for _ in _children_left()):
-                return
-
-
-def _children_left():
-    try:
-        while os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
             return
-            yield
-        yield True
-    except ChildProcessError:
-        return
+
+
+def limits_mechanism() -> str:
+    """How the limits are enforced, for doctor."""
+    return (f"per exercise, over its whole process tree: wall time; memory summed over every process (checked "
+            f"every {POLL_SECONDS * 1000:g} ms, with RLIMIT_AS on each process between checks); at most {MAX_TASKS} "
+            "more processes and threads (RLIMIT_NPROC, counted on the sandbox's own uid)")
 
 
 def wipe_scratch(directory: Path, mounts: set[str]):
@@ -207,6 +201,8 @@ def supervise(request: dict, protocol: int):
     """Fork the job's child, hold it to its limits, clean up after it and answer the grader. Never returns."""
     prctl(PR_SET_CHILD_SUBREAPER, 1)  # what the child orphans comes back here, to be killed
     me = os.getpid()
+    # Emptied before the run (what makes scratch space private to it: a process of the last job may have written
+    # there after that job's own clean-up) and after it (so nothing of a run lingers between jobs).
     wipe_all_scratch()
     baseline = anon_pages(me)
     tasks = task_count() + MAX_TASKS

@@ -94,6 +94,7 @@ def mixed_class(tmp_path_factory):
     deep = course / "submitted" / "deep" / ASSIGNMENT
     deep.mkdir(parents=True)
     (deep / f"{ASSIGNMENT}.ipynb").write_text(DEEP)
+    submit(course, "tab\there", all_right(tmp / "tab.ipynb"))  # a folder name no student id can have
     bomb = "import os\nwhile True:\n    os.fork()"
     submit(course, "forker", write_submission(tmp / "forker.ipynb", ex1=bomb, ex2=solution_region("ex2")))
     run = cli("grade", ASSIGNMENT, "--jobs", "2", cwd=course)
@@ -106,7 +107,11 @@ STUDENTS = {"honest1", "honest2", "=HYPERLINK(1)", "@sum", "-dash", "huge-loss",
 
 def test_every_student_has_a_row_everywhere_and_honest_ones_full_marks(mixed_class):
     course, run, report = mixed_class
-    assert run.returncode == 0 and report.returncode == 0, run.stderr + report.stderr
+    assert report.returncode == 0, report.stderr
+    # The one folder that is not a student id is refused, said in one line, and the run says it fell short.
+    assert run.returncode == 1 and [line for line in run.stderr.splitlines() if "backprop-ninja:" in line] == [
+        "backprop-ninja: not graded: the submission folder 'tab\\there': its name is not a student id (unprintable "
+        "characters, spaces at its ends, or too long): rename it"], run.stderr
     scores = gradebook_scores(course)
     assert set(scores) == STUDENTS
     for honest in ("honest1", "honest2", "=HYPERLINK(1)", "@sum", "-dash"):
