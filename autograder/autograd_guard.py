@@ -88,24 +88,40 @@ CALL_NAMES = frozenset(
 )  # fmt: skip
 
 
-def _rewrite_references(original, replacement):
-    """Point every dict, list and set that holds `original` at `replacement` instead.
+def _rewrite_references(swaps: list[tuple[object, object]]):
+    """Wherever a dict, list or set holds one of the originals, put its replacement instead: one pass over every
+    object the collector tracks (a pass per original costs seconds with torch loaded).
 
-    A class's attributes are set through the class (writing into its dict directly would leave the interpreter's
-    attribute cache pointing at the old value)."""
-    for holder in gc.get_referrers(original):
-        if isinstance(holder, dict):
-            owner = next((t for t in gc.get_referrers(holder) if isinstance(t, type) and t.__dict__ == holder), None)
-            for key in [k for k, v in holder.items() if v is original]:
-                if owner is not None:
-                    setattr(owner, key, replacement)
-                else:
-                    holder[key] = replacement
-        elif isinstance(holder, list):
-            holder[:] = [replacement if v is original else v for v in holder]
-        elif isinstance(holder, set):
-            holder.discard(original)
-            holder.add(replacement)
+    A class's attributes are set through the class, and its own dict is left alone: writing into it directly
+    would leave the interpreter's attribute cache pointing at the old value (and crash the process).
+    """
+    replacement_of = {id(original): replacement for original, replacement in swaps}  # `swaps` keeps them alive
+    objects = gc.get_objects()
+    class_dicts = set()
+    # type(obj), not isinstance: some of torch's deprecated objects warn when their __class__ is asked for.
+    for obj in objects:
+        if issubclass(type(obj), type):
+            class_dicts.update(id(d) for d in gc.get_referents(obj) if type(d) is dict)
+            for key, value in list(obj.__dict__.items()):
+                if id(value) in replacement_of:
+                    try:
+                        setattr(obj, key, replacement_of[id(value)])
+                    except (TypeError, AttributeError):  # a built-in type's attributes cannot be set
+                        pass
+    for obj in objects:
+        kind = type(obj)
+        if issubclass(kind, dict) and id(obj) not in class_dicts:
+            for key in [k for k, v in obj.items() if id(v) in replacement_of]:
+                obj[key] = replacement_of[id(obj[key])]
+        elif issubclass(kind, list):
+            for i, value in enumerate(obj):
+                if id(value) in replacement_of:
+                    obj[i] = replacement_of[id(value)]
+        elif issubclass(kind, set):
+            for value in [v for v in obj if id(v) in replacement_of]:
+                obj.discard(value)
+                obj.add(replacement_of[id(value)])
+    sys._clear_type_cache()
 
 
 def install():
@@ -125,15 +141,15 @@ def install():
     no_grad = torch.no_grad  # works as a context manager and a decorator, like set_grad_enabled(False)
     for owner in (torch, torch.autograd, torch.autograd.grad_mode):
         setattr(owner, "set_grad_enabled", _only_off(grad_switch, no_grad))
-    _rewrite_references(set_grad, _only_off(grad_switch, lambda: set_grad(False)))
-    _rewrite_references(set_fwd_grad, _only_off(fwd_switch, lambda: None))
+    swaps = [(set_grad, _only_off(grad_switch, lambda: set_grad(False))),
+             (set_fwd_grad, _only_off(fwd_switch, lambda: None)),
+             (torch.autograd.variable.Variable._execution_engine, _BlockedEngine())]  # fmt: skip
     for owner, attr in _targets():
         original, replacement = getattr(owner, attr), _blocked(_name(owner, attr))
         setattr(owner, attr, replacement)
         if not isinstance(original, type(torch)):  # a module's other names are its own
-            _rewrite_references(original, replacement)
-    _rewrite_references(torch.autograd.variable.Variable._execution_engine, _BlockedEngine())
-    sys._clear_type_cache()
+            swaps.append((original, replacement))
+    _rewrite_references(swaps)
 
     def tampered() -> str | None:
         if is_grad() or is_fwd_grad():

@@ -28,7 +28,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 MAX_ELEMENTS = 10_000_000  # per array; no gradient of this network comes close
 MAX_READ_BYTES = 256 * 2**20  # per file read back from a job folder
 STARTUP_SECONDS = 120  # importing torch on a loaded machine
-REPLY_GRACE_SECONDS = 10  # beyond a job's own timeout, which the supervisor enforces
+REPLY_GRACE_SECONDS = 10  # beyond a job's own timeout, which the zygote enforces
 REPLY_BYTES = 4096  # a reply is one short JSON line; a longer one is not a reply
 
 
@@ -72,8 +72,7 @@ def bwrap_command(job_root: Path, uid: int | None) -> list[str]:
                "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
     else:
         cmd = ["bwrap", "--unshare-all", "--unshare-user", "--cap-drop", "ALL", "--disable-userns"]
-    cmd += ["--as-pid-1", "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev",
-            "--perms", "1777", "--tmpfs", "/tmp"]  # fmt: skip
+    cmd += ["--as-pid-1", "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     bound, made = _runtime_paths(), set()
     for path in bound:
         # bubblewrap makes missing parent folders 0700: a uid other than root could not reach the runtime.
@@ -83,8 +82,9 @@ def bwrap_command(job_root: Path, uid: int | None) -> list[str]:
                 made.add(str(parent))
         cmd += ["--ro-bind", path, path]
     cmd += ["--bind", str(job_root), JOB_MOUNT, "--chdir", "/"]  # the zygote, once it is not root, can enter it
-    # The supervisor empties the scratch space after each job, around these mounts (a venv may live under /tmp).
-    cmd += ["--setenv", "BACKPROP_NINJA_MOUNTS", ":".join(bound + [JOB_MOUNT])]
+    # No scratch space shared by the jobs of one sandbox: a run writes only in its job folder, which the grader
+    # empties. (Read-only only now, after the binds: a runtime may live under /tmp.)
+    cmd += ["--remount-ro", "/tmp", "--tmpfs", "/dev/shm", "--remount-ro", "/dev/shm"]
     return cmd
 
 
@@ -236,7 +236,7 @@ class Sandbox:
             try:
                 self.process.stdin.write((json.dumps(request) + "\n").encode())
                 self.process.stdin.flush()
-                # The supervisor enforces the timeout; no answer in time means the submission stopped it.
+                # The zygote enforces the timeout; no answer in time means something stopped it.
                 reply = valid_reply(self._reply(timeout + REPLY_GRACE_SECONDS), jobdir.name)
             except (BrokenPipeError, OSError):
                 reply = None
@@ -259,7 +259,7 @@ class Sandbox:
 
 
 def valid_reply(reply: dict | None, job: str) -> dict | None:
-    """A supervisor's reply for `job` in its closed form, or None: nothing else in it is read."""
+    """The zygote's reply for `job` in its closed form, or None: nothing else in it is read."""
     from .zygote import STATUSES
 
     if reply is None or reply.get("job") != job or reply.get("status") not in STATUSES[1:]:
@@ -275,7 +275,7 @@ def valid_reply(reply: dict | None, job: str) -> dict | None:
 
 @dataclass
 class RunOutcome:
-    """What came back from one run: the supervisor's reply (already in its closed form) and what the child wrote
+    """What came back from one run: the zygote's reply (already in its closed form) and what the child wrote
     (None or empty when missing or malformed). `result` is the child's JSON as written: run_result.py reads it."""
 
     reply: dict

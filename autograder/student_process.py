@@ -1,4 +1,4 @@
-"""The only place student code runs: a child forked by a job's supervisor (zygote.py), in the sandbox.
+"""The only place student code runs: a child forked by the zygote (zygote.py), in the sandbox.
 
 The child reads its own job (the zygote never does), applies the per-process limits, runs one exercise's student
 code on one seed's inputs and writes the student's tensors as plain .npy arrays (never pickle), what it printed,
@@ -162,24 +162,45 @@ def prepare():
     autograd_guard.install()
 
 
+def remove_ipc_objects():
+    """Remove every System V shared memory segment, semaphore set and message queue this uid can (they outlive
+    the processes that made them, within the sandbox's IPC namespace). Only their ids are read, never contents."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    IPC_RMID = 0
+    for kind, remove in (("shm", lambda i: libc.shmctl(i, IPC_RMID, None)),
+                         ("sem", lambda i: libc.semctl(i, 0, IPC_RMID)),
+                         ("msg", lambda i: libc.msgctl(i, IPC_RMID, None))):  # fmt: skip
+        try:
+            rows = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            remove(int(row.split()[1]))
+
+
 def run_job(jobdir: Path, memory_bytes: int, max_tasks: int):
     """In the forked child: limits, then the student's code on the job's seed. Never returns."""
     from .zygote import PR_SET_PDEATHSIG, prctl
 
-    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # if the supervisor goes, so does its running child
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # if the zygote goes, so does its running child
     os.setsid()
     os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])  # nothing of the zygote's is the student's
     job = json.loads((jobdir / "job.json").read_text())  # read here, after the fork: the zygote never holds it
     os.chdir(jobdir)  # what the student's code writes stays in this job's folder, deleted after the run
+    os.environ["TMPDIR"] = str(jobdir)  # /tmp is read-only in the sandbox
+    remove_ipc_objects()  # what an earlier run left in the sandbox's IPC namespace is not this run's to read
     # Student code may leave the computation half-way; spread over many threads it would also fight the other
     # workers for the cores. One thread keeps per-run cost predictable.
     torch.set_num_threads(1)
     vm_now = int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    limit = vm_now + memory_bytes  # per process; the supervisor holds the whole tree to memory_bytes
+    limit = vm_now + memory_bytes  # per process; the zygote holds the whole tree to memory_bytes
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the cap fails with an error instead
     resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
     if os.getuid() != 0:  # root is not held to RLIMIT_NPROC; under bubblewrap no run is root
         resource.setrlimit(resource.RLIMIT_NPROC, (max_tasks, max_tasks))
+    resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))  # no POSIX message queue can outlive the run
     run_student_code(job, jobdir)
     os._exit(0)

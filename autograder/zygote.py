@@ -1,26 +1,26 @@
-"""The zygote: the one long-lived process in a sandbox, which forks a supervised run for each job.
+"""The zygote: the one long-lived process in a sandbox, which forks and watches one run per job.
 
 Started by sandbox.py as `python -m autograder.zygote serve`, under bubblewrap as the sandbox's pid 1 (so no
-process in the sandbox can kill or stop it). It gives up its privileges first (as root: a uid of its own and no
-capabilities), imports torch once, then for each request line from the grader forks a supervisor, which forks
-the child that runs the student's code (student_process.py).
+process in the sandbox can kill or stop it) and not dumpable (none can read its memory or open its pipes). It gives
+up its privileges first (as root: a uid of its own and no capabilities), imports torch once, then for each request
+line from the grader forks the child that runs the student's code (student_process.py).
 
-Isolation between submissions rests on one rule: the zygote never reads, parses or holds anything a submission
-made. A request holds only what the grader chose (the job folder, the limits). The child reads its own job after
-the fork. The supervisor, which does see what a run did (its exit status, its memory, its leftover processes and
-files), answers the grader directly and exits, taking all of that with it. So every later fork starts from a
-heap that never held another student's code or values.
+Isolation between submissions rests on one rule: nothing a submission wrote ever enters the zygote, whose heap
+every later fork inherits. A request holds only what the grader chose (the job folder, the limits); the child reads
+its own job after the fork; what the zygote learns of a run is numbers the kernel gives (its exit status, its
+memory, its process ids), never a byte the run chose. The run has no scratch space to leave anything in: /tmp and
+/dev/shm are read-only (its temporary files go to its job folder, which the grader deletes), and the child removes
+any System V IPC object an earlier run left before the student's code starts.
 
 Limits hold for the job's whole process tree: wall time; memory summed over every process of the tree (checked
-by the supervisor every POLL_SECONDS, with RLIMIT_AS on each process as a backstop between checks); and a cap
-on processes and threads (RLIMIT_NPROC, which counts per uid: under bubblewrap the sandbox's uid is its own).
+every POLL_SECONDS, with RLIMIT_AS on each process as a backstop between checks); and a cap on processes and
+threads (RLIMIT_NPROC, which counts per uid: under bubblewrap the sandbox's uid is its own).
 """
 import ctypes
 import json
 import os
 import resource
 import select
-import shutil
 import signal
 import sys
 import time
@@ -31,7 +31,7 @@ POLL_SECONDS = 0.02
 # Processes and threads one job may add: honest code needs one; torch may start a few threads.
 MAX_TASKS = 32
 PAGE = os.sysconf("SC_PAGE_SIZE")
-# The statuses a supervisor may answer: the grader refuses anything else.
+# The statuses the zygote may answer: the grader refuses anything else.
 STATUSES = ("ready", "finished", "timeout", "memory", "died")
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -76,7 +76,7 @@ def privileges() -> dict:
 
 
 def own_pid_namespace() -> bool:
-    return os.getpid() == 1 or os.environ.get("BACKPROP_NINJA_OWN_PID_NAMESPACE") == "1"
+    return os.environ.get("BACKPROP_NINJA_OWN_PID_NAMESPACE") == "1"
 
 
 def _parent_of(pid: int) -> int | None:
@@ -86,14 +86,14 @@ def _parent_of(pid: int) -> int | None:
         return None
 
 
-def job_tree(supervisor: int) -> list[int]:
-    """Every process of the job: in its own pid namespace, all but pid 1 and the supervisor; elsewhere the
-    supervisor's descendants (orphans come back to it, a child subreaper)."""
+def job_tree(zygote: int) -> list[int]:
+    """Every process of the job: in its own pid namespace, all but the zygote (pid 1); elsewhere the zygote's
+    descendants (orphans come back to it, a child subreaper)."""
     pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
     if own_pid_namespace():
-        return [p for p in pids if p not in (1, supervisor)]
+        return [p for p in pids if p not in (1, zygote)]
     parents = {p: _parent_of(p) for p in pids}
-    tree, frontier = [], [supervisor]
+    tree, frontier = [], [zygote]
     while frontier:
         children = [p for p, parent in parents.items() if parent in frontier]
         tree += children
@@ -116,9 +116,9 @@ def tree_memory(pids: list[int], baseline: int) -> int:
     return sum(max(0, anon_pages(pid) - baseline) for pid in pids) * PAGE
 
 
-def kill_tree(supervisor: int):
+def kill_tree(zygote: int):
     """Kill and reap every process of the job, a fork bomb included, until none is left."""
-    while pids := job_tree(supervisor):
+    while pids := job_tree(zygote):
         if own_pid_namespace():
             try:
                 os.kill(-1, signal.SIGKILL)  # every process of the namespace but pid 1 and the caller
@@ -152,35 +152,6 @@ def limits_mechanism() -> str:
             "more processes and threads (RLIMIT_NPROC, counted on the sandbox's own uid)")
 
 
-def wipe_scratch(directory: Path, mounts: set[str]):
-    """Empty the sandbox's own scratch space (under bubblewrap /tmp and /dev/shm are the sandbox's), so nothing a
-    run leaves there reaches the next. Bound folders (the runtime, the job root) are left alone."""
-    try:
-        entries = list(directory.iterdir())
-    except OSError:
-        return
-    for entry in entries:
-        path = str(entry)
-        if path in mounts:
-            continue
-        if any(m.startswith(path + "/") for m in mounts):
-            wipe_scratch(entry, mounts)
-        elif entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            try:
-                entry.unlink()
-            except OSError:
-                pass
-
-
-def wipe_all_scratch():
-    if own_pid_namespace():
-        mounts = set(os.environ.get("BACKPROP_NINJA_MOUNTS", "").split(":"))
-        for scratch in ("/tmp", "/dev/shm"):
-            wipe_scratch(Path(scratch), mounts)
-
-
 def task_count() -> int:
     """Processes and threads of this uid now: where RLIMIT_NPROC starts counting for the job."""
     uid, count = os.getuid(), 0
@@ -194,16 +165,12 @@ def task_count() -> int:
     return count
 
 
-# ---------------------------------------------------------------- the supervisor (one per job, forked)
+# ---------------------------------------------------------------- one job
 
 
-def supervise(request: dict, protocol: int):
-    """Fork the job's child, hold it to its limits, clean up after it and answer the grader. Never returns."""
-    prctl(PR_SET_CHILD_SUBREAPER, 1)  # what the child orphans comes back here, to be killed
+def run(request: dict, protocol: int) -> dict:
+    """Fork the job's child, hold its tree to the limits, kill what is left of it; the reply for the grader."""
     me = os.getpid()
-    # Emptied before the run (what makes scratch space private to it: a process of the last job may have written
-    # there after that job's own clean-up) and after it (so nothing of a run lingers between jobs).
-    wipe_all_scratch()
     baseline = anon_pages(me)
     tasks = task_count() + MAX_TASKS
     child = os.fork()
@@ -215,11 +182,10 @@ def supervise(request: dict, protocol: int):
             run_job(Path(request["job"]), request["memory_bytes"], tasks)
         finally:
             os._exit(70)
-    reply = watch(child, me, request["timeout"], request["memory_bytes"], baseline)
-    kill_tree(me)
-    wipe_all_scratch()
-    os.write(protocol, (json.dumps({**reply, "job": Path(request["job"]).name}) + "\n").encode())
-    os._exit(0)
+    try:
+        return watch(child, me, request["timeout"], request["memory_bytes"], baseline)
+    finally:
+        kill_tree(me)
 
 
 def watch(child: int, me: int, timeout: float, memory_bytes: int, baseline: int) -> dict:
@@ -257,30 +223,21 @@ def serve():
         drop_privileges(*map(int, run_as.split(":")))
     prctl(PR_SET_CHILD_SUBREAPER, 1)
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the grader is gone: nothing left to answer
-    # Not dumpable: no process of a job can ptrace this one or its supervisors, or open their /proc files.
+    # Not dumpable: no process of a job can ptrace this one or open its /proc files (memory, descriptors).
     prctl(PR_SET_DUMPABLE, 0)
     from . import student_process  # torch, imported once here and shared by every fork
 
     student_process.prepare()
     protocol = os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
+    for fd in (0, 1, 2):  # the request pipe stays readable as sys.stdin's own copy; children get /dev/null
+        if fd:
+            os.dup2(devnull, fd)
     os.write(protocol, (json.dumps({"status": "ready", **privileges()}) + "\n").encode())
     for line in sys.stdin.buffer:
         request = json.loads(line)  # from the grader: the job's folder and limits, never a submission's data
-        supervisor = os.fork()
-        if supervisor == 0:
-            try:
-                os.dup2(devnull, 0)
-                supervise(request, protocol)
-            finally:
-                os._exit(71)
-        _, status = os.waitpid(supervisor, 0)
-        if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
-            # The job killed its supervisor before it answered: answer for it, saying only that.
-            os.write(protocol, (json.dumps({"status": "died", "job": Path(request["job"]).name}) + "\n").encode())
-        kill_tree(os.getpid())
+        reply = run(request, protocol)
+        os.write(protocol, (json.dumps({**reply, "job": Path(request["job"]).name}) + "\n").encode())
 
 
 def probe():

@@ -1,15 +1,20 @@
 """How fast a class is graded: `backprop-ninja grade` against `nbgrader autograde`, in the same run.
 
-    python benchmarks/class_grading.py [N] [--jobs J]
+    python benchmarks/class_grading.py [N] [--jobs J] [--baseline-tree DIR]
 
 Generates N submissions (a third right, a third with a wrong gradient, a third whose code raises) into two
 copies of the course, grades one with `nbgrader autograde` and the other with `backprop-ninja grade`, and
 compares seconds per submission and each student's scores. Then `backprop-ninja check` against
 `jupyter nbconvert --execute` on one notebook (the median of three runs each). Timings are wall clock on
 this machine, so only the ratios mean anything elsewhere.
+
+With --baseline-tree (a checkout of an earlier commit, e.g. `git worktree add /tmp/base <commit>`), the same
+submissions are also graded by that tree's `backprop-ninja grade`, in the same run, so a change's cost is a ratio
+measured under the same load.
 """
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -58,20 +63,28 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("n", nargs="?", type=int, default=30, help="submissions (default 30)")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes for backprop-ninja grade (default 2)")
+    parser.add_argument("--baseline-tree", type=Path, help="also time this checkout's grade, for a before/after ratio")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="backprop-ninja-bench-") as tmp:
         tmp = Path(tmp)
-        courses = {tool: make_course(tmp / tool) for tool in ("nbgrader", "backprop-ninja")}
+        tools = ("nbgrader", "backprop-ninja") + (("baseline",) if args.baseline_tree else ())
+        courses = {tool: make_course(tmp / tool) for tool in tools}
         for i in range(args.n):
             kind = KINDS[i % len(KINDS)]
             first = write_submission(courses["nbgrader"] / "submitted" / f"s{i:03d}-{kind.__name__}" / ASSIGNMENT / NOTEBOOK,
                                      **kind())  # fmt: skip
-            shutil.copytree(first.parent, courses["backprop-ninja"] / "submitted" / first.parent.parent.name / ASSIGNMENT)
+            for tool in tools[1:]:
+                shutil.copytree(first.parent, courses[tool] / "submitted" / first.parent.parent.name / ASSIGNMENT)
         print(f"{args.n} submissions ({', '.join(k.__name__ for k in KINDS)}), {args.jobs} grading workers")
 
         autograde = timed(["nbgrader", "autograde", ASSIGNMENT], courses["nbgrader"])
-        grade = timed([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--jobs", str(args.jobs)],
-                      courses["backprop-ninja"])  # fmt: skip
+        command = [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--jobs", str(args.jobs)]
+        if args.baseline_tree:  # after nbgrader autograde, which has warmed the page cache for both
+            env = {**os.environ, "PYTHONPATH": str(args.baseline_tree.resolve())}
+            start = time.perf_counter()
+            subprocess.run(command, cwd=courses["baseline"], check=True, capture_output=True, env=env)
+            baseline = time.perf_counter() - start
+        grade = timed(command, courses["backprop-ninja"])
         ours, theirs = gradebook_scores(courses["backprop-ninja"]), gradebook_scores(courses["nbgrader"])
         agree = sum(ours[s] == theirs.get(s) for s in ours)
         results = [json.loads(p.read_text()) for p in (courses["backprop-ninja"] / "results" / ASSIGNMENT).glob("*.json")]
@@ -82,6 +95,10 @@ def main():
         print(f"backprop-ninja grade:  {grade / args.n:6.3f} s per submission ({grade:.1f} s, worker start included; "
               f"{statistics.median(r['seconds'] for r in results):.3f} s median inside a worker)")  # fmt: skip
         print(f"ratio: grade is {autograde / grade:.1f}x faster than nbgrader autograde")
+        if args.baseline_tree:
+            same = gradebook_scores(courses["baseline"]) == ours
+            print(f"baseline tree's grade: {baseline / args.n:6.3f} s per submission ({baseline:.1f} s); this tree takes "
+                  f"{grade / baseline:.2f}x its time; per-cell scores {'identical' if same else 'DIFFER'}")  # fmt: skip
         print(f"peak memory per worker (worker + its sandbox): "
               f"{', '.join(f'{m:.0f} MiB' for m in sorted(peaks.values()))}")  # fmt: skip
         print(f"score agreement: {agree}/{len(ours)} submissions have the same per-cell scores")

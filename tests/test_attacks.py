@@ -171,7 +171,9 @@ ATTACKS = {
     "a segfault": Attack("import ctypes\nctypes.string_at(0)", "failed", "ended its own process (SIGSEGV)"),
     "KeyboardInterrupt": Attack("raise KeyboardInterrupt", "failed", "your code stopped at line 1 with KeyboardInterrupt"),
     "SIGINT to itself": Attack("import os, signal\nos.kill(os.getpid(), signal.SIGINT)", "failed", "KeyboardInterrupt"),
-    "killing the zygote": Attack("import os\nos.kill(os.getppid(), 9)", "failed", "the grading process was killed"),
+    # Under bubblewrap the zygote is the sandbox's pid 1, which ignores signals from inside: the code goes on.
+    "killing the zygote": Attack("import os\nos.kill(os.getppid(), 9)", "failed",
+                                 "dlogits was not assigned" if bwrap_works() else "the grading process was killed"),
     # ---- limits hold for the exercise's whole process tree, not per process
     "three processes each under the limit, together over it": Attack(
         "import os, time\nfor _ in range(2):\n    if os.fork() == 0:\n        break\n"
@@ -506,11 +508,15 @@ def test_doctor_and_verbose_check_say_which_isolation_is_in_force():
 
 
 def test_stopping_the_zygote_costs_one_exercise_not_the_batch(limited_grader, tmp_path):
-    """SIGSTOP on the process that serves every run: the grader stops waiting, restarts it, and goes on."""
+    """SIGSTOP on the process that serves every run. Under bubblewrap it is the sandbox's pid 1, which no process
+    inside can stop: nothing happens. Without it, the grader stops waiting, restarts it, and goes on."""
     stop = "import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)\n" + RIGHT_EX2
     path = write_submission(tmp_path / "nb.ipynb", ex2=stop, ex3=solution_region("ex3"), ex4=solution_region("ex4"))
     _, ex2, ex3, ex4 = limited_grader.grade(path).exercises
-    assert ex2.score == 0 and "the grading process was killed" in ex2.message
+    if bwrap_works():
+        assert ex2.status == "passed", ex2
+    else:
+        assert ex2.score == 0 and "the grading process was killed" in ex2.message
     assert (ex3.status, ex4.status) == ("passed", "passed")
 
 
@@ -531,16 +537,30 @@ def test_forged_replies_on_inherited_descriptors_change_nothing(limited_grader, 
 
 
 @pytest.mark.skipif(not bwrap_works(), reason="scratch space is the sandbox's own only under bubblewrap")
-def test_values_stashed_on_the_hidden_seed_never_reach_the_public_run(grader, tmp_path):
-    """Exercise 1's hidden run stashes W1 in every writable place; Exercise 2's public run prints what it finds."""
+def test_nothing_one_run_leaves_reaches_the_next(grader, tmp_path):
+    """Exercise 1's runs stash W1 in every place a later run in the same sandbox could look: files in each
+    writable-looking folder, a System V shared memory segment, a POSIX message queue. Exercise 2's public run
+    (the next job of the public sandbox, as the next student's would be) finds none of them."""
     places = "['/tmp', '/dev/shm', '.', '..', os.path.expanduser('~')]"
-    stash = f"import os\nfor d in {places}:\n    try:\n        open(os.path.join(d, 'stash'), 'w').write(str(W1[0, 0].item()))\n    except OSError:\n        pass\n"
-    look = f"import os\nfor d in {places}:\n    try:\n        print('found', open(os.path.join(d, 'stash')).read())\n    except OSError:\n        pass\n"
+    ipc = ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.shmat.restype = ctypes.c_void_p\n"
+           "libc.mq_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]\n")  # fmt: skip
+    stash = ipc + (
+        f"for d in {places}:\n    try:\n        open(os.path.join(d, 'stash'), 'w').write(str(W1[0, 0].item()))\n"
+        "    except OSError:\n        pass\n"
+        "segment = libc.shmget(0x5eed, 4096, 0o1666)\n"
+        "if segment >= 0:\n    ctypes.memmove(libc.shmat(segment, None, 0), str(W1[0, 0].item()).encode(), 12)\n"
+        "libc.mq_open(b'/stash', os.O_CREAT | os.O_RDWR, 0o600, None)\n"
+    )
+    look = ipc + (
+        f"for d in {places}:\n    try:\n        print('found', open(os.path.join(d, 'stash')).read())\n"
+        "    except OSError:\n        pass\n"
+        "if libc.shmget(0x5eed, 0, 0) >= 0:\n    print('found a shared memory segment')\n"
+        "if libc.mq_open(b'/stash', os.O_RDONLY, 0, None) >= 0:\n    print('found a message queue')\n"
+    )
     path = write_submission(tmp_path / "nb.ipynb", ex1=stash, ex2=look + RIGHT_EX2)
     ex2 = grader.grade(path).exercises[1]
     assert ex2.status == "passed"
     assert "found" not in ex2.output, ex2.output
-    assert str(grader.problems[HIDDEN].params["W1"][0, 0].item()) not in ex2.output
 
 
 def test_a_failure_on_the_hidden_seed_is_named_by_kind_only(grader, tmp_path):
