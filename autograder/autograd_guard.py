@@ -167,6 +167,7 @@ def install():
         return None if _canary["hit"] else "autograd hooks removed"
 
     _state["tampered"] = tampered
+    tampered()  # once here, so that what the canary initialises lazily is done before the forks, not in each
 
 
 _state = {"tampered": None}

@@ -165,9 +165,8 @@ def prepare():
 def remove_ipc_objects():
     """Remove every System V shared memory segment, semaphore set and message queue this uid can (they outlive
     the processes that made them, within the sandbox's IPC namespace). Only their ids are read, never contents."""
-    import ctypes
+    from .zygote import libc
 
-    libc = ctypes.CDLL(None, use_errno=True)
     IPC_RMID = 0
     for kind, remove in (("shm", lambda i: libc.shmctl(i, IPC_RMID, None)),
                          ("sem", lambda i: libc.semctl(i, 0, IPC_RMID)),

@@ -34,11 +34,11 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 # The statuses the zygote may answer: the grader refuses anything else.
 STATUSES = ("ready", "finished", "timeout", "memory", "died")
 
-_libc = ctypes.CDLL(None, use_errno=True)
+libc = ctypes.CDLL(None, use_errno=True)
 
 
 def prctl(option: int, value: int) -> int:
-    return _libc.prctl(option, value, 0, 0, 0)
+    return libc.prctl(option, value, 0, 0, 0)
 
 
 # ---------------------------------------------------------------- privileges
@@ -57,7 +57,7 @@ def drop_privileges(uid: int, gid: int):
     os.setresuid(uid, uid, uid)
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
     data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable, twice (64 capabilities): all empty
-    if _libc.capset(header, data) != 0:
+    if libc.capset(header, data) != 0:
         raise OSError(ctypes.get_errno(), "capset")
 
 
@@ -168,11 +168,11 @@ def task_count() -> int:
 # ---------------------------------------------------------------- one job
 
 
-def run(request: dict, protocol: int) -> dict:
-    """Fork the job's child, hold its tree to the limits, kill what is left of it; the reply for the grader."""
+def run(request: dict, protocol: int, tasks: int) -> dict:
+    """Fork the job's child, hold its tree to the limits, kill what is left of it; the reply for the grader.
+    `tasks`: the RLIMIT_NPROC the child gets."""
     me = os.getpid()
     baseline = anon_pages(me)
-    tasks = task_count() + MAX_TASKS
     child = os.fork()
     if child == 0:
         try:
@@ -234,9 +234,10 @@ def serve():
         if fd:
             os.dup2(devnull, fd)
     os.write(protocol, (json.dumps({"status": "ready", **privileges()}) + "\n").encode())
+    tasks = task_count() + MAX_TASKS  # the same before every job: each ends with all of its processes killed
     for line in sys.stdin.buffer:
         request = json.loads(line)  # from the grader: the job's folder and limits, never a submission's data
-        reply = run(request, protocol)
+        reply = run(request, protocol, tasks)
         os.write(protocol, (json.dumps({**reply, "job": Path(request["job"]).name}) + "\n").encode())
 
 
