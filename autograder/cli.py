@@ -80,6 +80,7 @@ def cmd_doctor(args) -> int:
     """Exit 1 when student code would run with any capability or as root: CI (as root) fails on that."""
     from . import data
     from .sandbox import isolation_in_force, sandbox_probe
+    from . import cgroup
     from .zygote import limits_mechanism
 
     print(f"Isolation: {isolation_in_force()}")
@@ -91,7 +92,7 @@ def cmd_doctor(args) -> int:
         held = ", ".join(f"{name} {value:#x}" for name, value in caps.items() if value) or "none"
         print(f"Student code runs as: uid {inside['uid']} (uid {inside['outside_uid']} outside the sandbox), "
               f"capabilities: {held}, no_new_privs: {inside['no_new_privs']}")  # fmt: skip
-    print(f"Limits: {limits_mechanism()}")
+    print(f"Limits: {limits_mechanism()}; {cgroup.mechanism()}")
     try:
         print(f"Dataset: {data.load_words().source}")
     except RuntimeError as e:

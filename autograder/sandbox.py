@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .cgroup import JobCgroup
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 MAX_ELEMENTS = 10_000_000  # per array; no gradient of this network comes close
 MAX_READ_BYTES = 256 * 2**20  # per file read back from a job folder
@@ -159,6 +161,7 @@ class Sandbox:
         self.uid = _sandbox_uid() if self.sandboxed else None
         self.inside_root = Path(JOB_MOUNT) if self.sandboxed else self.job_root  # the same folder, as the zygote sees it
         _give_job_root(self.job_root, self.uid)
+        self.cgroup = JobCgroup.create()  # the kernel's limits too, where this process may make a cgroup
         self.process = None
         self.ready = False  # the zygote has said it imported torch and waits for jobs
 
@@ -170,6 +173,8 @@ class Sandbox:
 
     def close(self):
         self._stop()
+        if self.cgroup:
+            self.cgroup.remove()
         shutil.rmtree(self.job_root, ignore_errors=True)
 
     def _stop(self):
@@ -183,6 +188,8 @@ class Sandbox:
         if self.process is not None and self.process.poll() is None:
             return
         cmd, env = _command(self.job_root, self.uid, self.sandboxed, "serve")
+        if self.cgroup:
+            cmd = self.cgroup.enter(cmd)
         self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                         env=env, cwd=self.job_root)  # fmt: skip
         self.ready = False
@@ -233,6 +240,7 @@ class Sandbox:
             except OSError as e:  # a full disk, perhaps filled by an earlier submission: this job fails, not the batch
                 return RunOutcome({"status": "died", "detail": f"the grader could not write the job ({e.strerror})"})
             self._ready()
+            oom_kills = self._limit_cgroup()
             try:
                 self.process.stdin.write((json.dumps(request) + "\n").encode())
                 self.process.stdin.flush()
@@ -244,10 +252,24 @@ class Sandbox:
                 # Killed or stopped, or a reply that is not for this job: start afresh next time.
                 self._stop()
                 reply = {"status": "died", "detail": "the grading process was killed"}
+            if reply["status"] == "died" and self.cgroup and self.cgroup.oom_kills() > oom_kills:
+                reply = {"status": "memory"}  # the kernel stopped the job (or the zygote with it) at its limit
             return RunOutcome.load(reply, dir_fd)
         finally:
             os.close(dir_fd)
             self._empty_job_root()
+
+    def _limit_cgroup(self) -> int:
+        """Reset the cgroup's limits for the next job; how many memory kills it has seen so far."""
+        if not self.cgroup:
+            return 0
+        from .zygote import MAX_TASKS
+
+        try:
+            self.cgroup.limit(self.limits.memory_bytes, MAX_TASKS)
+        except OSError:
+            pass  # the zygote's own checks still hold the job to its limits
+        return self.cgroup.oom_kills()
 
     def _empty_job_root(self):
         """Remove everything in the job root, not only the job folder: a run can write beside it."""
