@@ -79,7 +79,7 @@ def cmd_report(args) -> int:
 def cmd_doctor(args) -> int:
     """Exit 1 when student code would run with any capability or as root: CI (as root) fails on that."""
     from . import data
-    from .sandbox import isolation_in_force, sandbox_probe
+    from .sandbox import isolation_in_force, sandbox_probe, uid_outside
     from . import cgroup
     from .zygote import limits_mechanism
 
@@ -90,8 +90,8 @@ def cmd_doctor(args) -> int:
         caps = {name: inside[name] for name in ("CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd")}
         privileged = inside["uid"] == 0 or any(caps[name] for name in ("CapEff", "CapPrm", "CapAmb"))
         held = ", ".join(f"{name} {value:#x}" for name, value in caps.items() if value) or "none"
-        print(f"Student code runs as: uid {inside['uid']} (uid {inside['outside_uid']} outside the sandbox), "
-              f"capabilities: {held}, no_new_privs: {inside['no_new_privs']}")  # fmt: skip
+        print(f"Student code runs as: uid {inside['uid']} in the sandbox (outside it: {uid_outside()}); "
+              f"capabilities: {held}; no_new_privs: {inside['no_new_privs']}")  # fmt: skip
     print(f"Limits: {limits_mechanism()}; {cgroup.mechanism()}")
     try:
         print(f"Dataset: {data.load_words().source}")

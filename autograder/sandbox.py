@@ -139,6 +139,13 @@ def sandbox_probe() -> dict | None:
     return found if isinstance(found, dict) and found.get("writable") else None
 
 
+def uid_outside() -> str:
+    """Who a sandboxed run is on this machine, outside its namespaces (what it could reach if it got out)."""
+    if _run_as_root():
+        return "a uid of its own, which no user and no other sandbox has"
+    return f"your own uid ({os.getuid()}), in a user namespace of its own"
+
+
 def bwrap_works() -> bool:
     return sandbox_probe() is not None
 
@@ -146,7 +153,8 @@ def bwrap_works() -> bool:
 def isolation_in_force() -> str:
     if bwrap_works():
         return ("bubblewrap sandbox: student code sees only the Python runtime (read-only) and its own job folder, "
-                "with no network, its own process tree, no capabilities and a uid of its own")  # fmt: skip
+                "with no network, its own process tree, no capabilities and "
+                + (uid_outside() if _run_as_root() else "a user namespace of its own"))  # fmt: skip
     return ("separate process only (bubblewrap is not available here): student code cannot change the grader's "
             "reference or comparison, but it can read files this user can read")  # fmt: skip
 

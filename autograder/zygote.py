@@ -62,14 +62,10 @@ def drop_privileges(uid: int, gid: int):
 
 
 def privileges() -> dict:
-    """This process's uid (here and outside its user namespace) and capability sets, as doctor reports them."""
+    """This process's uid and capability sets, as doctor reports them."""
     status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
-    uid_map = Path("/proc/self/uid_map").read_text().split()
-    outside = next((int(uid_map[i + 1]) + os.getuid() - int(uid_map[i]) for i in range(0, len(uid_map), 3)
-                    if int(uid_map[i]) <= os.getuid() < int(uid_map[i]) + int(uid_map[i + 2])), None)  # fmt: skip
     caps = {name: int(status[name].strip(), 16) for name in ("CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd")}
-    return {"uid": os.getuid(), "outside_uid": outside, "no_new_privs": status.get("NoNewPrivs", "").strip() == "1",
-            **caps}  # fmt: skip
+    return {"uid": os.getuid(), "no_new_privs": status.get("NoNewPrivs", "").strip() == "1", **caps}
 
 
 # ---------------------------------------------------------------- the job's process tree

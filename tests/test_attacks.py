@@ -650,3 +650,34 @@ def test_no_privileges_in_the_sandbox_even_as_root(grader, tmp_path):
     assert lines[1] == "remount -1"
     assert lines[2:] == [f"{what} refused" for what in ("package", "venv", "zygote memory", "zygote pipe",
                                                         "supervisor pipe", "sysctl")], lines  # fmt: skip
+
+
+def _readable_by_others(path: str) -> bool:
+    """Whether a user other than the owner can reach and read `path` (each folder on the way searchable)."""
+    path = Path(path).resolve()
+    return all(os.stat(folder).st_mode & 0o001 for folder in path.parents) and os.stat(path).st_mode & 0o005 == 0o005
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not all(map(_readable_by_others, (sys.base_prefix, sys.prefix, str(ROOT)))),
+                    reason="needs root to switch users, and a Python runtime that users other than its owner can read")
+def test_check_as_a_normal_user(tmp_path):
+    """The same grading as a normal user: bubblewrap makes a user namespace in which nothing has a capability."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="backprop-ninja-user-"))  # pytest's own folders are the owner's only
+    notebook = home / "nb.ipynb"
+    shutil.copy(SOLUTIONS, notebook)
+    shutil.chown(home, 65534, 65534)
+    shutil.chown(notebook, 65534, 65534)
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    env = {**os.environ, "HOME": str(home), "TMPDIR": str(home)}
+    doctor = subprocess.run(as_nobody + [sys.executable, "-m", "autograder", "doctor"], capture_output=True,
+                            text=True, env=env)  # fmt: skip
+    check = subprocess.run(as_nobody + [sys.executable, "-m", "autograder", "check", "--json", str(notebook)],
+                           capture_output=True, text=True, env=env)  # fmt: skip
+    assert doctor.returncode == 0 and "capabilities: none" in doctor.stdout, doctor.stdout + doctor.stderr
+    shutil.rmtree(home)
+    report = json.loads(check.stdout)
+    assert report["score"] == MAX_SCORE and "a user namespace of its own" in report["isolation"], report["isolation"]

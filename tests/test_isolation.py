@@ -162,3 +162,34 @@ def test_an_internal_error_is_recorded_for_that_student(tmp_path):
     write_report(course)
     rows = list(csv.DictReader(open(course_dir / "reports" / ASSIGNMENT / "report.csv")))
     assert rows[0]["status"] == "internal error" and "ZeroDivisionError" in rows[0]["problem"]
+
+
+def test_a_class_of_every_attack_beside_honest_students(tmp_path):
+    """Each attack of the suite as one student's notebook, between honest ones, graded as a class with short
+    limits: every student has a gradebook row, a results file and a feedback page; each attack scores 0 in the
+    exercise it sits in and loses nothing elsewhere; every honest student keeps full marks."""
+    from test_attacks import ATTACKS, MEMORY_GIB, TIMEOUT, attack_notebook
+
+    course = make_course(tmp_path)
+    names = {f"attack-{i:02d}": name for i, name in enumerate(ATTACKS)}
+    for student, name in names.items():
+        submit(course, student, attack_notebook(tmp_path / f"{student}.ipynb", ATTACKS[name],
+                                                "dlogits = torch.zeros(32, 27)"))  # fmt: skip
+    honest = [f"honest-{i}" for i in range(3)]
+    for student in honest:
+        submit(course, student, all_right(tmp_path / f"{student}.ipynb"))
+    run = cli("grade", ASSIGNMENT, "--jobs", "2", "--timeout", TIMEOUT, "--memory", MEMORY_GIB, cwd=course)
+    assert run.returncode == 0, run.stderr
+    scores = gradebook_scores(course)
+    assert set(scores) == set(names) | set(honest)
+    for student in honest:
+        assert sum(scores[student].values()) == MAX_SCORE, student
+    wrong = {}
+    for student, name in names.items():
+        attacked = ATTACKS[name].exercise
+        expected = {f"{ex}_check": 0.0 if ex == attacked else EXERCISE_BY_ID[ex].max_score for ex in EXERCISE_BY_ID}
+        if scores[student] != expected:
+            wrong[name] = scores[student]
+        assert (course / "results" / ASSIGNMENT / f"{student}.json").is_file()
+        assert (course / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html").is_file()
+    assert wrong == {}
