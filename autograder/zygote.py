@@ -19,7 +19,6 @@ threads (RLIMIT_NPROC, which counts per uid: under bubblewrap the sandbox's uid 
 import ctypes
 import json
 import os
-import resource
 import select
 import signal
 import sys
