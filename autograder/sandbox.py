@@ -260,8 +260,10 @@ class Sandbox:
                 # Killed or stopped, or a reply that is not for this job: start afresh next time.
                 self._stop()
                 reply = {"status": "died", "detail": "the grading process was killed"}
-            if reply["status"] == "died" and self.cgroup and self.cgroup.oom_kills() > oom_kills:
-                reply = {"status": "memory"}  # the kernel stopped the job (or the zygote with it) at its limit
+            if self.cgroup and self.cgroup.oom_kills() > oom_kills:
+                # The kernel stopped a process of the job (or the zygote with it) at the tree's limit. Even when the
+                # run itself finished (the process killed was one it forked), the tree went over: that is the verdict.
+                reply = {"status": "memory"}
             return RunOutcome.load(reply, dir_fd)
         finally:
             os.close(dir_fd)
