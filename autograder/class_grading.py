@@ -2,14 +2,17 @@
 
 Each worker process owns one Grader, so torch is imported and the reference computed once per worker and a
 submission costs only its own runs. A task carries the notebook's bytes, not a path, so a Dask worker on another
-machine needs no shared filesystem. Workers grade and render (tables, heatmaps); the parent alone writes: the
+machine needs no shared filesystem, and the run's settings (settings.py), so no worker grades by its own
+environment: a worker whose grader code or dataset differ from the parent's refuses the task. Workers grade and render (tables, heatmaps); the parent alone writes: the
 gradebook, the autograded notebook, the feedback page, and last the results JSON (what grading found, the one
 source the class report reads; its notebook hash lets a re-run skip unchanged submissions).
 """
+import functools
 import hashlib
 import json
 import os
 import resource
+import secrets
 import shutil
 import socket
 import tempfile
@@ -25,7 +28,7 @@ import nbformat
 from .checks import EXERCISES, MAX_SCORE
 from .course import Course, CourseError
 from .gradebook import GradebookWriter, autograded_notebook
-from .sandbox import Limits
+from .settings import GradingSettings, differences
 
 
 @dataclass(frozen=True)
@@ -35,14 +38,15 @@ class Task:
     notebook: str  # the submission's path inside the course, for messages and the report
     content: bytes | None  # None: the student's folder has no notebook file
     timestamp: str | None
-    limits: Limits
-    hidden_seed: int | None
+    settings: GradingSettings
 
 
 @dataclass
 class ClassRun:
     graded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    # student -> which settings differ from those their last grade was made under ("hidden seed", ...)
+    regraded: dict[str, list[str]] = field(default_factory=dict)
     not_gradable: dict[str, str] = field(default_factory=dict)  # student -> why (recorded as 0)
     errors: dict[str, str] = field(default_factory=dict)  # student -> internal error (recorded as 0, with why)
     refused: dict[str, str] = field(default_factory=dict)  # folder name -> why it is not a student id
@@ -53,18 +57,52 @@ class ClassRun:
 _graders: dict = {}
 
 
-def worker_grader(limits: Limits, hidden_seed: int | None):
-    """This process's Grader, made on first use: the pool's initializer, or a Dask worker's first task."""
-    key = (limits, hidden_seed)
+def worker_grader(settings: GradingSettings):
+    """This process's Grader for these settings, made on first use (a Dask worker's first task)."""
+    key = (settings.hidden_seed, settings.limits, settings.credit)
     if key not in _graders:
         import torch
 
         from .grading import Grader
 
         torch.set_num_threads(1)  # the workers already use every core; more threads each only contend
-        grader = _graders[key] = Grader(limits, hidden_seed=hidden_seed)
+        grader = _graders[key] = Grader(settings.limits, hidden_seed=settings.hidden_seed, credit=settings.credit)
         util.Finalize(grader, grader.close, exitpriority=10)  # multiprocessing workers skip atexit
     return _graders[key]
+
+
+def start_worker(settings: GradingSettings):
+    """The pool's initializer: the Grader made before the first task. A failure here is left for the first task
+    to meet and record (an initializer that raises would break the whole pool)."""
+    try:
+        worker_grader(settings)
+    except Exception:
+        pass
+
+
+def mismatch(settings: GradingSettings) -> str | None:
+    """Why this worker cannot grade by these settings: its own grader code or dataset is not the parent's."""
+    from .settings import grader_version
+
+    if grader_version() != settings.grader:
+        return (f"this worker ({socket.gethostname()}) runs grader {grader_version()}, the run asked for "
+                f"{settings.grader}: install the same backprop-ninja on every worker")  # fmt: skip
+    words = _local_words()
+    if words.identity != settings.dataset:
+        return (f"this worker ({socket.gethostname()}) has the dataset {words.identity} ({words.source}), the run "
+                f"asked for {settings.dataset}: give every worker the same names.txt ($BACKPROP_NINJA_NAMES)")  # fmt: skip
+    return None
+
+
+@functools.cache
+def _local_words():
+    from . import data
+
+    return data.load_words()
+
+
+class SettingsMismatch(RuntimeError):
+    pass
 
 
 def grade_task(task: Task) -> dict:
@@ -75,9 +113,12 @@ def grade_task(task: Task) -> dict:
     """
     from .notebook import NotGradable
 
-    grader = worker_grader(task.limits, task.hidden_seed)
-    start = time.perf_counter()
+    start, grader = time.perf_counter(), None
     try:
+        why = mismatch(task.settings)
+        if why:
+            raise SettingsMismatch(why)
+        grader = worker_grader(task.settings)
         with tempfile.TemporaryDirectory(prefix="backprop-ninja-submission-") as tmp:
             path = Path(tmp) / Path(task.notebook).name
             if task.content is not None:
@@ -90,7 +131,8 @@ def grade_task(task: Task) -> dict:
     except Exception as e:  # a bug of ours, met on this submission: recorded as such, the batch goes on
         outcome = internal_error_outcome(task, e)
     outcome["seconds"] = time.perf_counter() - start
-    outcome["worker"] = {"host": socket.gethostname(), "pid": os.getpid(), "peak_memory_mib": _peak_memory_mib(grader)}
+    outcome["worker"] = {"host": socket.gethostname(), "pid": os.getpid(),
+                         "peak_memory_mib": _peak_memory_mib(grader) if grader else None}  # fmt: skip
     return outcome
 
 
@@ -155,9 +197,10 @@ def sha256(content: bytes | None) -> str:
     return hashlib.sha256(content or b"").hexdigest()
 
 
-def grade_class(course: Course, jobs: int | None = None, force: bool = False, scheduler: str | None = None,
-                limits: Limits = Limits(), hidden_seed: int | None = None, progress: bool = True) -> ClassRun:  # fmt: skip
-    """Grade every submission of course.assignment that is new or changed (all of them with force)."""
+def grade_class(course: Course, settings: GradingSettings, jobs: int | None = None, force: bool = False,
+                scheduler: str | None = None, progress: bool = True) -> ClassRun:  # fmt: skip
+    """Grade every submission of course.assignment that is new, changed or graded under other settings (all of
+    them with force)."""
     students = course.students_submitted()
     if not students:
         raise CourseError(f"no submissions in {course.submitted('*')}: collect them first "
@@ -174,11 +217,15 @@ def grade_class(course: Course, jobs: int | None = None, force: bool = False, sc
             folder = course.submitted(student)
             path = folder / f"{gradebook.notebook}.ipynb"
             content = path.read_bytes() if path.is_file() else None
-            if not force and _unchanged(course, gradebook, student, content):
-                run.skipped.append(student)
-                continue
+            previous = read_result(course, student) if gradebook.has_submission(student) else None
+            if previous and not force and previous.get("notebook_sha256") == sha256(content):
+                changed = differences(previous.get("settings"), settings.record())
+                if not changed:
+                    run.skipped.append(student)
+                    continue
+                run.regraded[student] = changed
             tasks.append(Task(student, course.assignment, str(path.relative_to(course.root)), content,
-                              _timestamp(folder), limits, hidden_seed))  # fmt: skip
+                              _timestamp(folder), settings))  # fmt: skip
         lost = []
         for task, outcome in _graded_as_completed(tasks, jobs, scheduler, progress):
             if isinstance(outcome, BaseException):
@@ -221,13 +268,14 @@ def _timestamp(folder: Path) -> str | None:
         when = parse_utc(text) if text else None
     except (OSError, ValueError, OverflowError, TypeError):
         return None
-    # Written back in nbgrader's own form, not as the file had it: nothing else of that file reaches a page or CSV.
-    return when.strftime("%Y-%m-%d %H:%M:%S.%f UTC") if when else None
+    # Written back in one form, not as the file had it: nothing else of that file reaches a page or CSV.
+    return utc_text(when) if when else None
 
 
-def _unchanged(course: Course, gradebook: GradebookWriter, student: str, content: bytes | None) -> bool:
-    previous = read_result(course, student)
-    return bool(previous) and previous.get("notebook_sha256") == sha256(content) and gradebook.has_submission(student)
+def utc_text(when: datetime) -> str:
+    """Every time a result, page or CSV shows, in one form: 2026-03-01 09:30:00 UTC (nbgrader parses it back)."""
+    when = when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)  # naive: UTC
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def read_result(course: Course, student: str) -> dict | None:
@@ -271,8 +319,7 @@ class _executor:
         else:
             # spawn: the parent holds a database connection and a progress thread, which a fork would copy.
             self.pool = ProcessPoolExecutor(self.jobs or os.cpu_count(), mp_context=get_context("spawn"),
-                                            initializer=worker_grader,
-                                            initargs=(self.first.limits, self.first.hidden_seed))  # fmt: skip
+                                            initializer=start_worker, initargs=(self.first.settings,))  # fmt: skip
         return self.submit
 
     def __exit__(self, *exc):
@@ -307,16 +354,29 @@ def _write(course: Course, gradebook: GradebookWriter, task: Task, graded: dict)
     release = course.release() / f"{gradebook.notebook}.ipynb"
     nb = autograded_notebook(release, submitted / f"{gradebook.notebook}.ipynb", graded["check_outputs"])
     nbformat.write(nb, autograded / f"{gradebook.notebook}.ipynb")
-    # release_feedback reads timestamp.txt and submission_secret.txt beside the page (the secret names the
-    # released file, so only that student finds it).
     feedback.mkdir(parents=True, exist_ok=True)
     (feedback / f"{gradebook.notebook}.html").write_text(graded["feedback_html"])
-    for name in ("timestamp.txt", "submission_secret.txt"):
-        if (submitted / name).is_file():
-            shutil.copy(submitted / name, feedback / name)
+    graded_at = datetime.now(timezone.utc)
+    _write_release_files(submitted, feedback, task.timestamp or utc_text(graded_at))
     record = {key: graded[key] for key in ("student", "score", "max_score", "scores", "problem", "internal_error",
                                            "seconds", "worker", "report")}  # fmt: skip
     record.update(notebook=task.notebook, notebook_sha256=sha256(task.content), timestamp=task.timestamp,
-                  graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))  # fmt: skip
+                  settings=task.settings.record(), graded_at=utc_text(graded_at))  # fmt: skip
     course.results().mkdir(parents=True, exist_ok=True)
     (course.results() / f"{student}.json").write_text(json.dumps(record, indent=1))
+
+
+def _write_release_files(submitted: Path, feedback: Path, timestamp: str):
+    """What `nbgrader release_feedback` reads beside each page: timestamp.txt and submission_secret.txt.
+
+    The secret names the page's file in the exchange (a hash of it), so only the student who submitted with it
+    finds their page with `fetch_feedback`. A submission that came another way (zip_collect, copied in) has none:
+    it gets a random one of its own, kept across regrades, so its page is released without crashing and without
+    landing where anyone can guess; such students get their page another way (it is a single HTML file). The
+    timestamp is only logged by release_feedback: the submission's own when known, else when it was graded.
+    """
+    if (submitted / "submission_secret.txt").is_file():
+        shutil.copy(submitted / "submission_secret.txt", feedback / "submission_secret.txt")
+    elif not (feedback / "submission_secret.txt").is_file():
+        (feedback / "submission_secret.txt").write_text(secrets.token_hex(16))
+    (feedback / "timestamp.txt").write_text(timestamp)

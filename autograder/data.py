@@ -36,6 +36,12 @@ class Words:
     words: list[str]
     source: str
 
+    @property
+    def identity(self) -> str:
+        """Which words these are, in a few characters: two graders agree on every grade only on the same words."""
+        digest = hashlib.sha256("\n".join(self.words).encode()).hexdigest()[:12]
+        return f"{len(self.words)} words, sha256 {digest}"
+
 
 def load_words() -> Words:
     """Return the training words and a sentence saying which dataset they are."""

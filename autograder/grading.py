@@ -4,13 +4,12 @@ A Grader computes the reference once (per seed) and keeps one sandbox, so gradin
 Grader costs one process fork per exercise each.
 """
 import functools
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import data, lecture
-from .checks import DEFAULT_HIDDEN_SEED, EXERCISES, HIDDEN, PUBLIC, PUBLIC_SEED, Exercise
+from . import data, lecture, settings
+from .checks import EXERCISES, HIDDEN, PUBLIC, PUBLIC_SEED, Exercise
 from .compare import Comparison, compare
 from .hints import diagnose, hint
 from .localise import SeedRun, earns_local_credit
@@ -22,20 +21,16 @@ from .run_result import clean_result
 from .static_checks import autograd_uses, review_flags
 
 
-def hidden_seed_from_env() -> int:
-    value = os.environ.get("BACKPROP_NINJA_HIDDEN_SEED")
-    return int(value) if value else DEFAULT_HIDDEN_SEED
-
-
 class Grader:
     def __init__(self, limits: Limits = Limits(), hidden_seed: int | None = None, words: "data.Words | None" = None,
                  credit: str = "strict"):
         # "strict": a check scores when its gradient is right, as in the lecture. "local": also when it is right
         # given the student's own upstream gradients (Exercise 1), so one early slip costs one point.
         self.credit = credit
-        hidden = hidden_seed_from_env() if hidden_seed is None else hidden_seed
-        if hidden == PUBLIC_SEED:
-            raise ValueError(f"the hidden seed must differ from the public seed ({PUBLIC_SEED}): choose another")
+        # A library caller may leave the seed out (the environment's, else the published default); a class run
+        # resolves it once in its parent (settings.py) and passes it, so no worker reads its own environment.
+        hidden, _ = settings.hidden_seed(hidden_seed, for_class=False)
+        self.hidden_seed = hidden
         # One sandbox per seed: the process whose output a student sees never holds the hidden seed's inputs, not
         # even in a file an earlier run left in its scratch space. Both start now and import torch side by side
         # while the references are computed here.

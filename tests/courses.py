@@ -1,4 +1,5 @@
 """nbgrader courses for tests: a copy of the repository's course/, submissions put in, the CLI run in it."""
+import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from autograder.checks import EXERCISES
 ASSIGNMENT = "backprop_ninja"
 SAMPLES = ROOT / "course" / "sample_submissions"
 CELLS = [f"{ex.id}_check" for ex in EXERCISES]
+# The hidden seed test classes are graded with: an instructor's own, not the published default.
+COURSE_SEED = 4242
 
 
 def make_course(tmp_path, generate=True):
@@ -34,9 +37,12 @@ def submit(course, student, notebook=None):
     return folder
 
 
-def cli(*args, cwd=None):
+def cli(*args, cwd=None, env=None):
+    """The CLI, as an instructor runs it: with their own hidden seed (COURSE_SEED) unless `env` says otherwise."""
+    environment = {**os.environ, "BACKPROP_NINJA_HIDDEN_SEED": str(COURSE_SEED), **(env or {})}
+    environment = {k: v for k, v in environment.items() if v is not None}
     return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=600)  # fmt: skip
+                          text=True, timeout=600, env=environment)  # fmt: skip
 
 
 def gradebook_scores(course) -> dict[str, dict[str, float]]:

@@ -6,12 +6,12 @@ import subprocess
 
 import nbformat
 import pytest
-from courses import ASSIGNMENT, CELLS, SAMPLES, cli, gradebook_scores, make_course, submit
+from courses import ASSIGNMENT, CELLS, COURSE_SEED, SAMPLES, cli, gradebook_scores, make_course, submit
 from nbgrader.api import Gradebook
 from nbgrader.utils import determine_grade
 from submissions import all_right, solution_region
 
-from autograder.checks import DEFAULT_HIDDEN_SEED, EXERCISES, MAX_SCORE
+from autograder.checks import EXERCISES, MAX_SCORE
 from autograder.class_report import check_pass_rates, load_results
 from autograder.course import Course
 
@@ -95,7 +95,7 @@ def test_feedback_pages_show_tables_and_heatmaps_without_hidden_values_or_soluti
         text = _text(page)
         assert "Score: " in text and "Student " + student in text
         assert not [line for line in solution_lines if line in text], student
-        assert str(DEFAULT_HIDDEN_SEED) not in text
+        assert str(COURSE_SEED) not in text
         assert not [v for v in small_hidden if v in text], student
     bob = (course / "feedback" / "bob" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
     assert "Exercise 1" in bob and "maxdiff" in bob and "FAIL" in bob
@@ -119,7 +119,7 @@ def small_hidden():
     from autograder.reference import make_problem
 
     (Xtr, Ytr), _, _ = lecture.split_dataset(data.load_words().words)
-    grads = make_problem(DEFAULT_HIDDEN_SEED, Xtr, Ytr).grads
+    grads = make_problem(COURSE_SEED, Xtr, Ytr).grads
     values = [v for name in ("logits", "hprebn", "W1", "C") for v in grads[name].ravel()[:40] if abs(v) > 1e-3]
     return {f"{v:.6g}" for v in values} | {f"{v:.4f}" for v in values if abs(v) > 0.01}
 

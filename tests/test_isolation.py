@@ -4,7 +4,7 @@ import csv
 import json
 
 import pytest
-from courses import ASSIGNMENT, CELLS, cli, gradebook_scores, make_course, submit
+from courses import ASSIGNMENT, CELLS, COURSE_SEED, cli, gradebook_scores, make_course, submit
 from submissions import all_right, answer, solution_region, write_submission
 
 from autograder.checks import EXERCISE_BY_ID, MAX_SCORE
@@ -13,6 +13,7 @@ from autograder.class_report import write_report
 from autograder.course import Course
 from autograder.gradebook import GradebookWriter
 from autograder.sandbox import Limits
+from autograder.settings import GradingSettings, grader_version
 
 # Planted in an honest student's code; the attacker searches for it in two halves, so that the whole marker
 # exists in the attacker's process only if something of the classmate's code reached it.
@@ -147,7 +148,8 @@ def test_an_internal_error_is_recorded_for_that_student(tmp_path):
     course_dir = make_course(tmp_path)
     submit(course_dir, "unlucky", all_right(tmp_path / "u.ipynb"))
     course = Course(course_dir, ASSIGNMENT)
-    task = Task("unlucky", ASSIGNMENT, f"submitted/unlucky/{ASSIGNMENT}/{ASSIGNMENT}.ipynb", b"{}", None, Limits(), None)
+    settings = GradingSettings(COURSE_SEED, Limits(), "strict", grader_version(), "test words")
+    task = Task("unlucky", ASSIGNMENT, f"submitted/unlucky/{ASSIGNMENT}/{ASSIGNMENT}.ipynb", b"{}", None, settings)
     from autograder.class_grading import ClassRun
 
     gradebook, run = GradebookWriter(course), ClassRun()
