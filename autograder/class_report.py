@@ -12,8 +12,10 @@ from .checks import EXERCISES, MAX_SCORE
 from .course import Course, CourseError
 from .pictures import pass_rates, score_histogram
 
+# timestamp: when the student submitted (nbgrader's timestamp.txt; empty when the submission came without one,
+# as from zip_collect); graded_at: when it was graded; hidden_seed: which seed graded it, by its identity.
 CSV_COLUMNS = ["student", "score", "max_score", *[ex.id for ex in EXERCISES], "status", "seconds", "failed_checks",
-               "problem", "timestamp"]  # fmt: skip
+               "problem", "timestamp", "graded_at", "hidden_seed"]  # fmt: skip
 
 
 def load_results(course: Course) -> list[dict]:
@@ -42,18 +44,35 @@ def status(result: dict) -> str:
     return "internal error" if result.get("internal_error") else "not gradable" if result["problem"] else "graded"
 
 
+def score(value: float) -> str:
+    """A score as every view prints it: 30, 0.5, 52 (never 30.0 beside 52)."""
+    return f"{value:g}"
+
+
 def row(result: dict) -> dict:
+    """One submission as the CSV, the page and the terminal show it: every value already text."""
     return {
         "student": result["student"],
-        "score": result["score"],
-        "max_score": result["max_score"],
-        **result["scores"],
+        "score": score(result["score"]),
+        "max_score": score(result["max_score"]),
+        **{ex_id: score(value) for ex_id, value in result["scores"].items()},
         "status": status(result),
-        "seconds": round(result["seconds"], 3),
+        "seconds": f"{result['seconds']:.3f}",
         "failed_checks": " ".join(failed_checks(result)),
         "problem": result.get("internal_error") or result["problem"] or "",
         "timestamp": result["timestamp"] or "",
+        "graded_at": result.get("graded_at", ""),
+        "hidden_seed": result.get("settings", {}).get("hidden_seed", ""),
     }
+
+
+def settings_used(results: list[dict]) -> dict[str, int]:
+    """Each distinct hidden seed (by identity) the results were graded with, and how many."""
+    seeds: dict[str, int] = {}
+    for result in results:
+        seed = result.get("settings", {}).get("hidden_seed", "unknown (graded before seeds were recorded)")
+        seeds[seed] = seeds.get(seed, 0) + 1
+    return seeds
 
 
 def check_pass_rates(results: list[dict]) -> dict[str, float]:
@@ -74,7 +93,8 @@ def write_report(course: Course):
         writer.writeheader()
         writer.writerows({key: spreadsheet_safe(value) for key, value in r.items()} for r in rows)
     rates = check_pass_rates(results)
-    (out / "report.html").write_text(_page(course.assignment, rows, rates, review_list(results)))
+    page = _page(course.assignment, rows, rates, review_list(results), settings_used(results), results)
+    (out / "report.html").write_text(page)
     return out / "report.html", out / "report.csv"
 
 
@@ -84,22 +104,29 @@ def review_list(results: list[dict]) -> list[tuple[str, str, dict]]:
             for flag in ex.get("review", [])]  # fmt: skip
 
 
-def _page(assignment: str, rows: list[dict], rates: dict[str, float], review: list) -> str:
-    scores = [r["score"] for r in rows]
-    seconds = [r["seconds"] for r in rows]
+def _page(assignment: str, rows: list[dict], rates: dict[str, float], review: list, seeds: dict[str, int],
+          results: list[dict]) -> str:  # fmt: skip
+    scores = [r["score"] for r in results]
+    seconds = [r["seconds"] for r in results]
+    by_seed = "; ".join(f"hidden seed {html.escape(seed)}: {count}" for seed, count in seeds.items())
+    if len(seeds) > 1:
+        by_seed += " (more than one seed: regrade with the one you mean)"
     hardest = sorted(rates.items(), key=lambda item: item[1])[:10]
     summary = (f"{len(rows)} submissions; mean score {statistics.mean(scores):.1f}/{MAX_SCORE:g}, median "
                f"{statistics.median(scores):g}; {sum(s == MAX_SCORE for s in scores)} with full marks; "
                f"{sum(r['status'] == 'not gradable' for r in rows)} not gradable; "
                f"{sum(r['status'] == 'internal error' for r in rows)} internal errors. Grading took "
-               f"{statistics.median(seconds):.2f} s per submission (median), {max(seconds):.2f} s at most.")  # fmt: skip
+               f"{statistics.median(seconds):.2f} s per submission (median), {max(seconds):.2f} s at most. "
+               f"Graded with {by_seed}.")  # fmt: skip
     trips = "".join(f"<tr><td>d{html.escape(name.split('/')[1])} ({name.split('/')[0]})</td><td>{100 * rate:.0f}%</td></tr>"
                     for name, rate in hardest)  # fmt: skip
-    head = "".join(f"<th>{c}</th>" for c in ("student", "score", "status", "seconds", "failed checks", "problem"))
+    head = "".join(f"<th>{c}</th>" for c in ("student", "score", "status", "seconds", "failed checks", "problem",
+                                              "submitted"))  # fmt: skip
     body = "".join(
-        f"<tr><td>{html.escape(r['student'])}</td><td>{r['score']:g}</td><td>{r['status']}</td><td>{r['seconds']:.2f}</td>"
-        f"<td>{len(r['failed_checks'].split())}: {html.escape(r['failed_checks'])}</td><td>{html.escape(r['problem'])}</td></tr>"
-        for r in sorted(rows, key=lambda r: (r["score"], r["student"]))
+        f"<tr><td>{html.escape(r['student'])}</td><td>{r['score']}</td><td>{r['status']}</td><td>{r['seconds']}</td>"
+        f"<td>{len(r['failed_checks'].split())}: {html.escape(r['failed_checks'])}</td><td>{html.escape(r['problem'])}</td>"
+        f"<td>{html.escape(r['timestamp'] or 'not recorded')}</td></tr>"
+        for r in sorted(rows, key=lambda r: (float(r["score"]), r["student"]))
     )  # fmt: skip
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(assignment)}: class report</title>"

@@ -1,57 +1,79 @@
 """The command line: `backprop-ninja check NOTEBOOK`, `grade ASSIGNMENT`, `report ASSIGNMENT`, `doctor`.
 
 Exit codes of `check`: 0 full marks, 1 anything short of it, 2 the notebook cannot be graded at all.
-Exit codes of `grade` and `report`: 0 done, 1 an internal error on some submission, 2 the course is not ready.
+Exit codes of `grade` and `report`: 0 done, 1 an internal error on some submission, 2 the course or a setting is
+not ready (nothing is graded or recorded then). A user's mistake is one line on stderr, never a traceback.
 """
 import argparse
 import json
+import os
 import sys
 
 from .checks import DEFAULT_HIDDEN_SEED
 
 
-def _limits(args):
+def _settings(args, for_class: bool):
+    """The run's settings, validated here, before any grading starts (settings.py). Raises SettingsError."""
     from .sandbox import Limits
+    from .settings import GradingSettings
 
-    return Limits(timeout=args.timeout, memory_gib=args.memory)
+    limits = Limits(timeout=args.timeout, memory_gib=args.memory)
+    return GradingSettings.resolve(args.hidden_seed, limits, args.credit, for_class=for_class)
+
+
+def fail(message: str) -> int:
+    print(f"backprop-ninja: {message}", file=sys.stderr)
+    return 2
 
 
 def cmd_check(args) -> int:
     from .notebook import NotGradable, read_submission
+    from .settings import SettingsError
 
     try:
+        settings = _settings(args, for_class=False)
         read_submission(args.notebook)  # fail fast, before torch is even imported, on a file that is not a notebook
         from .grading import Grader
 
-        with Grader(_limits(args), hidden_seed=args.hidden_seed, credit=args.credit) as grader:
+        with Grader(settings.limits, hidden_seed=settings.hidden_seed, credit=settings.credit) as grader:
             report = grader.grade(args.notebook)
     except NotGradable as e:
-        print(f"backprop-ninja: cannot grade {e}", file=sys.stderr)
-        return 2
-    except (RuntimeError, ValueError) as e:  # no sandbox, no dataset, a hidden seed equal to the public one
-        print(f"backprop-ninja: {e}", file=sys.stderr)
-        return 2
+        return fail(f"cannot grade {e}")
+    except (SettingsError, RuntimeError) as e:  # a setting that cannot be used, no sandbox
+        return fail(str(e))
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
+        from rich.console import Console
+
+        from .render import report_renderables
+
+        console = Console(highlight=False)  # the terminal's own width and colours (none when piped, or NO_COLOR)
         if args.verbose:
-            print(f"Isolation: {report.isolation}\nDataset: {report.dataset}\n")
-        print(report)
+            console.print(f"Isolation: {report.isolation}\nDataset: {report.dataset}\nSettings: {settings.summary()}\n",
+                          markup=False)  # fmt: skip
+        for part in report_renderables(report):
+            console.print(part)
     return 0 if report.full_marks else 1
 
 
 def cmd_grade(args) -> int:
     from .class_grading import grade_class
     from .course import Course, CourseError
+    from .settings import SETTING_NAMES, SettingsError
 
     try:
+        settings = _settings(args, for_class=True)
         course = Course(args.course_dir, args.assignment)
-        run = grade_class(course, jobs=args.jobs, force=args.force, scheduler=args.scheduler, limits=_limits(args),
-                          hidden_seed=args.hidden_seed)  # fmt: skip
-    except CourseError as e:
-        print(f"backprop-ninja: {e}", file=sys.stderr)
-        return 2
-    print(f"Graded {len(run.graded)}, skipped {len(run.skipped)} unchanged (--force regrades them).")
+        print(f"Grading with {settings.summary()}.", flush=True)
+        run = grade_class(course, settings, jobs=args.jobs, force=args.force, scheduler=args.scheduler)
+    except (SettingsError, CourseError) as e:
+        return fail(str(e))
+    regraded = ""
+    if run.regraded:
+        changed = [name for name in SETTING_NAMES.values() if any(name in names for names in run.regraded.values())]
+        regraded = f" ({len(run.regraded)} of them graded before under another {', '.join(changed)})"
+    print(f"Graded {len(run.graded)}{regraded}, skipped {len(run.skipped)} unchanged (--force regrades them).")
     for student, problem in run.not_gradable.items():
         print(f"  {student}: scored 0, cannot grade {problem}")
     for student, error in run.errors.items():
@@ -68,12 +90,38 @@ def cmd_report(args) -> int:
     from .course import Course, CourseError
 
     try:
-        page, table = write_report(Course(args.course_dir, args.assignment))
+        course = Course(args.course_dir, args.assignment)
+        page, table = write_report(course)
     except CourseError as e:
-        print(f"backprop-ninja: {e}", file=sys.stderr)
-        return 2
+        return fail(str(e))
+    print_scores(course)
     print(f"Class report: {page}\nOne row per submission: {table}")
     return 0
+
+
+def print_scores(course):
+    """The class's scores, one row per student, at the terminal's width."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from .checks import EXERCISES
+    from .class_report import load_results, row, settings_used
+
+    results = load_results(course)
+    table = Table(title=f"{course.assignment}: {len(results)} submissions", title_justify="left", show_edge=False)
+    columns = ["student", "score", *(ex.id for ex in EXERCISES), "status", "submitted"]
+    for column in columns:
+        table.add_column(column, overflow="fold", justify="left" if column in ("student", "status", "submitted") else "right")
+    for r in map(row, results):
+        cells = [r["student"], f"{r['score']}/{r['max_score']}", *(r[ex.id] for ex in EXERCISES), r["status"],
+                 r["timestamp"] or "not recorded"]  # fmt: skip
+        table.add_row(*map(Text, cells))  # Text, not markup: a student id may hold [brackets]
+    console = Console(highlight=False)
+    console.print(table)
+    seeds = settings_used(results)
+    console.print("Graded with " + "; ".join(f"hidden seed {seed} ({'all ' if len(seeds) == 1 else ''}{n})"
+                                             for seed, n in seeds.items()), markup=False)  # fmt: skip
 
 
 def cmd_doctor(args) -> int:
@@ -104,8 +152,11 @@ def cmd_doctor(args) -> int:
 
 
 def positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give a number, not {text!r}") from None
+    if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
     return value
 
@@ -116,17 +167,21 @@ def whole_number(text: str) -> int:
     return int(text)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a mistake in the options said in one line (argparse's own adds the whole usage)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="backprop-ninja", description="Check and grade the backprop ninja exercises.")
+    parser = Parser(prog="backprop-ninja", description="Check and grade the backprop ninja exercises.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     check = sub.add_parser("check", help="grade one notebook and print the cmp tables and the score")
     check.add_argument("notebook", help="path to backprop_ninja.ipynb")
     check.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     check.add_argument("--verbose", action="store_true", help="also say which isolation and dataset are in use")
-    check.add_argument("--credit", choices=("strict", "local"), default="strict",
-                       help="strict (default): a gradient scores when it is right; local: also when it is right "
-                            "given the student's own upstream gradients, so one early slip costs one point")
     check.set_defaults(run=cmd_check)
 
     grade = sub.add_parser("grade", help="grade every submitted notebook of an nbgrader course, in parallel")
@@ -149,14 +204,53 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (check, grade):
         p.add_argument("--timeout", type=positive, default=60.0, help="seconds each exercise may run (default 60)")
         p.add_argument("--memory", type=positive, default=4.0, help="GiB each exercise may use (default 4)")
-        p.add_argument("--hidden-seed", type=int, default=None,
-                       help=f"the seed students never see (default $BACKPROP_NINJA_HIDDEN_SEED or {DEFAULT_HIDDEN_SEED})")
+        p.add_argument("--credit", choices=("strict", "local"), default="strict",
+                       help="strict (default): a gradient scores when it is right; local: also when it is right "
+                            "given the student's own upstream gradients, so one early slip costs one point")
+    check.add_argument("--hidden-seed", default=None, help="the seed students never see (default "
+                       f"$BACKPROP_NINJA_HIDDEN_SEED, else the published {DEFAULT_HIDDEN_SEED})")  # fmt: skip
+    grade.add_argument("--hidden-seed", default=None, help="the seed students never see (default "
+                       "$BACKPROP_NINJA_HIDDEN_SEED; one of them is required: choose your own)")  # fmt: skip
     return parser
+
+
+class _ReaderMayLeave:
+    """stdout for a command whose reader may stop early (`backprop-ninja check NB | head`): from then on the
+    output goes nowhere and the command finishes as it would have, with its own exit code."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self):
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def _gone(self):
+        # What is still buffered would fail again at exit: the descriptor now leads to /dev/null.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    sys.stdout = _ReaderMayLeave(sys.stdout)
+    try:
+        code = args.run(args)
+        sys.stdout.flush()
+    finally:
+        sys.stdout = sys.stdout.stream
+    return code
 
 
 if __name__ == "__main__":

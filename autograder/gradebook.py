@@ -82,7 +82,7 @@ def autograded_notebook(release_path, submission_path, check_outputs: dict[str, 
                 html, text, score = check_outputs[exercise_id]
                 cell.outputs = [
                     nbformat.v4.new_output("display_data", data={"text/html": html, "text/plain": text}),
-                    nbformat.v4.new_output("execute_result", data={"text/plain": repr(float(score))},
+                    nbformat.v4.new_output("execute_result", data={"text/plain": f"{score:g}"},
                                            execution_count=count),
                 ]  # fmt: skip
                 cell.execution_count = count

@@ -27,6 +27,10 @@ class ExerciseCell:
 def read_submission(path) -> dict[str, ExerciseCell]:
     """The cell of each exercise, by grade_id. Raises NotGradable for a file that is not this assignment."""
     path = Path(path)
+    if path.is_dir():
+        inside = sorted(path.glob("*.ipynb"))
+        example = inside[0] if len(inside) == 1 else path / f"{ASSIGNMENT}.ipynb"
+        raise NotGradable(f"{path}: a folder, not a notebook: give the notebook file, e.g. {example}")
     if not path.is_file():
         raise NotGradable(f"{path}: no such file")
     text = path.read_bytes()

@@ -2,8 +2,10 @@
 import html
 import io
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .checks import EXERCISES, MAX_SCORE
 from .pictures import difference_heatmap, loss_curves
@@ -17,7 +19,7 @@ VERDICT_STYLE = {"passed": "#1a7f37", "partial": "#9a6700", "failed": "#cf222e",
 def _row(check) -> tuple[str, ...]:
     maxdiff = "" if check.maxdiff is None else f"{check.maxdiff:.2g}"
     return (check.name, str(check.exact), str(check.approx), maxdiff, "ok" if check.shape_ok else "WRONG",
-            "pass" if check.passed else "FAIL", f"{check.points:g}/{check.max_points:g}", check.message,
+            "pass" if check.passed else "FAIL", points(check.points, check.max_points), check.message,
             _diagnosis(check))  # fmt: skip
 
 
@@ -39,31 +41,64 @@ def _summary(ex: ExerciseResult) -> str:
             f"{following} failing check(s) marked 'follows from an earlier mistake' are right given theirs.")
 
 
-def _points(score, max_score) -> str:
+def points(score, max_score) -> str:
+    """Every score the same way, everywhere: 30/52, 0.5/1."""
     return f"{score:g}/{max_score:g}"
 
 
-def exercise_text(ex: ExerciseResult) -> str:
-    table = Table(title=f"{ex.title}: {_points(ex.score, ex.max_score)} ({ex.status})", title_justify="left",
-                  show_edge=False, pad_edge=False)  # fmt: skip
-    for column in COLUMNS:
-        table.add_column(column, overflow="fold")
+# The width of the plain-text tables kept in files (the autograded notebook, str() of a result). A terminal gets
+# its own width and colours from rich (the CLI's Console).
+TEXT_WIDTH = 100
+# As text the table keeps the lecture's cmp columns, short enough for an 80-column terminal; the sentences
+# (message, diagnosis) follow it, one line per check that needs one.
+TEXT_COLUMNS = COLUMNS[:7] + ("",)
+
+
+def exercise_renderables(ex: ExerciseResult) -> list:
+    """The exercise's table and the lines under it, for a rich Console: it fits them to its width and colours."""
+    colour = VERDICT_STYLE.get(ex.status, "default")
+    title = Text.assemble(f"{ex.title}: ", (f"{points(ex.score, ex.max_score)} ({ex.status})", f"bold {colour}"))
+    table = Table(show_edge=False, pad_edge=False, box=box.SIMPLE_HEAD,
+                  padding=(0, 1, 0, 0))
+    for column in TEXT_COLUMNS:
+        table.add_column(column, no_wrap=True)
+    notes = []
     for check in ex.checks:
-        table.add_row(*_row(check))
+        cells = _row(check)
+        verdict = Text(cells[5], style="bold #1a7f37" if check.passed else "bold #cf222e")
+        where = "follows" if not check.passed and check.locally_correct else "root cause" if cells[8] else ""
+        table.add_row(*cells[:5], verdict, cells[6], where)
+        if not check.passed and not check.locally_correct:
+            notes.append(Text.assemble((f"d{check.name}: ", "bold"), "; ".join(filter(None, cells[7:]))))
+    lines = [Text(line) for line in (ex.message, _summary(ex)) if line]
+    return [title, table, *notes, *lines, Text("")]
+
+
+def report_renderables(report: Report) -> list:
+    parts = [part for ex in report.exercises for part in exercise_renderables(ex)]
+    return parts + [Text(EXACT_NOTE), Text.assemble("Score: ", (points(report.score, report.max_score), "bold"))]
+
+
+def plain_text(renderables: list, width: int = TEXT_WIDTH) -> str:
     buffer = io.StringIO()
-    console = Console(file=buffer, width=160, no_color=True, force_terminal=False)
-    console.print(table)
-    for line in (ex.message, _summary(ex)):
-        if line:
-            console.print(line)
+    console = Console(file=buffer, width=width, no_color=True, force_terminal=False)
+    for part in renderables:
+        console.print(part, soft_wrap=isinstance(part, Text))  # a sentence stays one line: the reader's view wraps it
     return buffer.getvalue()
 
 
+def exercise_text(ex: ExerciseResult) -> str:
+    return plain_text(exercise_renderables(ex))
+
+
 def report_text(report: Report) -> str:
-    parts = [exercise_text(ex) for ex in report.exercises]
-    parts.append(EXACT_NOTE)
-    parts.append(f"Score: {_points(report.score, report.max_score)}")
-    return "\n".join(parts) + "\n"
+    return plain_text(report_renderables(report))
+
+
+def exercise_summary(ex: ExerciseResult) -> str:
+    """One short line (nbgrader's Validate cuts at 87 characters): the exercise, its score, where to look first."""
+    where = f"; start at d{ex.first_wrong}" if ex.first_wrong and ex.status in ("partial", "failed") else ""
+    return f"{ex.title.partition(':')[0]}: {points(ex.score, ex.max_score)} points ({ex.status}){where}"
 
 
 def exercise_html(ex: ExerciseResult) -> str:
@@ -84,7 +119,7 @@ def exercise_html(ex: ExerciseResult) -> str:
         message += f"<p><img alt='loss curves' src='{curves}'></p>"
     return (
         f"<div class='backprop-ninja-exercise' data-exercise='{ex.id}' data-status='{html.escape(ex.status)}'>"
-        f"<h4>{html.escape(ex.title)}: <span style='color:{colour}'>{_points(ex.score, ex.max_score)} "
+        f"<h4>{html.escape(ex.title)}: <span style='color:{colour}'>{points(ex.score, ex.max_score)} "
         f"({html.escape(ex.status)})</span></h4>{message}"
         f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
@@ -93,7 +128,7 @@ def exercise_html(ex: ExerciseResult) -> str:
 def report_html(report: Report) -> str:
     body = "".join(exercise_html(ex) for ex in report.exercises)
     return (f"<div class='backprop-ninja-report'>{body}<p><small>{html.escape(EXACT_NOTE)}</small></p>"
-            f"<p><b>Score: {_points(report.score, report.max_score)}</b></p></div>")
+            f"<p><b>Score: {points(report.score, report.max_score)}</b></p></div>")
 
 
 class PointsTable:

@@ -20,6 +20,14 @@ EXACT_NOTE = (
 )
 
 
+class Score(float):
+    """A score that prints as every table does (30, not 30.0): the check cell's last value is one, and nbgrader
+    reads that printout as the cell's partial credit."""
+
+    def __repr__(self):
+        return f"{float(self):g}"
+
+
 @dataclass
 class CheckResult:
     name: str
@@ -117,6 +125,12 @@ class ExerciseResult:
 
         return exercise_text(self)
 
+    def __repr__(self):
+        # One line where Jupyter or a console shows the object as text; str() is the table, to_dict() the data.
+        from .render import exercise_summary
+
+        return f"<{exercise_summary(self)}>"
+
     def _repr_html_(self):
         from .render import exercise_html
 
@@ -144,6 +158,12 @@ class Report:
         from .render import report_text
 
         return report_text(self)
+
+    def __repr__(self):
+        from .render import points
+
+        scores = ", ".join(f"{e.id} {points(e.score, e.max_score)}" for e in self.exercises)
+        return f"<{self.notebook}: {points(self.score, self.max_score)} ({scores})>"
 
     def _repr_html_(self):
         from .render import report_html

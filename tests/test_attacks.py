@@ -429,7 +429,7 @@ def test_a_batch_of_every_attack_gets_its_verdict(limited_grader, pasted, tmp_pa
 
 BAD_FILES = {
     "missing": (lambda p: p, "no such file"),
-    "a folder": (lambda p: (p.mkdir(), p)[1], "no such file"),
+    "a folder": (lambda p: (p.mkdir(), p)[1], "a folder, not a notebook"),
     "empty": (lambda p: (p.write_text(""), p)[1], "empty"),
     "binary junk": (lambda p: (p.write_bytes(bytes(range(256)) * 10), p)[1], "not a notebook"),
     "truncated JSON": (lambda p: (p.write_text(SOLUTIONS.read_text()[:5000]), p)[1], "not a notebook"),

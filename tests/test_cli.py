@@ -1,12 +1,15 @@
 """`backprop-ninja check` as a student runs it: tables, JSON, exit codes."""
 import json
+import os
 import subprocess
 import sys
 
 import pytest
-from submissions import EXERCISES, SOLUTIONS, all_right, edit_notebook, write_submission
+from submissions import EXERCISES, ROOT, SOLUTIONS, all_right, edit_notebook, write_submission
 
 from autograder.checks import EXERCISES as TABLE, MAX_SCORE
+
+SAMPLE_BOB = ROOT / "course" / "sample_submissions" / "bob" / "backprop_ninja" / "backprop_ninja.ipynb"
 
 
 def check(*args):
@@ -119,3 +122,49 @@ def test_odd_json_shapes_are_reported_not_crashed_on(tmp_path):
     ex1, ex2, ex3, ex4 = json.loads(run.stdout)["exercises"]
     assert "damaged" in ex2["message"] and ex2["score"] == 0
     assert [ex1["status"], ex3["status"], ex4["status"]] == ["passed"] * 3
+
+
+def test_a_folder_is_named_as_a_folder_with_the_notebook_to_give(tmp_path):
+    run = check(EXERCISES.parent)
+    assert run.returncode == 2
+    assert run.stderr.strip() == (f"backprop-ninja: cannot grade {EXERCISES.parent}: a folder, not a notebook: give "
+                                  f"the notebook file, e.g. {EXERCISES}")  # fmt: skip
+
+
+@pytest.mark.parametrize("command, first, code", [(f"check {EXERCISES}", "Exercise 1", 1),
+                                                  ("doctor", "Isolation: ", 0)])  # fmt: skip
+def test_output_closed_early_is_not_an_error(command, first, code):
+    """`backprop-ninja check NB | head -1`: no BrokenPipeError, and the exit code is still the command's own."""
+    run = subprocess.run(f"{sys.executable} -m autograder {command} | head -1; exit ${{PIPESTATUS[0]}}",
+                         shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.stdout.startswith(first) and len(run.stdout.splitlines()) == 1
+    assert run.returncode == code and run.stderr == ""
+
+
+def terminal(columns: int, colour: bool):
+    env = {**os.environ, "COLUMNS": str(columns)}
+    env.pop("NO_COLOR", None)
+    if colour:
+        env["FORCE_COLOR"] = "1"
+    else:
+        env.pop("FORCE_COLOR", None)
+    return subprocess.run([sys.executable, "-m", "autograder", "check", str(SAMPLE_BOB)], capture_output=True,
+                          text=True, timeout=300, env=env)  # fmt: skip
+
+
+def test_the_terminal_view_follows_the_terminals_width_and_colour():
+    narrow, wide, coloured = terminal(80, False), terminal(160, False), terminal(100, True)
+    assert max(map(len, narrow.stdout.splitlines())) <= 80 and "\x1b[" not in narrow.stdout  # piped: no colour
+    assert "Start at dhpreact" in narrow.stdout and "dhpreact:" in narrow.stdout and "Score: 30/52" in narrow.stdout
+    wide_lines = [line for line in wide.stdout.splitlines() if line.startswith("dhpreact:")]
+    assert len(wide_lines[0]) > 80  # a sentence wraps only at the terminal's edge
+    assert "\x1b[" in coloured.stdout and "FAIL" in coloured.stdout
+
+
+def test_a_result_has_a_short_text_form(grader):
+    report = grader.grade(SAMPLE_BOB)
+    ex1 = report.exercises[0]
+    assert repr(ex1) == f"<Exercise 1: {ex1.score:g}/26 points (partial); start at dhpreact>"
+    scores = ", ".join(f"{e.id} {e.score:g}/{e.max_score:g}" for e in report.exercises)
+    assert repr(report) == f"<{SAMPLE_BOB}: {report.score:g}/52 ({scores})>" and "ex2 0/6" in scores
+    assert len(repr(report)) < 200 and "Exercise 1" in str(ex1) and "dhpreact" in str(ex1)
