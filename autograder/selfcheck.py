@@ -6,6 +6,8 @@ Its last value, `.score`, is what the notebook's nbgrader test cells report as p
 """
 import functools
 import inspect
+import os
+import sys
 import warnings
 
 import torch
@@ -15,8 +17,9 @@ from .checks import EXERCISE_BY_ID, PUBLIC, PUBLIC_SEED
 from .compare import compare
 from .hints import diagnose, hint
 from .localise import SeedRun
+from .render import exercise_summary
 from .reference import autograd_gradients, make_problem, reference_losses
-from .results import CheckResult, ExerciseResult, score_status
+from .results import CheckResult, ExerciseResult, Score, score_status
 from .student_process import describe
 
 
@@ -70,7 +73,9 @@ def _caller_namespace() -> dict:
 def _last_training_step(ns: dict) -> tuple[dict, dict]:
     """Exercise 4: autograd's gradients for the loop's last step, and the student's.
 
-    The loop has already applied the last update, so the parameters it was computed at are p + lr * grad.
+    The loop has already applied the last update, so the parameters it was computed at are p + lr * grad. A
+    gradient of the wrong shape that broadcasts into its parameter (a [64] for a [1, 64]) was applied like that
+    too, so the others are still judged at the right step; one that does not broadcast stopped the loop there.
     """
     grads = ns.get("grads")
     if not isinstance(grads, (list, tuple)) or len(grads) != len(lecture.PARAMETER_NAMES):
@@ -80,10 +85,17 @@ def _last_training_step(ns: dict) -> tuple[dict, dict]:
     params = {}
     for name, grad in student.items():
         p = ns.get(name)
-        if not isinstance(p, torch.Tensor) or not isinstance(grad, torch.Tensor) or grad.shape != p.shape:
+        if not isinstance(p, torch.Tensor) or not isinstance(grad, torch.Tensor) or not _broadcasts(grad, p):
             return {}, student
         params[name] = (p.detach() + lr * grad.detach()).float()
     return autograd_gradients(params, ns["Xb"], ns["Yb"]), student
+
+
+def _broadcasts(grad: torch.Tensor, p: torch.Tensor) -> bool:
+    try:
+        return torch.broadcast_shapes(grad.shape, p.shape) == p.shape
+    except RuntimeError:
+        return False
 
 
 def _batch_index(ns: dict):
@@ -114,7 +126,13 @@ def check(exercise_id: str, namespace: dict | None = None) -> ExerciseResult:
         if not ex.trains:
             diagnose(ex, checks, [SeedRun(_public_problem(), metas, arrays)])
         losses, reference = _loop_losses(ns) if ex.trains else ([], [])
-    score = sum(c.points for c in checks)
+    score = Score(sum(c.points for c in checks))
     status = "not answered" if not any(c.assigned for c in checks) else score_status(score, ex.max_score)
-    return ExerciseResult(ex.id, ex.title, score, ex.max_score, status, "", [], checks, losses=losses,
-                          reference_losses=reference)
+    result = ExerciseResult(ex.id, ex.title, score, ex.max_score, status, "", [], checks, losses=losses,
+                            reference_losses=reference)
+    if os.environ.get("NBGRADER_VALIDATING") and score < ex.max_score:
+        # nbgrader's Validate says only "Partial credit; passed some but not all of the tests" for a check cell
+        # short of full marks, unless the cell wrote to stderr: then it shows that. It sets this variable only
+        # while validating, so `nbgrader autograde` still reads the cell's score as partial credit.
+        print(exercise_summary(result), file=sys.stderr)
+    return result

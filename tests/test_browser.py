@@ -137,6 +137,27 @@ def test_run_all_in_jupyterlab_shows_every_self_check_passing(tmp_path):
         assert page.locator(".jp-Toolbar button, .jp-Toolbar jp-button", has_text="Validate").count() >= 1
 
 
+def test_validate_in_jupyterlab_shows_each_exercise_score(tmp_path):
+    """The student presses nbgrader's Validate: the dialog names each exercise short of full marks with its score,
+    and says which are not answered yet (nbgrader alone says "Partial credit; passed some but not all")."""
+    write_submission(tmp_path / "exercises" / NOTEBOOK, ex1=solution_region("ex1"), ex3=solution_region("ex3"),
+                     ex4=answer("ex4", ("dbnbias = dhpreact.sum(0, keepdim=True)", "dbnbias = dhpreact.sum(0)")))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with running_lab(tmp_path / "exercises", tmp_path) as (url, token), browser_page(tmp_path / "profile") as page:
+        page.goto(f"{url}/lab/tree/{NOTEBOOK}?token={token}")
+        page.locator(".jp-StatusBar-Widget", has_text=re.compile(r"backprop-ninja\) \| Idle")).wait_for(timeout=30_000)
+        page.locator(".jp-Toolbar button, .jp-Toolbar jp-button", has_text="Validate").first.click()
+        dialog = page.locator(".jp-Dialog", has_text="Validation Results")
+        try:
+            dialog.wait_for(timeout=180_000)
+        finally:
+            page.screenshot(path=ARTIFACTS / "validate.png")
+        text = dialog.inner_text()
+        assert "Exercise 2: 0/6 points (not answered)" in text
+        assert re.search(r"Exercise 4: \d+/14 points \(partial\); start at dbnbias", text), text
+        assert "Exercise 1:" not in text and "Exercise 3:" not in text and "Partial credit" not in text
+
+
 def screenshot_for_readme(target: Path):
     """Exercise 1 with tanh's derivative taken at the pre-activation: root cause, hint and heatmap on screen."""
     import tempfile

@@ -194,25 +194,46 @@ def test_the_in_notebook_check_names_the_root_cause_and_shows_where():
     assert page.count("<img") == 1 and "alt='dhpreact: where it differs'" in page
 
 
-def test_the_in_notebook_check_of_the_loop_plots_its_losses_against_the_reference():
-    """Exercise 4's check in the kernel: the real loop cell for a few steps, then its losses beside the reference's."""
+def loop_namespace(steps: int) -> dict:
+    """A kernel's namespace as the notebook leaves it before Exercise 4's loop, set to run `steps` steps."""
     import torch.nn.functional as F
 
     from autograder import selfcheck
-    from submissions import SOLUTIONS, _cells
 
     problem, Xtr, Ytr = selfcheck._public()
     g = torch.Generator()
     g.set_state(problem.loop_generator_state)
     params = {name: p.clone() for name, p in problem.params.items()}
-    ns = {"torch": torch, "F": F, "n": lecture.n, "batch_size": lecture.batch_size, "Xtr": Xtr, "Ytr": Ytr, "g": g,
-          "max_steps": 5, "lossi": [], **params, "parameters": list(params.values())}  # fmt: skip
+    return {"torch": torch, "F": F, "n": lecture.n, "batch_size": lecture.batch_size, "Xtr": Xtr, "Ytr": Ytr, "g": g,
+            "max_steps": steps, "lossi": [], **params, "parameters": list(params.values())}  # fmt: skip
+
+
+def test_the_in_notebook_check_of_the_loop_plots_its_losses_against_the_reference():
+    """Exercise 4's check in the kernel: the real loop cell for a few steps, then its losses beside the reference's."""
+    from autograder import selfcheck
+    from submissions import SOLUTIONS, _cells
+
+    ns = loop_namespace(steps=5)
     exec(_cells(SOLUTIONS)["ex4"], ns)
     ex4 = selfcheck.check("ex4", ns)
     assert ex4.status == "passed"
     assert len(ex4.losses) == len(ex4.reference_losses) == 5
     assert np.allclose(ex4.losses, ex4.reference_losses, rtol=1e-4)  # the right loop trains as the reference does
     assert "alt='loss curves'" in ex4._repr_html_()
+
+
+def test_the_in_notebook_check_of_the_loop_judges_the_others_beside_one_misshapen_gradient():
+    """dbnbias as a [64] for a [1, 64] parameter: the loop still runs (it broadcasts), and only dbnbias fails."""
+    from autograder import selfcheck
+    from submissions import SOLUTIONS, _cells
+
+    ns = loop_namespace(steps=3)
+    loop = _cells(SOLUTIONS)["ex4"]
+    assert "dbnbias = dhpreact.sum(0, keepdim=True)" in loop
+    exec(loop.replace("dbnbias = dhpreact.sum(0, keepdim=True)", "dbnbias = dhpreact.sum(0)"), ns)
+    ex4 = selfcheck.check("ex4", ns)
+    assert [c.name for c in ex4.checks if not c.passed] == ["bnbias"] and ex4.first_wrong == "bnbias"
+    assert ex4.score == ex4.max_score - 2 and repr(ex4.score) == f"{ex4.max_score - 2:g}"
 
 
 def test_cli_credit_option(tmp_path):

@@ -1,6 +1,9 @@
 """The notebooks: exercises/ is nbgrader's release of solutions/, and their cells compute what the grader does."""
 import shutil
 import subprocess
+import sys
+import tomllib
+import zipfile
 
 import nbformat
 import numpy as np
@@ -85,3 +88,32 @@ def test_notebook_provided_cells_compute_what_the_grader_computes(tmp_path):
     for name, value in vars(atoms).items():
         assert np.array_equal(saved[name], value.numpy()), name
     assert torch.is_tensor(atoms.loss)
+
+
+def wheel_name() -> str:
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    return f"backprop_ninja-{version}-py3-none-any.whl"
+
+
+def test_without_the_course_package_the_first_cell_says_how_to_install_it():
+    """A student who got only the notebook: the first cell fails with the command, not a bare ModuleNotFoundError
+    (and never suggests the unrelated `autograder` on PyPI)."""
+    first = next(c for c in nbformat.read(EXERCISES, as_version=4).cells if c.cell_type == "code")
+    without = "import sys\nsys.modules['autograder'] = None  # as if it were not installed\n"
+    run = subprocess.run([sys.executable, "-c", without + first.source], capture_output=True, text=True, timeout=60)
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("ModuleNotFoundError: This notebook needs the course package backprop-ninja")
+    assert f"pip install {wheel_name()}" in last and "another project, do not install it" in last
+    intro = nbformat.read(EXERCISES, as_version=4).cells[0].source
+    assert f"pip install {wheel_name()}" in intro and f"pip install {wheel_name()}" in (ROOT / "README.md").read_text()
+
+
+def test_the_wheel_the_notebook_names_is_the_one_make_wheel_builds(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", tmp_path,
+                    ROOT], check=True, capture_output=True, cwd=tmp_path, timeout=300)  # fmt: skip
+    (wheel,) = tmp_path.glob("*.whl")
+    assert wheel.name == wheel_name()
+    with zipfile.ZipFile(wheel) as z:
+        names = z.namelist()
+    assert "autograder/__init__.py" in names and "autograder/settings.py" in names
+    assert not [n for n in names if n.startswith("tests/")]
