@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # Nothing at test or demo time may reach the network for data.
 export BACKPROP_NINJA_OFFLINE ?= 1
 
-.PHONY: install demo test lab exercises clean
+.PHONY: install demo test lab exercises wheel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,14 @@ $(BIN)/python:
 TORCH_INDEX ?=
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/pip install -e ".[test]"
+	$(BIN)/pip install -e .
 	# The notebooks' kernel "python3" is this venv's Python by absolute path, whatever PATH the server has.
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (backprop-ninja)"
+	touch $@
+
+# The test tools (pytest, Playwright, Dask) only for `make test`: the demo and grading need none of them.
+$(VENV)/.test-installed: $(VENV)/.installed
+	$(BIN)/pip install -e ".[test]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -30,17 +35,26 @@ install: $(VENV)/.installed
 exercises: install
 	cd course && nbgrader generate_assignment backprop_ninja --force
 
-# The instructor's loop on the sample class (right, wrong, broken, untouched): release, grade, feedback, report.
-# Re-running starts from the same submissions; grading skips the ones already graded and unchanged.
+# The instructor's loop on the sample class (right, wrong, crashing, untouched), in a course of its own under
+# demo-output/: release, grade, report, release feedback through a local exchange. Nothing in course/, where a
+# real class is collected, is read or written but its nbgrader_config.py. Re-running starts from the same
+# submissions; grading skips the ones already graded and unchanged.
+DEMO := demo-output
+DEMO_SEED := 8675309
 demo: install
-	rm -rf course/submitted && cp -r course/sample_submissions course/submitted
-	cd course && nbgrader generate_assignment backprop_ninja --force --log-level=WARN
-	cd course && backprop-ninja grade backprop_ninja
-	cd course && backprop-ninja report backprop_ninja
-	@echo "Feedback pages: $(CURDIR)/course/feedback/<student>/backprop_ninja/backprop_ninja.html"
-	@echo "Gradebook: course/gradebook.db (cd course && nbgrader export; nbgrader formgrader in JupyterLab)"
+	rm -rf $(DEMO)/solutions $(DEMO)/course/submitted
+	mkdir -p $(DEMO)/course $(DEMO)/exchange
+	cp -r solutions $(DEMO)/solutions
+	cp -r course/sample_submissions $(DEMO)/course/submitted
+	cp course/nbgrader_config.py $(DEMO)/course/nbgrader_config.py
+	echo 'c.Exchange.root = os.path.join(here, "..", "exchange")  # the demo'"'"'s own exchange' >> $(DEMO)/course/nbgrader_config.py
+	cd $(DEMO)/course && nbgrader generate_assignment backprop_ninja --force --log-level=WARN
+	cd $(DEMO)/course && backprop-ninja grade backprop_ninja --hidden-seed $(DEMO_SEED)
+	cd $(DEMO)/course && backprop-ninja report backprop_ninja
+	cd $(DEMO)/course && nbgrader release_feedback backprop_ninja --log-level=WARN
+	@echo "The demo's course: $(CURDIR)/$(DEMO)/course (its gradebook, feedback pages, report; exchange in $(DEMO)/exchange)"
 
-test: install
+test: $(VENV)/.test-installed
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests
 
 # The student's JupyterLab: nbgrader's assignment list and validate button, not the instructor's tools
@@ -48,6 +62,10 @@ test: install
 lab: install
 	JUPYTER_CONFIG_PATH=$(CURDIR)/student_lab $(BIN)/jupyter lab --ServerApp.root_dir=exercises
 
+# The course package as one file for students who only get the notebook: its first cell names this wheel.
+wheel: install
+	rm -rf dist && $(BIN)/pip wheel --no-deps --no-build-isolation -w dist .
+
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache course/gradebook.db demo-output \
+	rm -rf $(VENV) *.egg-info .pytest_cache course/gradebook.db $(DEMO) dist build \
 		course/submitted course/autograded course/feedback course/results course/reports

@@ -1,8 +1,12 @@
 """The course works with nbgrader's own commands around `backprop-ninja grade`: the exchange, autograde, feedback."""
+import csv
+import re
 import subprocess
 
 from courses import ASSIGNMENT, SAMPLES, cli, gradebook_scores, make_course, submit
-from submissions import solution_region, write_submission
+from submissions import EXERCISES as EXERCISES_NOTEBOOK, solution_region, write_submission
+
+from autograder.checks import EXERCISES as TABLE
 
 COURSE_ID = "backprop-ninja"
 
@@ -13,9 +17,13 @@ def nbgrader(*args, cwd):
     return run
 
 
-def test_release_collect_grade_release_feedback_fetch_feedback(tmp_path):
-    """A student's round trip through nbgrader's exchange, graded by backprop-ninja in between."""
-    course, exchange, student = make_course(tmp_path), tmp_path / "exchange", tmp_path / "student"
+def test_release_feedback_works_for_every_way_a_submission_arrives(tmp_path):
+    """One class, three ways in: nbgrader's exchange (sam), an LMS zip through zip_collect (alice), a notebook
+    copied in by hand as the demo does (bob). After grading, release_feedback releases all three; sam's round trip
+    through a local exchange ends with fetch_feedback giving her own page, and only hers."""
+    import zipfile
+
+    course, exchange, student = make_course(tmp_path), tmp_path / "exchange", tmp_path / "sam"
     exchange.mkdir(mode=0o777), student.mkdir()
     where = f"--Exchange.root={exchange}"
     nbgrader("release_assignment", ASSIGNMENT, where, cwd=course)
@@ -23,16 +31,51 @@ def test_release_collect_grade_release_feedback_fetch_feedback(tmp_path):
     (student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").write_bytes((SAMPLES / "bob" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_bytes())
     nbgrader("submit", ASSIGNMENT, "--course", COURSE_ID, where, cwd=student)
     nbgrader("collect", ASSIGNMENT, where, cwd=course)
+    archive = course / "downloaded" / ASSIGNMENT / "archive"
+    archive.mkdir(parents=True)
+    with zipfile.ZipFile(archive / "lms.zip", "w") as z:
+        z.write(SAMPLES / "alice" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", f"alice_{ASSIGNMENT}.ipynb")
+    nbgrader("zip_collect", ASSIGNMENT, cwd=course)
+    submit(course, "bob")
     run = cli("grade", ASSIGNMENT, cwd=course)
-    assert run.returncode == 0 and "Graded 1" in run.stdout, run.stderr
-    (who, scores), = gradebook_scores(course).items()
-    nbgrader("release_feedback", ASSIGNMENT, where, cwd=course)
+    assert run.returncode == 0 and "Graded 3" in run.stdout, run.stderr
+    scores = gradebook_scores(course)
+    (sam,) = set(scores) - {"alice", "bob"}  # nbgrader's exchange names her by the user running it
+    release = nbgrader("release_feedback", ASSIGNMENT, where, cwd=course)
+    assert "Traceback" not in release.stdout + release.stderr
+    released = list((exchange / COURSE_ID / "feedback").glob("*.html"))
+    assert len(released) == 3  # one page each, under names only the submission's secret gives
     nbgrader("fetch_feedback", ASSIGNMENT, "--course", COURSE_ID, where, cwd=student)
     pages = list((student / ASSIGNMENT / "feedback").glob("*/*.html"))
     assert len(pages) == 1
     page = pages[0].read_text()
-    assert f"Student {who}." in page and f"Score: {sum(scores.values()):g}/52" in page
-    assert "data:image/png;base64," in page  # bob's wrong gradients, pictured in the one file that is released
+    assert f"Student {sam}." in page and f"Score: {sum(scores[sam].values()):g}/52" in page
+    assert "data:image/png;base64," in page  # her wrong gradients, pictured in the one file that is released
+    # the report says when each was submitted: sam through the exchange; the zip and the copy carry no time
+    cli("report", ASSIGNMENT, cwd=course)
+    rows = {r["student"]: r for r in csv.DictReader(open(course / "reports" / ASSIGNMENT / "report.csv"))}
+    assert re.fullmatch(r"20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC", rows[sam]["timestamp"])
+    assert rows["alice"]["timestamp"] == rows["bob"]["timestamp"] == ""
+    assert all(re.fullmatch(r"20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC", r["graded_at"]) for r in rows.values())
+    assert rows["alice"]["score"] == "52" and "." not in rows["bob"]["score"] + rows["bob"]["ex1"]
+
+
+def test_validate_shows_each_exercise_score_and_what_is_not_answered(tmp_path):
+    """nbgrader's Validate (the student's button) runs the notebook: each check cell short of full marks says its
+    score, instead of nbgrader's "Partial credit; passed some but not all of the tests"."""
+    untouched = nbgrader_validate(EXERCISES_NOTEBOOK, tmp_path)
+    for ex in TABLE:
+        assert f"{ex.title.partition(':')[0]}: 0/{ex.max_score:g} points (not answered)" in untouched
+    partly = nbgrader_validate(SAMPLES / "bob" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", tmp_path)
+    assert "Exercise 1: 12/26 points (partial); start at dhpreact" in partly
+    assert "Exercise 2: 0/6 points (failed); start at dlogits" in partly
+    assert "Exercise 3" not in partly and "Partial credit" not in untouched + partly
+
+
+def nbgrader_validate(notebook, tmp_path) -> str:
+    run = subprocess.run(["nbgrader", "validate", str(notebook)], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=600)  # fmt: skip
+    return run.stdout + run.stderr
 
 
 def test_plain_nbgrader_autograde_gives_the_same_per_cell_scores(tmp_path):
