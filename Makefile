@@ -66,6 +66,7 @@ lab: install
 wheel: install
 	rm -rf dist && $(BIN)/pip wheel --no-deps --no-build-isolation -w dist .
 
+# What setting up, the demo and the tests made. Never course/'s gradebook, submissions, grades or feedback: those
+# are a class's (remove them yourself, knowing whose they are).
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache course/gradebook.db $(DEMO) dist build \
-		course/submitted course/autograded course/feedback course/results course/reports
+	rm -rf $(VENV) *.egg-info .pytest_cache $(DEMO) dist build test-artifacts

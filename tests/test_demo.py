@@ -49,3 +49,7 @@ def test_make_demo_beside_a_collected_class_changes_nothing_of_it(tmp_path):
     again = subprocess.run(["make", "demo"], cwd=repo, capture_output=True, text=True, timeout=900, env=env)
     assert again.returncode == 0 and "Graded 0, skipped 4 unchanged" in again.stdout
     assert snapshot(repo / "course") == before
+    # make clean takes what setting up and the demo made, never the class
+    subprocess.run(["make", "clean"], cwd=repo, check=True, capture_output=True, timeout=60)
+    assert snapshot(repo / "course") == before and not (repo / "demo-output").exists()
+    assert (ROOT / ".venv" / "bin" / "python").exists()  # the link went, not what it pointed at
