@@ -85,7 +85,8 @@ class Grader:
         else:
             comparisons = {
                 check.name: {label: compare(check, run.result["values"].get(check.variable),
-                                            run.arrays.get(check.variable), self.problems[label].grads[check.name])
+                                            run.arrays.get(check.variable), self.problems[label].grads[check.name],
+                                            self.problems[label].truth[check.name])
                              for label, run in runs.items()}
                 for check in ex.checks
             }  # fmt: skip
@@ -181,11 +182,11 @@ class Grader:
                      for k in range(min(ran, ex.steps))]  # fmt: skip
             references = training_references(problem, self.Xtr, self.Ytr, steps)
             batches = loop_batches(problem, self.Xtr, self.Ytr, len(steps))
-            for k, (reference, (Xb, _)) in enumerate(zip(references, batches)):
+            for k, ((reference, truth), (Xb, _)) in enumerate(zip(references, batches)):
                 for check in ex.checks:
                     key = f"{k}/{check.variable}"
                     meta, array = values.get(key), run.arrays.get(key)
-                    comparison = compare(check, meta, array, reference[check.name])
+                    comparison = compare(check, meta, array, reference[check.name], truth[check.name])
                     comparisons[check.name][f"{label}, step {k + 1}"] = comparison
                     if label == PUBLIC and not comparison.passed and check.name not in hints:
                         hints[check.name] = hint(check, meta, array, reference[check.name], Xb.numpy())

@@ -21,6 +21,9 @@ class Problem:
     Yb: torch.Tensor
     loop_generator_state: torch.Tensor  # the generator right after the parameters: Exercise 4's loop draws from it
     grads: dict  # "logprobs", ..., "C" -> np.ndarray: every atom's and parameter's gradient
+    # The same gradients computed in float64 from the same float32 inputs: what the verdict compares with
+    # (compare.py), the float32 ones being what the lecture's cmp shows.
+    truth: dict
 
     def inputs(self, exercise, Xtr, Ytr) -> dict:
         """The arrays a student's code for `exercise` starts from (what the notebook has at that point)."""
@@ -46,13 +49,19 @@ def autograd_gradients(params: dict, Xb, Yb) -> dict:
     return {name: grad.numpy() for name, grad in zip(names, grads)}
 
 
+def float64_gradients(params: dict, Xb, Yb) -> dict:
+    """autograd_gradients in float64, from the float32 parameters as given: the truth float32 rounding misses."""
+    return autograd_gradients({name: p.double() for name, p in params.items()}, Xb, Yb)
+
+
 def make_problem(seed: int, Xtr, Ytr) -> Problem:
     """Parameters and the first batch drawn in the notebook's order, and autograd's answers for them."""
     g = torch.Generator().manual_seed(seed)
     params = lecture.init_parameters(g)
     loop_generator_state = g.get_state()
     Xb, Yb = lecture.sample_batch(Xtr, Ytr, g)
-    return Problem(seed, params, Xb, Yb, loop_generator_state, autograd_gradients(params, Xb, Yb))
+    return Problem(seed, params, Xb, Yb, loop_generator_state, autograd_gradients(params, Xb, Yb),
+                   float64_gradients(params, Xb, Yb))  # fmt: skip
 
 
 def loop_batches(problem: Problem, Xtr, Ytr, steps: int) -> list[tuple]:
@@ -73,8 +82,9 @@ def reference_losses(problem: Problem, Xtr, Ytr, steps: int) -> list[float]:
     return losses
 
 
-def training_references(problem: Problem, Xtr, Ytr, student_steps: list[dict]) -> list[dict]:
-    """Autograd's gradients at each step of Exercise 4's loop, along the run the student's gradients drive.
+def training_references(problem: Problem, Xtr, Ytr, student_steps: list[dict]) -> list[tuple[dict, dict]]:
+    """Autograd's gradients at each step of Exercise 4's loop, along the run the student's gradients drive, in
+    float32 and in float64 (as Problem.grads and Problem.truth).
 
     The loop applies the student's own gradients, so after one wrong step the parameters leave the reference
     path; comparing with autograd at the parameters the student actually has keeps each step's verdict about
@@ -84,8 +94,9 @@ def training_references(problem: Problem, Xtr, Ytr, student_steps: list[dict]) -
     params = {name: p.clone() for name, p in problem.params.items()}
     references = []
     for step, (Xb, Yb) in zip(student_steps, loop_batches(problem, Xtr, Ytr, len(student_steps))):
-        reference = autograd_gradients(params, Xb, Yb)
-        references.append({name: reference[name] for name in lecture.PARAMETER_NAMES})
+        reference, truth = autograd_gradients(params, Xb, Yb), float64_gradients(params, Xb, Yb)
+        references.append(({name: reference[name] for name in lecture.PARAMETER_NAMES},
+                           {name: truth[name] for name in lecture.PARAMETER_NAMES}))  # fmt: skip
         applied = {}
         for name in lecture.PARAMETER_NAMES:
             grad = step.get(name)

@@ -14,9 +14,11 @@ from .compare import Comparison
 HIDDEN_FAILURE = ("right on the public seed but not on the hidden seed: compute it from the tensors you are given, "
                   "don't paste values or hard-code sizes")
 EXACT_NOTE = (
-    "exact: False alone is not a mistake: on AVX2/AVX512 CPUs PyTorch's tanh backward uses a fused multiply-add, "
-    "so even the lecture's own answer is not bit-exact from hpreact on. A check passes when the shape and dtype "
-    "are right and the values are approximately equal on every seed."
+    "exact: False or approx: False alone is not a mistake: float32 rounds differently in each order of operations "
+    "(PyTorch's tanh backward uses a fused multiply-add on AVX2/AVX512 CPUs; a gradient that is zero in exact "
+    "arithmetic, like db1, comes out as noise). A check passes when the shape and dtype are right and every entry "
+    "is within allclose's tolerance of autograd's gradient computed in float64, plus 100 times the rounding "
+    "autograd's own float32 gradient has there, on every seed."
 )
 
 

@@ -18,7 +18,7 @@ from .compare import compare
 from .hints import diagnose, hint
 from .localise import SeedRun
 from .render import exercise_summary
-from .reference import autograd_gradients, make_problem, reference_losses
+from .reference import autograd_gradients, float64_gradients, make_problem, reference_losses
 from .results import CheckResult, ExerciseResult, Score, score_status
 from .student_process import describe
 
@@ -70,8 +70,8 @@ def _caller_namespace() -> dict:
     return frame.f_globals if frame is not None else {}
 
 
-def _last_training_step(ns: dict) -> tuple[dict, dict]:
-    """Exercise 4: autograd's gradients for the loop's last step, and the student's.
+def _last_training_step(ns: dict) -> tuple[tuple[dict, dict], dict]:
+    """Exercise 4: autograd's gradients for the loop's last step (float32, float64), and the student's.
 
     The loop has already applied the last update, so the parameters it was computed at are p + lr * grad. A
     gradient of the wrong shape that broadcasts into its parameter (a [64] for a [1, 64]) was applied like that
@@ -79,16 +79,17 @@ def _last_training_step(ns: dict) -> tuple[dict, dict]:
     """
     grads = ns.get("grads")
     if not isinstance(grads, (list, tuple)) or len(grads) != len(lecture.PARAMETER_NAMES):
-        return {}, {}
+        return ({}, {}), {}
     student = dict(zip(lecture.PARAMETER_NAMES, grads))
     lr = ns.get("lr", 0.1)
     params = {}
     for name, grad in student.items():
         p = ns.get(name)
         if not isinstance(p, torch.Tensor) or not isinstance(grad, torch.Tensor) or not _broadcasts(grad, p):
-            return {}, student
+            return ({}, {}), student
         params[name] = (p.detach() + lr * grad.detach()).float()
-    return autograd_gradients(params, ns["Xb"], ns["Yb"]), student
+    Xb, Yb = ns["Xb"], ns["Yb"]
+    return (autograd_gradients(params, Xb, Yb), float64_gradients(params, Xb, Yb)), student
 
 
 def _broadcasts(grad: torch.Tensor, p: torch.Tensor) -> bool:
@@ -109,22 +110,25 @@ def check(exercise_id: str, namespace: dict | None = None) -> ExerciseResult:
     # nbgrader gives a test cell 0 points for any output on stderr, warnings included.
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
+        problem = _public_problem()
         if ex.trains:
-            reference, student = _last_training_step(ns)
+            (reference, truth), student = _last_training_step(ns)
         else:
-            reference, student = _public_problem().grads, {c.variable: ns.get(c.variable) for c in ex.checks}
+            reference, truth = problem.grads, problem.truth
+            student = {c.variable: ns.get(c.variable) for c in ex.checks}
         checks, metas, arrays = [], {}, {}
         for c in ex.checks:
             value = student.get(c.name if ex.trains else c.variable)
             meta, array = describe(value) if value is not None else (None, None)
             metas[c.variable], arrays[c.variable] = meta, array
             # Without a usable last step, the first step's gradient still gives the shape to report against.
-            expected = reference.get(c.name, _public_problem().grads[c.name])
-            checks.append(CheckResult.from_comparisons(c, {PUBLIC: compare(c, meta, array, expected)}))
+            expected = reference.get(c.name, problem.grads[c.name])
+            comparison = compare(c, meta, array, expected, truth.get(c.name, problem.truth[c.name]))
+            checks.append(CheckResult.from_comparisons(c, {PUBLIC: comparison}))
             if ex.trains and not checks[-1].passed:
                 checks[-1].hint = hint(c, meta, array, expected, _batch_index(ns))
         if not ex.trains:
-            diagnose(ex, checks, [SeedRun(_public_problem(), metas, arrays)])
+            diagnose(ex, checks, [SeedRun(problem, metas, arrays)])
         losses, reference = _loop_losses(ns) if ex.trains else ([], [])
     score = Score(sum(c.points for c in checks))
     status = "not answered" if not any(c.assigned for c in checks) else score_status(score, ex.max_score)

@@ -67,3 +67,23 @@ def test_per_check_tolerance_overrides():
     student = small + np.float32(5e-8)
     assert not compare(CHECK, meta(student), student, small).passed
     assert compare(Check("bngain", 1, atol=1e-7), meta(student), student, small).passed
+
+
+def test_rounding_on_an_entry_that_is_zero_in_exact_arithmetic_is_not_a_mistake():
+    """db1 is exactly zero, but float32 computes it from large terms: autograd's own answer is 3e-9 off zero and a
+    right answer summed in another order 2e-8, past allclose's atol. It passes; a real mistake there does not."""
+    truth = np.zeros(64)
+    reference = np.full(64, 3e-9, dtype=np.float32)  # autograd in float32
+    right = np.full(64, -2e-8, dtype=np.float32)
+    c = compare(Check("b1", 1), meta(right), right, reference, truth)
+    assert not c.approx and c.passed and c.problem is None  # the cmp column says False; the verdict knows why
+    wrong = np.full(64, 1e-4, dtype=np.float32)
+    c = compare(Check("b1", 1), meta(wrong), wrong, reference, truth)
+    assert not c.passed and c.problem == "db1 differs from autograd by up to 0.0001"
+
+
+def test_without_a_float64_truth_one_float32_step_at_the_scale_is_allowed():
+    """A local reference (localise.py) has no float64 twin: it stands for the truth, with a float32 step of room."""
+    noisy = REF + np.float32(1e-6) * np.sign(REF)  # 100 float32 steps of a value of size 1 would be 1.2e-5
+    assert compare(CHECK, meta(noisy), noisy, REF).passed
+    assert not compare(CHECK, meta(REF * 1.001), REF * 1.001, REF).passed

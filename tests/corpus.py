@@ -1,0 +1,130 @@
+"""Realistic answers to Exercises 1-3, right ones written as learners write them and the mistakes they make, with
+the verdict autograd gives in float64 as the judge (float64_verdicts).
+
+Each answer is the right one with edits, as a learner's cell differs from the lecture's by a few lines. The
+float64 verdict runs the answer on float64 inputs and compares every gradient with autograd's float64 gradient by
+the check's own allclose: float32 rounding plays no part in it, so it says which gradients are right in exact
+arithmetic (up to the check's tolerance) and which are mistakes.
+"""
+import numpy as np
+import torch
+from submissions import answer, solution_region
+
+from autograder.checks import EXERCISE_BY_ID
+from autograder.student_process import namespace_for
+
+DC_LOOP = "dC = torch.zeros_like(C)\nfor k in range(Xb.shape[0]):\n  for j in range(Xb.shape[1]):\n    ix = Xb[k,j]\n    dC[ix] += demb[k,j]"
+BRANCH = "dlogits += F.one_hot(logits.max(1).indices, num_classes=logits.shape[1]) * dlogit_maxes"
+EX3 = "dhprebn = bngain*bnvar_inv/n * (n*dhpreact - dhpreact.sum(0) - n/(n-1)*bnraw*(dhpreact*bnraw).sum(0))"
+
+# (exercise, edits to its right answer): every answer here is right in exact arithmetic.
+RIGHT = {
+    "ex1: the lecture's answer": ("ex1", ()),
+    "ex1: dC with index_add": ("ex1", ((DC_LOOP, "dC = torch.zeros_like(C).index_add_(0, Xb.view(-1), demb.view(-1, demb.shape[2]))"),)),
+    "ex1: dC with one_hot": ("ex1", ((DC_LOOP, "dC = F.one_hot(Xb.view(-1), num_classes=C.shape[0]).float().T @ demb.view(-1, demb.shape[2])"),)),
+    "ex1: dC with .item() indices": ("ex1", (("ix = Xb[k,j]", "ix = Xb[k,j].item()"),)),
+    "ex1: dW1, dW2 with einsum": ("ex1", (("dW1 = embcat.T @ dhprebn", "dW1 = torch.einsum('bi,bj->ij', embcat, dhprebn)"),
+                                          ("dW2 = h.T @ dlogits", "dW2 = torch.einsum('bi,bj->ij', h, dlogits)"))),
+    "ex1: the logit_maxes branch left out (exactly zero)": ("ex1", ((BRANCH, ""),)),
+    # dlogit_maxes is exactly zero (softmax does not change when every logit shifts): its sign cannot matter.
+    "ex1: the sign of dlogit_maxes flipped": ("ex1", (("dlogit_maxes = (-dnorm_logits)", "dlogit_maxes = (dnorm_logits)"),)),
+    "ex1: the logit_maxes branch by argmax": ("ex1", ((BRANCH, "dlogits[range(n), logits.argmax(1)] += dlogit_maxes.view(-1)"),)),
+    "ex1: dlogprobs by one_hot": ("ex1", (("dlogprobs = torch.zeros_like(logprobs)\ndlogprobs[range(n), Yb] = -1.0/n",
+                                           "dlogprobs = -F.one_hot(Yb, num_classes=logprobs.shape[1]).float() / n"),)),
+    "ex1: dprobs divided": ("ex1", (("dprobs = (1.0 / probs) * dlogprobs", "dprobs = dlogprobs / probs"),)),
+    "ex1: keepdims spelled the numpy way": ("ex1", (("dcounts_sum_inv = (counts * dprobs).sum(1, keepdim=True)",
+                                                     "dcounts_sum_inv = (counts * dprobs).sum(1, keepdims=True)"),)),
+    "ex1: dcounts_sum with a power": ("ex1", (("dcounts_sum = (-counts_sum**-2) * dcounts_sum_inv",
+                                               "dcounts_sum = -1.0 / counts_sum**2 * dcounts_sum_inv"),)),
+    "ex1: dnorm_logits from exp": ("ex1", (("dnorm_logits = counts * dcounts", "dnorm_logits = norm_logits.exp() * dcounts"),)),
+    "ex1: tanh's derivative as h*h": ("ex1", (("dhpreact = (1.0 - h**2) * dh", "dhpreact = (1.0 - h*h) * dh"),)),
+    "ex1: tanh's derivative recomputed": ("ex1", (("dhpreact = (1.0 - h**2) * dh", "dhpreact = (1 - torch.tanh(hpreact)**2) * dh"),)),
+    "ex1: dbnvar through bnvar_inv cubed": ("ex1", (("dbnvar = (-0.5*(bnvar + 1e-5)**-1.5) * dbnvar_inv",
+                                                     "dbnvar = -0.5 * bnvar_inv**3 * dbnvar_inv"),)),
+    "ex1: dbndiff2 divided after": ("ex1", (("dbndiff2 = (1.0/(n-1))*torch.ones_like(bndiff2) * dbnvar",
+                                             "dbndiff2 = torch.ones_like(bndiff2) * dbnvar / (n-1)"),)),
+    "ex1: dhprebn by broadcasting": ("ex1", (("dhprebn = dbndiff.clone()", "dhprebn = dbndiff + dbndiff.sum(0, keepdim=True) * 0"),
+                                             ("dhprebn += 1.0/n * (torch.ones_like(hprebn) * dbnmeani)", "dhprebn = dhprebn + dbnmeani / n"))),
+    "ex1: .t() for .T": ("ex1", (("dembcat = dhprebn @ W1.T", "dembcat = dhprebn @ W1.t()"), ("dh = dlogits @ W2.T", "dh = dlogits @ W2.t()"))),
+    "ex1: demb by reshape": ("ex1", (("demb = dembcat.view(emb.shape)", "demb = dembcat.reshape(emb.shape)"),)),
+    "ex2: the lecture's answer": ("ex2", ()),
+    "ex2: softmax minus one_hot": ("ex2", ((solution_region("ex2"), "dlogits = (F.softmax(logits, 1) - F.one_hot(Yb, num_classes=logits.shape[1])) / n"),)),
+    "ex2: softmax by hand": ("ex2", (("dlogits = F.softmax(logits, 1)", "counts_ = (logits - logits.max(1, keepdim=True).values).exp()\ndlogits = counts_ / counts_.sum(1, keepdim=True)"),)),
+    "ex2: arange and a division": ("ex2", (("dlogits[range(n), Yb] -= 1\ndlogits /= n", "dlogits[torch.arange(n), Yb] -= 1\ndlogits = dlogits / n"),)),
+    "ex3: the lecture's answer": ("ex3", ()),
+    "ex3: sums kept as [1, 64]": ("ex3", ((EX3, "dhprebn = bngain*bnvar_inv/n * (n*dhpreact - dhpreact.sum(0, keepdim=True) - n/(n-1)*bnraw*(dhpreact*bnraw).sum(0, keepdim=True))"),)),
+    "ex3: through bndiff": ("ex3", ((EX3, "dhprebn = bngain*bnvar_inv/n * (n*dhpreact - dhpreact.sum(0) - n/(n-1) * bndiff * bnvar_inv**2 * (dhpreact*bndiff).sum(0))"),)),
+    "ex3: in two lines": ("ex3", ((EX3, "dbnraw_ = bngain * dhpreact\ndhprebn = bnvar_inv/n * (n*dbnraw_ - dbnraw_.sum(0) - n/(n-1)*bnraw*(dbnraw_*bnraw).sum(0))"),)),
+}  # fmt: skip
+
+# (exercise, edits): each is a mistake learners make; which gradients it gets wrong is the float64 verdict's to say.
+WRONG = {
+    "ex1: the 1/n of the mean forgotten": ("ex1", (("dlogprobs[range(n), Yb] = -1.0/n", "dlogprobs[range(n), Yb] = -1.0"),)),
+    "ex1: dprobs multiplied by probs": ("ex1", (("dprobs = (1.0 / probs) * dlogprobs", "dprobs = probs * dlogprobs"),)),
+    "ex1: d(1/x) without its minus": ("ex1", (("dcounts_sum = (-counts_sum**-2)", "dcounts_sum = (counts_sum**-2)"),)),
+    "ex1: the second branch of dcounts left out": ("ex1", (("dcounts += torch.ones_like(counts) * dcounts_sum\n", ""),)),
+    "ex1: a bias gradient not summed": ("ex1", (("db2 = dlogits.sum(0)", "db2 = dlogits"),)),
+    "ex1: db1 with keepdim": ("ex1", (("db1 = dhprebn.sum(0)", "db1 = dhprebn.sum(0, keepdim=True)"),)),
+    "ex1: dcounts_sum_inv without keepdim": ("ex1", (("dcounts_sum_inv = (counts * dprobs).sum(1, keepdim=True)",
+                                                      "dcounts_sum_inv = (counts * dprobs).sum(1)"),)),
+    "ex1: dbngain not summed over the batch": ("ex1", (("dbngain = (bnraw * dhpreact).sum(0, keepdim=True)", "dbngain = bnraw * dhpreact"),)),
+    "ex1: tanh's derivative at the pre-activation": ("ex1", (("dhpreact = (1.0 - h**2) * dh", "dhpreact = (1.0 - hpreact**2) * dh"),)),
+    "ex1: the variance's power off by one": ("ex1", (("dbnvar = (-0.5*(bnvar + 1e-5)**-1.5)", "dbnvar = (-0.5*(bnvar + 1e-5)**-0.5)"),)),
+    "ex1: 1/n for 1/(n-1) in the variance": ("ex1", (("dbndiff2 = (1.0/(n-1))", "dbndiff2 = (1.0/n)"),)),
+    "ex1: the 2 of the square left out": ("ex1", (("dbndiff += (2*bndiff) * dbndiff2", "dbndiff += bndiff * dbndiff2"),)),
+    "ex1: the mean's minus left out": ("ex1", (("dbnmeani = (-dbndiff).sum(0, keepdim=True)", "dbnmeani = dbndiff.sum(0, keepdim=True)"),)),
+    "ex1: the mean's 1/n left out": ("ex1", (("dhprebn += 1.0/n * (torch.ones_like(hprebn) * dbnmeani)",
+                                              "dhprebn += torch.ones_like(hprebn) * dbnmeani"),)),
+    "ex1: dhprebn aliasing dbndiff": ("ex1", (("dhprebn = dbndiff.clone()", "dhprebn = dbndiff"),)),
+    "ex1: a [64] for a [1, 64] gradient": ("ex1", (("dbnmeani = (-dbndiff).sum(0, keepdim=True)", "dbnmeani = (-dbndiff).sum(0)"),)),
+    "ex1: embedding rows overwritten": ("ex1", (("dC[ix] += demb[k,j]", "dC[ix] = demb[k,j]"),)),
+    "ex1: dbnraw times bnraw": ("ex1", (("dbnraw = bngain * dhpreact", "dbnraw = bnraw * dhpreact"),)),
+    "ex1: dbnbias without keepdim": ("ex1", (("dbnbias = dhpreact.sum(0, keepdim=True)", "dbnbias = dhpreact.sum(0)"),)),
+    "ex2: the 1/n left out": ("ex2", (("dlogits /= n", ""),)),
+    "ex2: the one not subtracted": ("ex2", (("dlogits[range(n), Yb] -= 1\n", ""),)),
+    "ex2: softmax over the batch": ("ex2", (("F.softmax(logits, 1)", "F.softmax(logits, 0)"),)),
+    "ex2: the sign flipped": ("ex2", (("dlogits /= n", "dlogits /= -n"),)),
+    "ex2: divided by n twice": ("ex2", (("dlogits /= n", "dlogits /= n*n"),)),
+    "ex3: Bessel's correction left out": ("ex3", (("n/(n-1)", "1"),)),
+    "ex3: bngain left out": ("ex3", (("dhprebn = bngain*bnvar_inv/n", "dhprebn = bnvar_inv/n"),)),
+    "ex3: the mean term's sign": ("ex3", (("n*dhpreact - dhpreact.sum(0)", "n*dhpreact + dhpreact.sum(0)"),)),
+    "ex3: the 1/n left out": ("ex3", (("dhprebn = bngain*bnvar_inv/n", "dhprebn = bngain*bnvar_inv"),)),
+}  # fmt: skip
+
+ANSWERS = {name: (ex, answer(ex, *edits)) for name, (ex, edits) in {**RIGHT, **WRONG}.items()}
+
+
+def run_answer(exercise_id: str, code: str, problem, Xtr, Ytr, float64: bool) -> dict:
+    """The answer's gradients (check name -> tensor or None), run here on the problem's inputs.
+
+    In float64 every float input is float64 and `.float()` keeps float64, so the answer computes in float64 end
+    to end. Only the test's own corpus runs here, never a submission.
+    """
+    ex = EXERCISE_BY_ID[exercise_id]
+    arrays = problem.inputs(ex, Xtr, Ytr)
+    if float64:
+        arrays = {k: v.astype(np.float64) if v.dtype == np.float32 else v for k, v in arrays.items()}
+        arrays.update({"d" + name: problem.truth[name] for name in ex.given})
+    ns = namespace_for(False, arrays)
+    as_float = torch.Tensor.float
+    if float64:
+        torch.Tensor.float = torch.Tensor.double
+    try:
+        exec(code, ns)
+    except Exception:  # as in a graded run: what was assigned before the error is judged
+        pass
+    finally:
+        torch.Tensor.float = as_float
+    return {c.name: ns.get(c.variable) for c in ex.checks}
+
+
+def float64_verdicts(exercise_id: str, code: str, problem, Xtr, Ytr) -> dict[str, bool]:
+    """Each check's verdict by autograd in float64: the right shape, and allclose to the float64 gradient."""
+    ex = EXERCISE_BY_ID[exercise_id]
+    values = run_answer(exercise_id, code, problem, Xtr, Ytr, float64=True)
+    verdicts = {}
+    for check in ex.checks:
+        value, truth = values[check.name], problem.truth[check.name]
+        verdicts[check.name] = (isinstance(value, torch.Tensor) and tuple(value.shape) == truth.shape and
+                                bool(np.allclose(value.numpy(), truth, rtol=check.rtol, atol=check.atol)))  # fmt: skip
+    return verdicts

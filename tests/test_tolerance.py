@@ -1,0 +1,78 @@
+"""The verdict separates float32 rounding from mistakes: held to autograd's float64 verdict on a corpus of real
+answers (tests/corpus.py), with the margin between the two populations measured on several seeds."""
+import numpy as np
+import pytest
+import torch
+from corpus import ANSWERS, RIGHT, WRONG, float64_verdicts, run_answer
+
+from autograder.checks import EXERCISE_BY_ID, HIDDEN, PUBLIC, PUBLIC_SEED
+from autograder.compare import NOISE_FACTOR, rounding_noise
+from autograder.notebook import ExerciseCell
+from autograder.reference import make_problem
+
+
+def test_the_corpus_is_what_it_says(grader):
+    """Every "right" answer is right on both seeds by float64 autograd, every "wrong" one wrong somewhere."""
+    assert len(ANSWERS) >= 40 and {ex for ex, _ in ANSWERS.values()} == {"ex1", "ex2", "ex3"}
+    for name, (ex, code) in ANSWERS.items():
+        verdicts = [float64_verdicts(ex, code, grader.problems[label], grader.Xtr, grader.Ytr) for label in (PUBLIC, HIDDEN)]
+        assert all(all(v.values()) for v in verdicts) == (name in RIGHT), (name, verdicts)
+
+
+def test_the_grader_gives_float64_autograds_verdict_on_every_answer(grader):
+    """Graded as a submission is (isolated run, float32, both seeds): each check passes exactly when float64
+    autograd says the gradient is right on both seeds."""
+    disagree = {}
+    for name, (ex, code) in ANSWERS.items():
+        expected = [float64_verdicts(ex, code, grader.problems[label], grader.Xtr, grader.Ytr) for label in (PUBLIC, HIDDEN)]
+        result = grader.grade_exercise(EXERCISE_BY_ID[ex], ExerciseCell(code))
+        got = {c.name: c.passed for c in result.checks}
+        want = {check: expected[0][check] and expected[1][check] for check in got}
+        if got != want:
+            disagree[name] = {check: (got[check], want[check]) for check in got if got[check] != want[check]}
+    assert disagree == {}
+
+
+def excess_over_noise(check, value: torch.Tensor, reference: np.ndarray, truth: np.ndarray) -> float:
+    """How far past allclose's tolerance a value is from the float64 truth, in units of float32 rounding noise."""
+    over = np.abs(value.double().numpy() - truth) - (check.atol + check.rtol * np.abs(truth))
+    return float(np.maximum(over, 0).max()) / rounding_noise(reference, truth)
+
+
+def test_right_and_wrong_answers_sit_far_apart(grader):
+    """On three seeds: the largest excess of any right gradient and the smallest of any wrong one (same shape),
+    in units of autograd's own float32 rounding. The verdict's allowance (NOISE_FACTOR) sits between them."""
+    right, wrong = [], []
+    for seed in (PUBLIC_SEED, 1337, 4242):
+        problem = make_problem(seed, grader.Xtr, grader.Ytr)
+        for name, (ex, code) in ANSWERS.items():
+            verdicts = float64_verdicts(ex, code, problem, grader.Xtr, grader.Ytr)
+            values = run_answer(ex, code, problem, grader.Xtr, grader.Ytr, float64=False)
+            for check in EXERCISE_BY_ID[ex].checks:
+                value = values[check.name]
+                if isinstance(value, torch.Tensor) and tuple(value.shape) == problem.truth[check.name].shape:
+                    excess = excess_over_noise(check, value, problem.grads[check.name], problem.truth[check.name])
+                    (right if verdicts[check.name] else wrong).append((excess, name, check.name, seed))
+    worst_right, best_wrong = max(right), min(wrong)
+    print(f"\nlargest right: {worst_right}\nsmallest wrong: {best_wrong}")
+    assert worst_right[0] * 2 <= NOISE_FACTOR, worst_right
+    assert best_wrong[0] >= 10 * NOISE_FACTOR, best_wrong
+
+
+def test_a_branch_that_is_zero_in_exact_arithmetic_may_be_left_out(grader):
+    """The learner's answer without dlogits's logit_maxes branch: dW2 is off by rounding only. It passes, and
+    nothing is called a mistake or "follows from an earlier mistake"."""
+    ex1 = grader.grade_exercise(EXERCISE_BY_ID["ex1"], ExerciseCell(ANSWERS["ex1: the logit_maxes branch left out (exactly zero)"][1]))
+    assert ex1.status == "passed" and ex1.first_wrong is None
+    assert "Start at" not in str(ex1) and "follows" not in str(ex1)
+
+
+@pytest.mark.parametrize("name", [n for n in WRONG if n.startswith("ex1")])
+def test_start_at_names_a_step_that_is_really_wrong(grader, name):
+    """Where the table says to start is wrong by float64 autograd, on the public seed."""
+    ex, code = ANSWERS[name]
+    result = grader.grade_exercise(EXERCISE_BY_ID[ex], ExerciseCell(code))
+    verdicts = float64_verdicts(ex, code, grader.problems[PUBLIC], grader.Xtr, grader.Ytr)
+    assert result.first_wrong is not None and not verdicts[result.first_wrong], (result.first_wrong, verdicts)
+    for check in result.checks:  # nothing right by float64 is failed, so nothing right is said to follow a mistake
+        assert check.passed or not verdicts[check.name], check.name
