@@ -92,8 +92,13 @@ def _shape_hint(array, expected) -> str | None:
     shape, want = list(array.shape), list(expected.shape)
     if array.size == expected.size and [d for d in shape if d != 1] == [d for d in want if d != 1]:
         values = "the values are right but " if close(array.reshape(expected.shape), expected) else ""
-        return (f"{values}the shape is {shape}, not {want}: keep the summed dimension with keepdim=True "
-                "(broadcasting would hide this one)")  # fmt: skip
+        if len(shape) > len(want):  # a [1, 64] for a [64]: a dimension kept that the tensor does not have
+            fix = "sum without keepdim=True (or drop the extra dimension), so it has the tensor's own shape"
+        elif len(shape) < len(want):  # a [64] for a [1, 64]: the summed dimension dropped
+            fix = "keep the summed dimension with keepdim=True"
+        else:  # a [64, 1] for a [1, 64]
+            fix = f"sum over the other dimension, or reshape it to {want}"
+        return f"{values}the shape is {shape}, not {want}: {fix} (broadcasting would hide this one)"
     if array.ndim == 2 and shape == want[::-1]:
         values = "the values are right but " if close(array.T, expected) else ""
         return f"{values}transposed: check the order of the matrix product (e.g. h.T @ dlogits, not dlogits.T @ h)"

@@ -41,8 +41,13 @@ def autograd_uses(source: str) -> list[dict]:
                 flag(node, f"from {node.module} import ...")
             elif any(a.name in AUTOGRAD_ATTRIBUTES for a in node.names):
                 flag(node, f"from {node.module} import ...")
+    # `p.grad = None` (the lecture's loop clears gradients so) asks nothing of autograd: it is not a use.
+    clears = {id(target) for node in ast.walk(tree) if isinstance(node, ast.Assign)
+              and isinstance(node.value, ast.Constant) and node.value.value is None for target in node.targets}  # fmt: skip
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute):
+            if node.attr == "grad" and id(node) in clears:
+                continue
             if node.attr in AUTOGRAD_ATTRIBUTES:
                 flag(node, f".{node.attr}")
             elif node.attr == "func" and isinstance(node.value, ast.Name) and node.value.id in torch_names:

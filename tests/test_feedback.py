@@ -93,7 +93,7 @@ def local_credit_grader(small_words):
 def test_local_credit_pays_for_steps_right_given_their_upstream(grader, local_credit_grader, tmp_path):
     path = write_submission(tmp_path / "nb.ipynb", ex1=answer("ex1", MISTAKES["the 1/n of the mean forgotten"]))
     strict, local = grader.grade(path).exercises[0], local_credit_grader.grade(path).exercises[0]
-    assert strict.score == 0
+    assert strict.score == 2  # db1 and dlogit_maxes: exactly zero, however scaled
     assert local.score == len(EX1) - 1 and local.status == "partial"
     assert [c.passed for c in strict.checks] == [c.passed for c in local.checks]  # the verdicts stay strict
 
@@ -247,7 +247,7 @@ def test_cli_credit_option(tmp_path):
                              capture_output=True, text=True, timeout=300)  # fmt: skip
         assert run.returncode == 1, run.stderr
         scores[credit] = json.loads(run.stdout)["exercises"][0]["score"]
-    assert scores == {"strict": 0, "local": len(EX1) - 1}
+    assert scores == {"strict": 2, "local": len(EX1) - 1}
 
 
 def test_exercise_3_names_bessels_correction_left_out(grader, tmp_path):
@@ -255,3 +255,33 @@ def test_exercise_3_names_bessels_correction_left_out(grader, tmp_path):
     ex3 = grader.grade(path).exercises[2]
     assert ex3.first_wrong == "hprebn"
     assert ex3.checks[0].hint.startswith("Bessel's correction left out")
+
+
+@pytest.mark.parametrize("edit, root, words", [
+    (("db1 = dhprebn.sum(0)", "db1 = dhprebn.sum(0, keepdim=True)"), "b1",
+     "the values are right but the shape is [1, 64], not [64]: sum without keepdim=True (or drop the extra "
+     "dimension), so it has the tensor's own shape (broadcasting would hide this one)"),
+    (("dbnmeani = (-dbndiff).sum(0, keepdim=True)", "dbnmeani = (-dbndiff).sum(0)"), "bnmeani",
+     "the values are right but the shape is [64], not [1, 64]: keep the summed dimension with keepdim=True "
+     "(broadcasting would hide this one)"),
+])  # fmt: skip
+def test_the_keepdim_hint_points_the_way_to_the_fix(grader, edit, root, words):
+    """5 of 31 learners kept a dimension db1 does not have; the hint must not tell them to keep it."""
+    from autograder.notebook import ExerciseCell
+
+    ex1 = grader.grade_exercise(EXERCISE_BY_ID["ex1"], ExerciseCell(answer("ex1", edit)))
+    assert ex1.first_wrong == root and by_name(ex1)[root].hint == words
+
+
+def test_clearing_grad_with_none_is_not_autograd(grader):
+    """The lecture's `for p in parameters: p.grad = None`, pasted into the loop, uses no autograd; reading or
+    setting .grad to anything else still does."""
+    from autograder.notebook import ExerciseCell
+    from autograder.static_checks import autograd_uses
+    from submissions import SOLUTIONS, _cells
+
+    assert autograd_uses("for p in parameters:\n    p.grad = None") == []
+    assert [u["line"] for u in autograd_uses("p.grad = None\nx = p.grad\np.grad = torch.zeros(1)")] == [2, 3]
+    loop = _cells(SOLUTIONS)["ex4"] + "\nfor p in parameters:\n    p.grad = None\n"
+    ex4 = grader.grade_exercise(EXERCISE_BY_ID["ex4"], ExerciseCell(loop))
+    assert ex4.status == "passed" and ex4.flags == []
