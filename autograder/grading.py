@@ -11,8 +11,9 @@ from pathlib import Path
 from . import data, lecture, settings
 from .checks import EXERCISES, HIDDEN, PUBLIC, PUBLIC_SEED, Exercise
 from .compare import Comparison, compare
-from .hints import diagnose, hint
+from .hints import aliasing_hint, diagnose, hint
 from .localise import SeedRun, earns_local_credit
+from .naming import assigned_names, did_you_mean
 from .notebook import ExerciseCell, read_submission
 from .reference import loop_batches, make_problem, reference_losses, training_references
 from .results import HIDDEN_FAILURE, CheckResult, ExerciseResult, Report, score_status
@@ -97,15 +98,26 @@ class Grader:
         else:
             views = diagnose(ex, checks, [SeedRun(self.problems[label], run.result["values"], run.arrays)
                                           for label, run in runs.items()])  # fmt: skip
+            for check, verdict in zip(ex.checks, checks):  # what no other hint explains, sharing a tensor may
+                if not verdict.passed and verdict.shape_ok and not verdict.hint:
+                    verdict.hint = aliasing_hint(check.variable, public.result["aliases"], cell.source)
             if self.credit == "local" and views:
                 for check, result in zip(ex.checks, checks):
                     if not result.passed and result.locally_correct:
                         credited = earns_local_credit(check, views, list(self.problems.values()))
                         result.points = result.max_points if credited else 0.0
-        if error:
-            for check in checks:
-                if not check.assigned:
-                    check.message += f": your code stopped{_at_line(error)} with {error['message']}"
+        never_set_grads = ex.trains and not error and not public.result["values"]
+        assigned = assigned_names(cell.source)
+        for check, verdict in zip(ex.checks, checks):
+            if verdict.assigned:
+                continue
+            if error:
+                verdict.message += f": your code stopped{_at_line(error)} with {error['message']}"
+            elif never_set_grads:
+                verdict.message = GRADS_NEVER_SET
+            else:
+                meant = did_you_mean(check.variable, check.name, assigned)
+                verdict.message += f": {meant}" if meant else ""
         flags = autograd_uses(cell.source) + _runtime_autograd(public.result, cell.source)
         result = ExerciseResult(ex.id, ex.title, sum(c.points for c in checks), ex.max_score, "", "", flags, checks,
                                 output=public.output, losses=public.result["losses"],
@@ -126,6 +138,9 @@ class Grader:
         elif error:
             result.message = (f"your code stopped{_at_line(error)} with {error['message']}; "
                               "the gradients assigned before it are graded")  # fmt: skip
+        elif never_set_grads:
+            result.message = (f"{GRADS_NEVER_SET}: each step of the loop must set grads = [dC, dW1, db1, dW2, db2, "
+                              "dbngain, dbnbias] (the loop applies them), so none of your gradients could be graded")  # fmt: skip
         elif any(c.message == HIDDEN_FAILURE for c in checks):
             result.message = ("right on the values you see but not on the hidden ones: compute every gradient from "
                               "the tensors you are given (no pasted values, no hard-coded sizes)")  # fmt: skip
@@ -163,7 +178,7 @@ class Grader:
                 finished = run.reply.get("status") == "finished" and not result["autograd_calls"] and not any(
                     meta.get("has_graph") for meta in result["values"].values())  # fmt: skip
                 values_only = {"values": result["values"] if finished else {}, "losses": [], "error": None,
-                               "autograd_calls": []}  # fmt: skip
+                               "autograd_calls": [], "aliases": []}  # fmt: skip
                 runs[label] = SeedOutcome({"status": "finished"}, values_only, arrays if finished else {})
         return runs
 
@@ -202,6 +217,9 @@ class SeedOutcome:
     result: dict
     arrays: dict
     output: str = ""
+
+
+GRADS_NEVER_SET = "grads was never set"
 
 
 def _limit_message(public: SeedOutcome, limits: Limits) -> str | None:

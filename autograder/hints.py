@@ -5,6 +5,8 @@ batch, transpose, a constant factor, the rows an embedding overwrote...). In Exe
 the step's local reference (localise.py): a factor slipped in upstream propagates, and testing against
 autograd's value would blame every later step for it. Runs in the grader's process on plain arrays.
 """
+import ast
+
 import numpy as np
 import torch
 
@@ -86,6 +88,25 @@ def slip_hint(check, array: np.ndarray | None, values: dict, upstream: dict) -> 
     compute, what = slip
     wrong = compute(values, upstream).detach().numpy().astype(np.float64)
     return what if wrong.shape == array.shape and close(array, wrong) else None
+
+
+def aliasing_hint(variable: str, aliases: list, source: str) -> str | None:
+    """When `variable` is the same tensor as another gradient (the run's aliases), the line that bound them."""
+    other = next((b if a == variable else a for a, b in aliases if variable in (a, b)), None)
+    if other is None:
+        return None
+    where = ""
+    try:
+        for node in ast.walk(ast.parse(source)):
+            if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) and len(node.targets) == 1
+                    and isinstance(node.targets[0], ast.Name)
+                    and {node.targets[0].id, node.value.id} == {variable, other}):  # fmt: skip
+                where = f" (line {node.lineno}: {node.targets[0].id} = {node.value.id})"
+                break
+    except SyntaxError:
+        pass
+    return (f"{variable} and {other} are the same tensor{where}: changing one in place (+=) changes the other; "
+            "bind a copy with .clone()")
 
 
 def _shape_hint(array, expected) -> str | None:

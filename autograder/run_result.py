@@ -24,12 +24,15 @@ def clean_result(result: dict | None, names: set[str], lines: int) -> dict:
     values = result.get("values") if isinstance(result.get("values"), dict) else {}
     losses = result.get("losses") if isinstance(result.get("losses"), list) else []
     calls = result.get("autograd_calls") if isinstance(result.get("autograd_calls"), list) else []
+    aliases = result.get("aliases") if isinstance(result.get("aliases"), list) else []
     return {
         "values": {name: _meta(meta) for name, meta in values.items() if name in names and isinstance(meta, dict)},
         "losses": [_loss(x) for x in losses[:100]],
         "error": _error(result.get("error"), lines),
         "autograd_calls": [{"call": c["call"], "line": _line(c.get("line"), lines)} for c in calls[:50]
                            if isinstance(c, dict) and c.get("call") in CALL_NAMES],
+        "aliases": [pair for pair in aliases[:50] if isinstance(pair, list) and len(pair) == 2
+                    and all(isinstance(n, str) and n in names for n in pair) and pair[0] != pair[1]],
     }  # fmt: skip
 
 

@@ -150,8 +150,26 @@ def run_student_code(job: dict, jobdir: Path):
             saved[name.replace("/", "__")] = array
     np.savez(jobdir / ARRAYS_FILE, **saved)
     (jobdir / OUTPUT_FILE).write_text(out.text())
-    result = {"values": meta, "losses": losses, "error": error, "autograd_calls": calls}
+    result = {"values": meta, "losses": losses, "error": error, "autograd_calls": calls, "aliases": aliases(values)}
     (jobdir / RESULT_FILE).write_text(json.dumps(result))
+
+
+def aliases(values: dict) -> list[list[str]]:
+    """Pairs of names bound to one tensor (the same memory seen the same way): `dhprebn = dbndiff` without
+    .clone(), after which an in-place `dhprebn += ...` silently changes dbndiff too. Names only, never values."""
+    seen, pairs = {}, []
+    for name, value in values.items():
+        try:
+            if not isinstance(value, torch.Tensor) or torch.Tensor.numel(value) == 0:
+                continue
+            key = (torch.Tensor.data_ptr(value), tuple(torch.Tensor.size(value)), tuple(torch.Tensor.stride(value)))
+        except Exception:  # a tensor subclass may refuse anything; it is simply not compared
+            continue
+        if key in seen:
+            pairs.append([seen[key], name])
+        else:
+            seen[key] = name
+    return pairs
 
 
 def prepare():

@@ -197,7 +197,8 @@ ATTACKS = {
         "failed", "dlogits was not assigned"),
     "a forged result of the wrong form": Attack(
         "import json, os\nopen('result.json', 'w').write(json.dumps({'values': [1], 'losses': 'x', "
-        "'error': {'type': 1}, 'autograd_calls': [1]}))\nos._exit(0)",
+        "'error': {'type': 1}, 'autograd_calls': [1], 'aliases': [['dlogits', '<b>x</b>'], 'x', [1, 2]]}))\n"
+        "os._exit(0)",
         "failed", "dlogits was not assigned"),
     "a forged right-looking result": Attack(
         "import json, os, numpy as np\nnp.savez('arrays.npz', dlogits=np.zeros((32, 27), np.float32))\n"
@@ -681,3 +682,11 @@ def test_check_as_a_normal_user(tmp_path):
     shutil.rmtree(home)
     report = json.loads(check.stdout)
     assert report["score"] == MAX_SCORE and "a user namespace of its own" in report["isolation"], report["isolation"]
+
+
+def test_forged_aliases_name_only_the_exercises_own_gradients():
+    from autograder.run_result import clean_result
+
+    forged = {"aliases": [["dlogits", "<img src=x>"], ["dlogits", "dlogits"], "junk", [1, 2], ["dh", "dW2", "db2"],
+                          ["dh", "dW2"]]}  # fmt: skip
+    assert clean_result(forged, {"dh", "dW2", "dlogits"}, 10)["aliases"] == [["dh", "dW2"]]

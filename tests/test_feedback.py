@@ -285,3 +285,50 @@ def test_clearing_grad_with_none_is_not_autograd(grader):
     loop = _cells(SOLUTIONS)["ex4"] + "\nfor p in parameters:\n    p.grad = None\n"
     ex4 = grader.grade_exercise(EXERCISE_BY_ID["ex4"], ExerciseCell(loop))
     assert ex4.status == "passed" and ex4.flags == []
+
+
+@pytest.mark.parametrize("edits, check, words", [
+    ((("dlogit_maxes = ", "dlogits_maxes = "), ("* dlogit_maxes", "* dlogits_maxes")), "logit_maxes",
+     "dlogit_maxes was not assigned: did you mean dlogits_maxes? The grader reads the lecture's name, dlogit_maxes"),
+    ((("dhprebn = dbndiff.clone()", "dbhprebn = dbndiff.clone()"), ("dhprebn += ", "dbhprebn += "),
+      ("dembcat = dhprebn", "dembcat = dbhprebn"), ("embcat.T @ dhprebn", "embcat.T @ dbhprebn"),
+      ("db1 = dhprebn", "db1 = dbhprebn")), "hprebn",
+     "dhprebn was not assigned: did you mean dbhprebn? The grader reads the lecture's name, dhprebn"),
+    ((("dlogprobs", "dL_dlogprobs"),), "logprobs",
+     "dlogprobs was not assigned: you named it dL_dlogprobs: the grader reads the lecture's name, dlogprobs"),
+])  # fmt: skip
+def test_a_gradient_under_another_name_is_named(grader, edits, check, words):
+    """Typos and naming schemes of learners' own: the message says which name the grader looked for."""
+    from autograder.notebook import ExerciseCell
+
+    ex1 = grader.grade_exercise(EXERCISE_BY_ID["ex1"], ExerciseCell(answer("ex1", *edits)))
+    assert by_name(ex1)[check].message == words
+
+
+def test_a_loop_that_never_sets_grads_says_so(grader):
+    """Updating the parameters in place without `grads`: not 'dC was not assigned' seven times."""
+    from autograder.notebook import ExerciseCell
+    from submissions import SOLUTIONS, _cells
+
+    loop = _cells(SOLUTIONS)["ex4"]
+    grads = "grads = [dC, dW1, db1, dW2, db2, dbngain, dbnbias]"
+    update = "for p, grad in zip(parameters, grads):"
+    assert grads in loop and update in loop
+    loop = loop.replace(grads, "pass").replace(update, "for p, grad in zip(parameters, [dC, dW1, db1, dW2, db2, dbngain, dbnbias]):")
+    ex4 = grader.grade_exercise(EXERCISE_BY_ID["ex4"], ExerciseCell(loop))
+    assert ex4.score == 0 and ex4.message.startswith("grads was never set: each step of the loop must set grads = [")
+    assert {c.message for c in ex4.checks} == {"grads was never set"}
+
+
+def test_two_gradients_bound_to_one_tensor_are_named_with_the_line(grader):
+    """`dhprebn = dbndiff` without .clone(), then `dhprebn += ...`: dbndiff changed under the student's feet."""
+    from autograder.notebook import ExerciseCell
+
+    code = answer("ex1", ("dhprebn = dbndiff.clone()", "dhprebn = dbndiff"))
+    line = code.splitlines().index("dhprebn = dbndiff") + 1
+    ex1 = grader.grade_exercise(EXERCISE_BY_ID["ex1"], ExerciseCell(code))
+    assert [c.name for c in ex1.checks if not c.passed] == ["bndiff"] and ex1.first_wrong == "bndiff"
+    assert by_name(ex1)["bndiff"].hint == (f"dbndiff and dhprebn are the same tensor (line {line}: dhprebn = dbndiff): "
+                                           "changing one in place (+=) changes the other; bind a copy with .clone()")
+    # a view of another gradient is no alias (demb = dembcat.view(emb.shape) is the lecture's own line)
+    assert grader.grade_exercise(EXERCISE_BY_ID["ex1"], ExerciseCell(answer("ex1"))).status == "passed"
