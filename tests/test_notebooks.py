@@ -117,3 +117,27 @@ def test_the_wheel_the_notebook_names_is_the_one_make_wheel_builds(tmp_path):
         names = z.namelist()
     assert "autograder/__init__.py" in names and "autograder/settings.py" in names
     assert not [n for n in names if n.startswith("tests/")]
+
+
+def test_the_lectures_cmp_works_in_the_students_kernel_with_a_shape_column(tmp_path):
+    """Learners write cmp('logprobs', dlogprobs, logprobs) after each step, as in the lecture."""
+    nb = nbformat.read(EXERCISES, as_version=4)
+    upto = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "forward")
+    nb.cells = nb.cells[: upto + 1] + [nbformat.v4.new_code_cell(
+        "dlogprobs = torch.zeros_like(logprobs)\ndlogprobs[range(n), Yb] = -1.0/n\n"
+        "cmp('logprobs', dlogprobs, logprobs)\ncmp('logprobs', dlogprobs[0], logprobs)")]  # fmt: skip
+    NotebookClient(nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs).splitlines()
+    assert printed == ["logprobs        | exact: True  | approximate: True  | maxdiff: 0.0 | shape: ok",
+                       "logprobs        | exact: False | approximate: False | maxdiff: 0.03125 | shape: WRONG [27], "
+                       "not [32, 27]"]  # fmt: skip
+
+
+def test_cmp_in_a_graded_cell_does_nothing(grader):
+    from autograder.checks import EXERCISE_BY_ID
+    from autograder.notebook import ExerciseCell
+    from submissions import solution_region
+
+    code = solution_region("ex2") + "\ncmp('logits', dlogits, logits)\n"
+    ex2 = grader.grade_exercise(EXERCISE_BY_ID["ex2"], ExerciseCell(code))
+    assert ex2.status == "passed" and ex2.output == ""
