@@ -22,6 +22,19 @@ PUBLIC, HIDDEN = "public seed", "hidden seed"
 
 
 @dataclass(frozen=True)
+class Sizes:
+    batch_size: int  # n
+    n_hidden: int
+
+
+# The lecture's sizes (lecture.py), which the student sees; the hidden run also changes them, so an answer that
+# hard-codes 32 or 64 (torch.zeros((32, 27)), range(32), Xb.view(32 * 3)) fails there. The vocabulary (27), the
+# embedding (10) and the context (3) stay: the dataset and the provided cells fix them.
+PUBLIC_SIZES = Sizes(batch_size=32, n_hidden=64)
+HIDDEN_SIZES = Sizes(batch_size=48, n_hidden=40)
+
+
+@dataclass(frozen=True)
 class Check:
     name: str
     points: float

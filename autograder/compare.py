@@ -11,8 +11,8 @@ entry whose true value is near zero but is computed from large terms (db1 is exa
 dW2 sums 32 rows) carries float32 rounding far above atol = 1e-8, for autograd's own answer as for a right one
 written in another order. So the verdict compares with autograd computed in float64 on the same inputs, and
 allows, beside allclose's rtol and atol, NOISE_FACTOR times the rounding autograd's own float32 gradient shows
-there (at least one float32 step at the tensor's scale). Right answers seen sit below a tenth of that allowance
-up to 31 times the noise, mistakes over 9,000 times (tests/test_tolerance.py measures the margin).
+there (at least one float32 step at the tensor's scale). Right answers seen differ by up to 53 times that noise,
+mistakes by over 4,900 times (tests/test_tolerance.py measures the margin).
 """
 from dataclasses import dataclass
 
@@ -21,9 +21,9 @@ import numpy as np
 from .checks import Check
 
 # How many times autograd's own float32 rounding (against float64) a right answer may differ by, beside allclose's
-# tolerance. Right answers measured: up to 35 (a mistake that scales an exactly-zero gradient's noise by n = 32);
-# mistakes: over 9,000 (tests/test_tolerance.py).
-NOISE_FACTOR = 100
+# tolerance. Right answers measured: up to 53 (a mistake that scales an exactly-zero gradient's noise by n = 48);
+# mistakes: over 4,900 (tests/test_tolerance.py). 300 leaves more than five times room on either side.
+NOISE_FACTOR = 300
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import data, lecture, settings
-from .checks import EXERCISES, HIDDEN, PUBLIC, PUBLIC_SEED, Exercise
+from .checks import EXERCISES, HIDDEN, HIDDEN_SIZES, PUBLIC, PUBLIC_SEED, PUBLIC_SIZES, Exercise
 from .compare import Comparison, compare
 from .hints import aliasing_hint, diagnose, hint
 from .localise import SeedRun, earns_local_credit
@@ -19,7 +19,7 @@ from .reference import loop_batches, make_problem, reference_losses, training_re
 from .results import HIDDEN_FAILURE, CheckResult, ExerciseResult, Report, score_status
 from .sandbox import Limits, Sandbox, isolation_in_force
 from .run_result import clean_result
-from .static_checks import autograd_uses, review_flags
+from .static_checks import autograd_uses, hard_coded_size, review_flags
 
 
 class Grader:
@@ -42,9 +42,10 @@ class Grader:
         try:
             self.words = words or data.load_words()
             (self.Xtr, self.Ytr), _, _ = lecture.split_dataset(self.words.words)
-            # The public seed is what the student saw; the hidden one catches pasted values.
-            self.problems = {PUBLIC: make_problem(PUBLIC_SEED, self.Xtr, self.Ytr),
-                             HIDDEN: make_problem(hidden, self.Xtr, self.Ytr)}  # fmt: skip
+            # The public seed is what the student saw; the hidden one (other values, other sizes) catches
+            # pasted values and hard-coded sizes.
+            self.problems = {PUBLIC: make_problem(PUBLIC_SEED, self.Xtr, self.Ytr, PUBLIC_SIZES),
+                             HIDDEN: make_problem(hidden, self.Xtr, self.Ytr, HIDDEN_SIZES)}  # fmt: skip
         except BaseException:
             self.close()
             raise
@@ -144,6 +145,15 @@ class Grader:
         elif any(c.message == HIDDEN_FAILURE for c in checks):
             result.message = ("right on the values you see but not on the hidden ones: compute every gradient from "
                               "the tensors you are given (no pasted values, no hard-coded sizes)")  # fmt: skip
+            # The hidden run said one bit per check; the source alone says why, when it holds one of the sizes.
+            size = hard_coded_size(cell.source, PUBLIC_SIZES)
+            if size:
+                line, value, name = size
+                result.message = (f"right at the sizes you see, wrong at others: look for the hard-coded {value} at "
+                                  f"line {line} (use {name}, or the tensors' shapes)")  # fmt: skip
+                for check in checks:
+                    if check.message == HIDDEN_FAILURE:
+                        check.message = f"right at the sizes you see, wrong at others (the hard-coded {value}?)"
         result.status = result.status or score_status(result.score, ex.max_score)
         return result
 
@@ -167,7 +177,8 @@ class Grader:
         runs = {}
         for label, problem in self.problems.items():
             run = self.sandboxes[label].run(ex.id, source, problem.inputs(ex, self.Xtr, self.Ytr),
-                                            [c.variable for c in ex.checks], ex.steps, deadline - time.monotonic())  # fmt: skip
+                                            [c.variable for c in ex.checks], ex.steps, deadline - time.monotonic(),
+                                            problem.constants())  # fmt: skip
             result = clean_result(run.result, names, lines)
             arrays = {name: a for name, a in run.arrays.items() if name in result["values"]}
             if label == PUBLIC:

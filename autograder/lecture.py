@@ -49,7 +49,7 @@ def split_dataset(words):
     return build_dataset(words[:n1]), build_dataset(words[n1:n2]), build_dataset(words[n2:])
 
 
-def init_parameters(g):
+def init_parameters(g, n_hidden=n_hidden):
     # Layer 1
     C = torch.randn((vocab_size, n_embd), generator=g)
     W1 = torch.randn((n_embd * block_size, n_hidden), generator=g) * (5 / 3) / ((n_embd * block_size) ** 0.5)
@@ -65,7 +65,7 @@ def init_parameters(g):
     return dict(C=C, W1=W1, b1=b1, W2=W2, b2=b2, bngain=bngain, bnbias=bnbias)
 
 
-def sample_batch(Xtr, Ytr, g):
+def sample_batch(Xtr, Ytr, g, batch_size=batch_size):
     ix = torch.randint(0, Xtr.shape[0], (batch_size,), generator=g)
     return Xtr[ix], Ytr[ix]
 

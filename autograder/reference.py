@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from . import lecture
+from .checks import PUBLIC_SIZES, Sizes
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,7 @@ class Problem:
     """What one seed gives a student: the inputs handed to their code and autograd's answers."""
 
     seed: int
+    sizes: Sizes  # the batch and hidden-layer sizes this problem is drawn at
     params: dict  # name -> float32 tensor, the initial parameters
     Xb: torch.Tensor
     Yb: torch.Tensor
@@ -36,6 +38,10 @@ class Problem:
         arrays.update({"d" + name: self.grads[name] for name in exercise.given})
         return arrays
 
+    def constants(self) -> dict:
+        """The sizes the notebook names (n, batch_size, n_hidden), as this problem has them."""
+        return {"batch_size": self.sizes.batch_size, "n": self.sizes.batch_size, "n_hidden": self.sizes.n_hidden}
+
 
 def autograd_gradients(params: dict, Xb, Yb) -> dict:
     """Every atom's and parameter's gradient of the loss, by autograd, as float32 arrays."""
@@ -54,13 +60,13 @@ def float64_gradients(params: dict, Xb, Yb) -> dict:
     return autograd_gradients({name: p.double() for name, p in params.items()}, Xb, Yb)
 
 
-def make_problem(seed: int, Xtr, Ytr) -> Problem:
-    """Parameters and the first batch drawn in the notebook's order, and autograd's answers for them."""
+def make_problem(seed: int, Xtr, Ytr, sizes: Sizes = PUBLIC_SIZES) -> Problem:
+    """Parameters and the first batch drawn in the notebook's order, at these sizes, and autograd's answers."""
     g = torch.Generator().manual_seed(seed)
-    params = lecture.init_parameters(g)
+    params = lecture.init_parameters(g, n_hidden=sizes.n_hidden)
     loop_generator_state = g.get_state()
-    Xb, Yb = lecture.sample_batch(Xtr, Ytr, g)
-    return Problem(seed, params, Xb, Yb, loop_generator_state, autograd_gradients(params, Xb, Yb),
+    Xb, Yb = lecture.sample_batch(Xtr, Ytr, g, batch_size=sizes.batch_size)
+    return Problem(seed, sizes, params, Xb, Yb, loop_generator_state, autograd_gradients(params, Xb, Yb),
                    float64_gradients(params, Xb, Yb))  # fmt: skip
 
 
@@ -68,7 +74,7 @@ def loop_batches(problem: Problem, Xtr, Ytr, steps: int) -> list[tuple]:
     """The batches Exercise 4's loop draws, step by step: the generator is used for nothing else in the loop."""
     g = torch.Generator()
     g.set_state(problem.loop_generator_state)
-    return [lecture.sample_batch(Xtr, Ytr, g) for _ in range(steps)]
+    return [lecture.sample_batch(Xtr, Ytr, g, batch_size=problem.sizes.batch_size) for _ in range(steps)]
 
 
 def reference_losses(problem: Problem, Xtr, Ytr, steps: int) -> list[float]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from .checks import HIDDEN
-from .compare import Comparison
+from .compare import NOISE_FACTOR, Comparison
 
 # The one thing a check says about the hidden seed.
 HIDDEN_FAILURE = ("right on the public seed but not on the hidden seed: compute it from the tensors you are given, "
@@ -17,8 +17,8 @@ EXACT_NOTE = (
     "exact: False or approx: False alone is not a mistake: float32 rounds differently in each order of operations "
     "(PyTorch's tanh backward uses a fused multiply-add on AVX2/AVX512 CPUs; a gradient that is zero in exact "
     "arithmetic, like db1, comes out as noise). A check passes when the shape and dtype are right and every entry "
-    "is within allclose's tolerance of autograd's gradient computed in float64, plus 100 times the rounding "
-    "autograd's own float32 gradient has there, on every seed."
+    "is within allclose's tolerance of autograd's gradient computed in float64, plus "
+    f"{NOISE_FACTOR} times the rounding autograd's own float32 gradient has there, on every seed."
 )
 
 

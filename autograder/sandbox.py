@@ -226,7 +226,7 @@ class Sandbox:
         return reply if isinstance(reply, dict) else None
 
     def run(self, exercise_id: str, code: str, arrays: dict, variables: list[str], steps: int,
-            timeout: float) -> "RunOutcome":
+            timeout: float, constants: dict | None = None) -> "RunOutcome":
         """Run one exercise's code on one seed's inputs, within `timeout` seconds. Never raises for the
         submission's sake: whatever happens comes back as the reply's status."""
         # A fresh, unpredictable folder per job: nothing a student planted in an earlier one is in it.
@@ -235,7 +235,7 @@ class Sandbox:
         dir_fd = os.open(jobdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         timeout = max(timeout, 0.0)
         job = dict(exercise=exercise_id, code=code, variables=variables, steps=steps,
-                   output_cap=self.limits.output_cap)  # fmt: skip
+                   output_cap=self.limits.output_cap, constants=constants or {})  # fmt: skip
         # What the zygote reads: the grader's own choices only, never a submission's data.
         request = dict(job=str(self.inside_root / jobdir.name), timeout=timeout,
                        memory_bytes=self.limits.memory_bytes)  # fmt: skip

@@ -106,3 +106,21 @@ def review_flags(source: str) -> list[dict]:
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and any(p in node.value for p in REVIEW_PATHS):
             flag(node, "a path into the system's files")
     return sorted(found.values(), key=lambda f: f["line"])
+
+
+def hard_coded_size(source: str, sizes) -> tuple[int, int, str] | None:
+    """The first whole number in the cell that is one of the sizes the student sees (or that size times the
+    context, embedding or vocabulary width), as (line, value, the name to use instead); None when there is none.
+    `sizes`: checks.Sizes, the public run's."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    widths = (1, 3, 10, 27, 30)
+    names = {sizes.batch_size * w: "n" for w in widths} | {sizes.n_hidden * w: "n_hidden" for w in widths}
+    found = [(node.lineno, node.value) for node in ast.walk(tree)
+             if isinstance(node, ast.Constant) and type(node.value) is int and node.value in names]  # fmt: skip
+    if not found:
+        return None
+    line, value = min(found)
+    return line, value, names[value]

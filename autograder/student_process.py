@@ -60,8 +60,9 @@ class CappedOutput:
         return "".join(self.parts) + ("\n[output truncated]\n" if self.truncated else "")
 
 
-def namespace_for(trains: bool, arrays: dict) -> dict:
-    """What the notebook has defined when the exercise's cell runs, rebuilt from the grader's arrays."""
+def namespace_for(trains: bool, arrays: dict, constants: dict | None = None) -> dict:
+    """What the notebook has defined when the exercise's cell runs, rebuilt from the grader's arrays and the
+    sizes the run is drawn at (`constants`: n, batch_size, n_hidden; the lecture's by default)."""
     tensors = {name: torch.from_numpy(a) for name, a in arrays.items() if name != "generator_state"}
     params = {name: tensors[name] for name in lecture.PARAMETER_NAMES}
     ns = {
@@ -71,6 +72,7 @@ def namespace_for(trains: bool, arrays: dict) -> dict:
         # Self-check calls left in a solution cell must not break the graded run.
         "cmp": lambda *a, **k: None, "check": lambda *a, **k: None,
     }  # fmt: skip
+    ns.update({name: int(value) for name, value in (constants or {}).items() if name in ("n", "batch_size", "n_hidden")})
     ns.update(tensors)
     if trains:
         g = torch.Generator()
@@ -115,7 +117,7 @@ def run_student_code(job: dict, jobdir: Path):
     me = os.getpid()
     with np.load(jobdir / INPUTS_FILE, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
-    ns = namespace_for(job["steps"] > 0, arrays)
+    ns = namespace_for(job["steps"] > 0, arrays, job.get("constants"))
     out = CappedOutput(job["output_cap"])
     sys.stdout = sys.stderr = out
     values, losses, error = {}, [], None

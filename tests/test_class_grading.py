@@ -11,7 +11,7 @@ from nbgrader.api import Gradebook
 from nbgrader.utils import determine_grade
 from submissions import all_right, solution_region
 
-from autograder.checks import EXERCISES, MAX_SCORE
+from autograder.checks import EXERCISES, HIDDEN_SIZES, MAX_SCORE
 from autograder.class_report import check_pass_rates, load_results
 from autograder.course import Course
 
@@ -119,7 +119,7 @@ def small_hidden():
     from autograder.reference import make_problem
 
     (Xtr, Ytr), _, _ = lecture.split_dataset(data.load_words().words)
-    grads = make_problem(COURSE_SEED, Xtr, Ytr).grads
+    grads = make_problem(COURSE_SEED, Xtr, Ytr, HIDDEN_SIZES).grads
     values = [v for name in ("logits", "hprebn", "W1", "C") for v in grads[name].ravel()[:40] if abs(v) > 1e-3]
     return {f"{v:.6g}" for v in values} | {f"{v:.4f}" for v in values if abs(v) > 0.01}
 

@@ -107,11 +107,9 @@ def test_local_credit_cannot_be_had_with_zeros(grader, local_credit_grader, tmp_
 
 
 def test_local_credit_is_judged_on_the_hidden_seed_too(local_credit_grader, grader, tmp_path):
-    # dlogprobs right on the public seed only (pasted): the steps after it are right given it on both seeds
-    public = grader.problems[PUBLIC].grads["logprobs"]
-    pasted = "dlogprobs = torch.tensor(" + np.array2string(public, separator=",", threshold=10**6,
-                                                           floatmode="unique") + ")"  # fmt: skip
-    code = answer("ex1", ("dlogprobs = torch.zeros_like(logprobs)\ndlogprobs[range(n), Yb] = -1.0/n", pasted))
+    # dlogprobs right at the sizes the student sees only (1/32 for 1/n): the steps after it are right given it on
+    # both seeds
+    code = answer("ex1", ("dlogprobs[range(n), Yb] = -1.0/n", "dlogprobs[range(n), Yb] = -1.0/32"))
     ex1 = local_credit_grader.grade(write_submission(tmp_path / "nb.ipynb", ex1=code)).exercises[0]
     assert ex1.first_wrong == "logprobs" and not by_name(ex1)["logprobs"].locally_correct
     assert ex1.score == len(EX1) - 1

@@ -51,3 +51,10 @@ def test_seeds_give_different_problems(small_words):
     again, _, _ = small_problem(small_words.words, seed=1)
     assert np.array_equal(a.grads["C"], again.grads["C"])  # every draw is seeded
     assert torch.equal(a.params["bngain"], again.params["bngain"])
+
+
+def test_the_public_sizes_are_the_lectures_and_the_hidden_ones_differ():
+    from autograder.checks import HIDDEN_SIZES, PUBLIC_SIZES, Sizes
+
+    assert PUBLIC_SIZES == Sizes(lecture.batch_size, lecture.n_hidden)
+    assert HIDDEN_SIZES.batch_size != PUBLIC_SIZES.batch_size and HIDDEN_SIZES.n_hidden != PUBLIC_SIZES.n_hidden

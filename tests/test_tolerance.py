@@ -5,7 +5,7 @@ import pytest
 import torch
 from corpus import ANSWERS, RIGHT, WRONG, float64_verdicts, run_answer
 
-from autograder.checks import EXERCISE_BY_ID, HIDDEN, PUBLIC, PUBLIC_SEED
+from autograder.checks import EXERCISE_BY_ID, HIDDEN, HIDDEN_SIZES, PUBLIC, PUBLIC_SEED, PUBLIC_SIZES
 from autograder.compare import NOISE_FACTOR, rounding_noise
 from autograder.notebook import ExerciseCell
 from autograder.reference import make_problem
@@ -40,11 +40,11 @@ def excess_over_noise(check, value: torch.Tensor, reference: np.ndarray, truth: 
 
 
 def test_right_and_wrong_answers_sit_far_apart(grader):
-    """On three seeds: the largest excess of any right gradient and the smallest of any wrong one (same shape),
+    """On three seeds (the last at the hidden run's sizes): the largest excess of any right gradient and the smallest of any wrong one (same shape),
     in units of autograd's own float32 rounding. The verdict's allowance (NOISE_FACTOR) sits between them."""
     right, wrong = [], []
-    for seed in (PUBLIC_SEED, 1337, 4242):
-        problem = make_problem(seed, grader.Xtr, grader.Ytr)
+    for seed, sizes in ((PUBLIC_SEED, PUBLIC_SIZES), (1337, PUBLIC_SIZES), (4242, HIDDEN_SIZES)):
+        problem = make_problem(seed, grader.Xtr, grader.Ytr, sizes)
         for name, (ex, code) in ANSWERS.items():
             verdicts = float64_verdicts(ex, code, problem, grader.Xtr, grader.Ytr)
             values = run_answer(ex, code, problem, grader.Xtr, grader.Ytr, float64=False)
@@ -55,7 +55,7 @@ def test_right_and_wrong_answers_sit_far_apart(grader):
                     (right if verdicts[check.name] else wrong).append((excess, name, check.name, seed))
     worst_right, best_wrong = max(right), min(wrong)
     print(f"\nlargest right: {worst_right}\nsmallest wrong: {best_wrong}")
-    assert worst_right[0] * 2 <= NOISE_FACTOR, worst_right
+    assert worst_right[0] * 5 <= NOISE_FACTOR, worst_right
     assert best_wrong[0] >= 10 * NOISE_FACTOR, best_wrong
 
 
@@ -69,10 +69,41 @@ def test_a_branch_that_is_zero_in_exact_arithmetic_may_be_left_out(grader):
 
 @pytest.mark.parametrize("name", [n for n in WRONG if n.startswith("ex1")])
 def test_start_at_names_a_step_that_is_really_wrong(grader, name):
-    """Where the table says to start is wrong by float64 autograd, on the public seed."""
+    """Where the table says to start is wrong by float64 autograd (on the seed the student sees, or at the hidden
+    run's other values and sizes)."""
     ex, code = ANSWERS[name]
     result = grader.grade_exercise(EXERCISE_BY_ID[ex], ExerciseCell(code))
-    verdicts = float64_verdicts(ex, code, grader.problems[PUBLIC], grader.Xtr, grader.Ytr)
+    seen, hidden = (float64_verdicts(ex, code, grader.problems[label], grader.Xtr, grader.Ytr) for label in (PUBLIC, HIDDEN))
+    verdicts = {check: seen[check] and hidden[check] for check in seen}
     assert result.first_wrong is not None and not verdicts[result.first_wrong], (result.first_wrong, verdicts)
     for check in result.checks:  # nothing right by float64 is failed, so nothing right is said to follow a mistake
         assert check.passed or not verdicts[check.name], check.name
+
+
+@pytest.mark.parametrize("name, line, value, use", [
+    ("ex2: torch.zeros((32, 27))", 1, 32, "n"),
+    ("ex1: range(32) in the embedding loop", 32, 32, "n"),
+    ("ex1: demb by a hard-coded view", 30, 32, "n"),
+    ("ex3: the hidden width written out", 1, 64, "n_hidden"),
+])  # fmt: skip
+def test_hard_coded_sizes_fail_at_the_hidden_sizes_and_say_where(grader, name, line, value, use):
+    ex, code = ANSWERS[name]
+    assert code.splitlines()[line - 1].count(str(value))
+    result = grader.grade_exercise(EXERCISE_BY_ID[ex], ExerciseCell(code))
+    assert result.score < result.max_score
+    assert result.message == (f"right at the sizes you see, wrong at others: look for the hard-coded {value} at line "
+                              f"{line} (use {use}, or the tensors' shapes)")  # fmt: skip
+    failing = [c for c in result.checks if not c.passed]
+    assert failing and all(c.message == f"right at the sizes you see, wrong at others (the hard-coded {value}?)"
+                           for c in failing if c.shape_ok)  # fmt: skip
+
+
+def test_the_rule_is_stated_where_students_read_it():
+    from submissions import EXERCISES, ROOT
+
+    import nbformat
+
+    intro = nbformat.read(EXERCISES, as_version=4).cells[0].source
+    for text in (intro, (ROOT / "README.md").read_text()):
+        assert f"{NOISE_FACTOR} times the rounding autograd's own float32 gradient" in text.replace("\n", " ")
+        assert "a batch of 48, a hidden layer of 40" in text.replace("\n", " ")
