@@ -218,7 +218,9 @@ def grade_class(course: Course, settings: GradingSettings, jobs: int | None = No
             path = folder / f"{gradebook.notebook}.ipynb"
             content = path.read_bytes() if path.is_file() else None
             previous = read_result(course, student) if gradebook.has_submission(student) else None
-            if previous and not force and previous.get("notebook_sha256") == sha256(content):
+            # An internal error (a worker that refused or failed) is never a grade to keep: graded again each run.
+            if previous and not force and previous.get("notebook_sha256") == sha256(content) \
+                    and not previous.get("internal_error"):  # fmt: skip
                 changed = differences(previous.get("settings"), settings.record())
                 if not changed:
                     run.skipped.append(student)

@@ -60,7 +60,7 @@ def cmd_check(args) -> int:
 def cmd_grade(args) -> int:
     from .class_grading import grade_class
     from .course import Course, CourseError
-    from .settings import SETTING_NAMES, SettingsError
+    from .settings import NOT_RECORDED, SETTING_NAMES, SettingsError
 
     try:
         settings = _settings(args, for_class=True)
@@ -71,8 +71,9 @@ def cmd_grade(args) -> int:
         return fail(str(e))
     regraded = ""
     if run.regraded:
-        changed = [name for name in SETTING_NAMES.values() if any(name in names for names in run.regraded.values())]
-        regraded = f" ({len(run.regraded)} of them graded before under another {', '.join(changed)})"
+        reasons = [*SETTING_NAMES.values(), NOT_RECORDED]
+        changed = [name for name in reasons if any(name in names for names in run.regraded.values())]
+        regraded = f" ({len(run.regraded)} of them graded before under other settings: {', '.join(changed)})"
     print(f"Graded {len(run.graded)}{regraded}, skipped {len(run.skipped)} unchanged (--force regrades them).")
     for student, problem in run.not_gradable.items():
         print(f"  {student}: scored 0, cannot grade {problem}")

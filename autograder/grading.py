@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import data, lecture, settings
-from .checks import EXERCISES, HIDDEN, HIDDEN_SIZES, PUBLIC, PUBLIC_SEED, PUBLIC_SIZES, Exercise
+from .checks import EXERCISES, HIDDEN, HIDDEN_SIZES, PUBLIC, PUBLIC_SEED, PUBLIC_SIZES, Check, Exercise
 from .compare import Comparison, compare
-from .hints import aliasing_hint, diagnose, hint
-from .localise import SeedRun, earns_local_credit
+from .hints import aliasing_hint, diagnose, hint, slip_hint
+from .localise import LoopView, SeedRun, earns_local_credit, forward_values, loop_view
 from .naming import assigned_names, did_you_mean
 from .notebook import ExerciseCell, read_submission
 from .reference import loop_batches, make_problem, reference_losses, training_references
@@ -83,7 +83,7 @@ class Grader:
             return _all_failed(ex, "failed", limit)
         error = public.result["error"]
         if ex.trains:
-            comparisons, hints = self._training_comparisons(ex, runs)
+            comparisons, loop = self._training_comparisons(ex, runs)
         else:
             comparisons = {
                 check.name: {label: compare(check, run.result["values"].get(check.variable),
@@ -93,9 +93,10 @@ class Grader:
                 for check in ex.checks
             }  # fmt: skip
         checks = [CheckResult.from_comparisons(c, comparisons[c.name]) for c in ex.checks]
+        loop_root = ""
         if ex.trains:
-            for check in checks:
-                check.hint = hints.get(check.name)
+            if loop:
+                loop_root = self._loop_diagnosis(ex, checks, loop, public)
         else:
             views = diagnose(ex, checks, [SeedRun(self.problems[label], run.result["values"], run.arrays)
                                           for label, run in runs.items()])  # fmt: skip
@@ -108,7 +109,8 @@ class Grader:
                         credited = earns_local_credit(check, views, list(self.problems.values()))
                         result.points = result.max_points if credited else 0.0
         never_set_grads = ex.trains and not error and not public.result["values"]
-        assigned = assigned_names(cell.source)
+        # Another of the lecture's gradients is never what a missing one meant (dprobs for dlogprobs).
+        assigned = assigned_names(cell.source) - LECTURE_GRADIENTS
         for check, verdict in zip(ex.checks, checks):
             if verdict.assigned:
                 continue
@@ -125,6 +127,8 @@ class Grader:
                                 review=review_flags(cell.source))  # fmt: skip
         if ex.trains and result.losses:
             result.reference_losses = self._reference_losses[: len(result.losses)]
+        if loop_root and loop.root:
+            result.root_cause = loop.root
         if flags:
             first = flags[0]
             result.score, result.status = 0.0, "autograd"
@@ -142,6 +146,8 @@ class Grader:
         elif never_set_grads:
             result.message = (f"{GRADS_NEVER_SET}: each step of the loop must set grads = [dC, dW1, db1, dW2, db2, "
                               "dbngain, dbnbias] (the loop applies them), so none of your gradients could be graded")  # fmt: skip
+        elif loop_root:
+            result.message = loop_root
         elif any(c.message == HIDDEN_FAILURE for c in checks):
             result.message = ("right on the values you see but not on the hidden ones: compute every gradient from "
                               "the tensors you are given (no pasted values, no hard-coded sizes)")  # fmt: skip
@@ -171,8 +177,8 @@ class Grader:
         time) is kept. The hidden seed is not run when the public one did not finish.
         """
         deadline = time.monotonic() + self.limits.timeout
-        names = ({f"{k}/{c.variable}" for k in range(ex.steps) for c in ex.checks} if ex.trains
-                 else {c.variable for c in ex.checks})  # fmt: skip
+        loop = [c.variable for c in ex.checks] + [f"d{name}" for name in lecture.LOOP_INTERMEDIATES]
+        names = {f"{k}/{name}" for k in range(ex.steps) for name in loop} if ex.trains else {c.variable for c in ex.checks}
         lines = len(source.splitlines())
         runs = {}
         for label, problem in self.problems.items():
@@ -193,14 +199,14 @@ class Grader:
                 runs[label] = SeedOutcome({"status": "finished"}, values_only, arrays if finished else {})
         return runs
 
-    def _training_comparisons(self, ex: Exercise, runs: dict) -> tuple[dict, dict]:
+    def _training_comparisons(self, ex: Exercise, runs: dict) -> tuple[dict, LoopView | None]:
         """Exercise 4: each step's gradients against autograd at the parameters the student's run reached.
 
         Only the steps the loop got through are judged (at least the first): a loop that stops early says why in
         the exercise's message, and a gradient that was right on every step it reached still counts.
-        Also returns a hint per check, from its first failing step on the public seed.
+        Also returns the public run's first failing step, seen step by step (localise.loop_view).
         """
-        comparisons, hints = {c.name: {} for c in ex.checks}, {}
+        comparisons, view = {c.name: {} for c in ex.checks}, None
         for label, run in runs.items():
             problem, values = self.problems[label], run.result["values"]
             ran = max(1, len({key.split("/")[0] for key in values}))
@@ -208,15 +214,46 @@ class Grader:
                      for k in range(min(ran, ex.steps))]  # fmt: skip
             references = training_references(problem, self.Xtr, self.Ytr, steps)
             batches = loop_batches(problem, self.Xtr, self.Ytr, len(steps))
-            for k, ((reference, truth), (Xb, _)) in enumerate(zip(references, batches)):
+            for k, ((reference, truth, params), (Xb, Yb)) in enumerate(zip(references, batches)):
+                failed = False
                 for check in ex.checks:
                     key = f"{k}/{check.variable}"
                     meta, array = values.get(key), run.arrays.get(key)
                     comparison = compare(check, meta, array, reference[check.name], truth[check.name])
                     comparisons[check.name][f"{label}, step {k + 1}"] = comparison
-                    if label == PUBLIC and not comparison.passed and check.name not in hints:
-                        hints[check.name] = hint(check, meta, array, reference[check.name], Xb.numpy())
-        return comparisons, hints
+                    failed = failed or not comparison.passed
+                if label == PUBLIC and failed and view is None:
+                    student = {name: (values.get(f"{k}/d{name}"), run.arrays.get(f"{k}/d{name}")) for name in reference
+                               if f"{k}/d{name}" in values}  # fmt: skip
+                    view = loop_view(k, forward_values(params, Xb, Yb), reference, student)
+        return comparisons, view
+
+    def _loop_diagnosis(self, ex: Exercise, checks: list, view: LoopView, public: "SeedOutcome") -> str:
+        """Exercise 4's root cause, as Exercise 1's: every failing gradient right given the student's own upstream
+        'follows'; the first that is not gets the hint. Returns the exercise's line when the root cause is a
+        gradient the loop computes on the way (dhprebn, ...), which has no row of its own."""
+        Xb = view.values["Xb"].numpy()
+        student = lambda name: (public.result["values"].get(f"{view.step}/d{name}"),
+                                public.arrays.get(f"{view.step}/d{name}"))  # fmt: skip
+        for check, verdict in zip(ex.checks, checks):
+            if verdict.passed:
+                continue
+            meta, array = student(check.name)
+            verdict.locally_correct = check.name != view.root and compare(check, meta, array,
+                                                                          view.local[check.name]).passed  # fmt: skip
+            if not verdict.locally_correct:
+                verdict.hint = hint(check, meta, array, view.local[check.name], Xb)
+        if view.root is None or view.root in lecture.PARAMETER_NAMES:
+            root = next((c for c in ex.checks if c.name == view.root), None)
+            if root is not None:
+                verdict = checks[ex.checks.index(root)]
+                verdict.hint = slip_hint(root, student(root.name)[1], view.values, view.upstream) or verdict.hint
+            return ""
+        meta, array = student(view.root)
+        root = Check(view.root, 0)
+        what = slip_hint(root, array, view.values, view.upstream) or hint(root, meta, array, view.local[view.root], Xb)
+        return (f"Step {view.step + 1} of your loop first goes wrong at d{view.root}, which it computes on the way "
+                f"(not graded itself){': ' + what if what else ''}")
 
 
 @dataclass
@@ -231,6 +268,7 @@ class SeedOutcome:
 
 
 GRADS_NEVER_SET = "grads was never set"
+LECTURE_GRADIENTS = {check.variable for ex in EXERCISES for check in ex.checks}  # Exercise 1 names them all
 
 
 def _limit_message(public: SeedOutcome, limits: Limits) -> str | None:

@@ -22,6 +22,18 @@ batch_size = 32
 n = batch_size  # a shorter variable also, for convenience
 
 PARAMETER_NAMES = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
+# Exercise 4's loop computes its backward pass in fused steps, as the lecture's last section does: each step's
+# output gradient and the tensors whose gradients it gives, in the order backprop meets them.
+LOOP_BACKWARD = (
+    ("logits", ("h", "W2", "b2")),
+    ("h", ("hpreact",)),
+    ("hpreact", ("bngain", "bnbias", "hprebn")),
+    ("hprebn", ("embcat", "W1", "b1")),
+    ("embcat", ("emb",)),
+    ("emb", ("C",)),
+)
+# The gradients the loop computes on the way that are not parameters' (dlogits, dh, ...): read when present.
+LOOP_INTERMEDIATES = ("logits", "h", "hpreact", "hprebn", "embcat", "emb")
 
 chars = list(".abcdefghijklmnopqrstuvwxyz")
 stoi = {s: i for i, s in enumerate(chars)}

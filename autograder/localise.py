@@ -153,3 +153,68 @@ def earns_local_credit(check, views: list[LocalView], problems: list) -> bool:
         if np.linalg.norm(view.local[check.name].astype(np.float64)) < 0.01 * true:
             return False
     return True
+
+
+# ---- Exercise 4: the loop's fused backward, judged the same way
+
+
+def replay(values: dict, leaves: dict, output: str) -> torch.Tensor:
+    """`output` recomputed from `leaves` by lecture.forward's own ops; what does not depend on them is read from
+    `values`. One fused step of the loop's backward (tanh, the whole batchnorm, a linear layer) is the VJP of this."""
+    ns, changed = {**values, **leaves}, set(leaves)
+    for op in lecture_ops()[0]:
+        if changed & set(op.inputs):
+            ns[op.output] = eval(op.expression, ns)
+            changed.add(op.output)
+        if op.output == output:
+            return ns[output]
+    raise KeyError(output)
+
+
+def loop_local_gradients(values: dict, upstream: dict) -> dict:
+    """What each gradient of the loop's backward should be given the student's own gradient of the step's output
+    (`upstream`: name -> tensor, autograd's where theirs is unusable). dlogits has no upstream: it is the true one."""
+    local = {}
+    with torch.enable_grad():
+        for output, inputs in lecture.LOOP_BACKWARD:
+            leaves = {name: values[name].detach().clone().requires_grad_(True) for name in inputs}
+            vjps = torch.autograd.grad(replay(values, leaves, output), list(leaves.values()),
+                                       grad_outputs=upstream[output])  # fmt: skip
+            local.update({name: grad.numpy() for name, grad in zip(leaves, vjps)})
+    return local
+
+
+@dataclass
+class LoopView:
+    """One step of the loop seen step by step: where its backward first goes wrong given the student's own
+    upstream gradients (a parameter's, or an intermediate's such as dhprebn), and what each should be."""
+
+    step: int
+    root: str | None
+    values: dict
+    upstream: dict
+    local: dict
+
+
+def loop_view(step: int, values: dict, true: dict, student: dict) -> LoopView:
+    """`true`: autograd's gradient of every atom and parameter at this step; `student`: name -> (meta, array)
+    for the gradients the loop computed (its parameters' and whichever intermediates it named as the lecture)."""
+    upstream = {name: usable_upstream(*student.get(name, (None, None)), true[name]) for name in true}
+    local = {"logits": true["logits"], **loop_local_gradients(values, upstream)}
+    order = ["logits"] + [name for _, inputs in lecture.LOOP_BACKWARD for name in inputs]
+    root = next((name for name in order if name in student and student[name][0] is not None
+                 and not compare(_Loose(name), *student[name], local[name]).passed), None)  # fmt: skip
+    return LoopView(step, root, values, upstream, local)
+
+
+@dataclass(frozen=True)
+class _Loose:
+    """A check for a gradient of the loop that is not itself graded: the lecture's tolerances."""
+
+    name: str
+    rtol: float = 1e-5
+    atol: float = 1e-7
+
+    @property
+    def variable(self) -> str:
+        return "d" + self.name

@@ -88,9 +88,10 @@ def reference_losses(problem: Problem, Xtr, Ytr, steps: int) -> list[float]:
     return losses
 
 
-def training_references(problem: Problem, Xtr, Ytr, student_steps: list[dict]) -> list[tuple[dict, dict]]:
+def training_references(problem: Problem, Xtr, Ytr, student_steps: list[dict]) -> list[tuple[dict, dict, dict]]:
     """Autograd's gradients at each step of Exercise 4's loop, along the run the student's gradients drive, in
-    float32 and in float64 (as Problem.grads and Problem.truth).
+    float32 (every atom's and parameter's) and in float64 (the parameters', as Problem.grads and Problem.truth),
+    and the parameters the step was computed at.
 
     The loop applies the student's own gradients, so after one wrong step the parameters leave the reference
     path; comparing with autograd at the parameters the student actually has keeps each step's verdict about
@@ -101,8 +102,8 @@ def training_references(problem: Problem, Xtr, Ytr, student_steps: list[dict]) -
     references = []
     for step, (Xb, Yb) in zip(student_steps, loop_batches(problem, Xtr, Ytr, len(student_steps))):
         reference, truth = autograd_gradients(params, Xb, Yb), float64_gradients(params, Xb, Yb)
-        references.append(({name: reference[name] for name in lecture.PARAMETER_NAMES},
-                           {name: truth[name] for name in lecture.PARAMETER_NAMES}))  # fmt: skip
+        references.append((reference, {name: truth[name] for name in lecture.PARAMETER_NAMES},
+                           {name: p.clone() for name, p in params.items()}))  # fmt: skip
         applied = {}
         for name in lecture.PARAMETER_NAMES:
             grad = step.get(name)

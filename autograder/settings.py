@@ -8,6 +8,7 @@ them, so a run under other settings regrades instead of keeping grades made unde
 import functools
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -29,7 +30,7 @@ class SettingsError(ValueError):
 def parse_seed(text: str, name: str) -> int:
     """A hidden seed from the command line or the environment; `name` is where it came from, for the message."""
     text = text.strip()
-    if not text.isdigit() or int(text) > MAX_SEED:
+    if not re.fullmatch(r"[0-9]+", text) or int(text) > MAX_SEED:  # not isdigit: "²" is a digit to it
         raise SettingsError(f"{name} must be a whole number from 0 to {MAX_SEED}, not {text!r}")
     seed = int(text)
     if seed == PUBLIC_SEED:
@@ -129,7 +130,12 @@ SETTING_NAMES = {"hidden_seed": "hidden seed", "timeout": "timeout", "memory_gib
                  "credit": "credit mode", "grader": "grader version", "dataset": "dataset"}  # fmt: skip
 
 
+NOT_RECORDED = "settings not recorded then"
+
+
 def differences(old: dict | None, new: dict) -> list[str]:
-    """Which settings of `new` a result graded under `old` differs in, by name ("hidden seed", ...)."""
-    old = old or {}
+    """Which settings of `new` a result graded under `old` differs in, by name ("hidden seed", ...); a result
+    from before settings were recorded differs in that."""
+    if not old:
+        return [NOT_RECORDED]
     return [SETTING_NAMES[key] for key in SETTING_NAMES if old.get(key) != new.get(key)]

@@ -108,6 +108,9 @@ def record_step(step: int, ns: dict, values: dict, losses: list):
         raise ValueError("grads must be the list [dC, dW1, db1, dW2, db2, dbngain, dbnbias]")
     for name, grad in zip(lecture.PARAMETER_NAMES, grads):
         values[f"{step}/d{name}"] = grad.clone() if isinstance(grad, torch.Tensor) else grad
+    for name in lecture.LOOP_INTERMEDIATES:  # dlogits, dh, ...: where the loop's own backward went wrong
+        if isinstance(ns.get(f"d{name}"), torch.Tensor):
+            values[f"{step}/d{name}"] = ns[f"d{name}"].clone()
     loss = ns.get("loss")
     losses.append(float(loss) if isinstance(loss, torch.Tensor) and loss.numel() == 1 else None)
 

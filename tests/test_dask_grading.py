@@ -69,7 +69,7 @@ def test_the_instructors_hidden_seed_reaches_the_workers(tmp_path, cluster_on_th
     # the same class graded with the published seed, said explicitly, passes it: the seed made the difference
     run = cli("grade", ASSIGNMENT, "--scheduler", cluster.scheduler_address, "--hidden-seed", DEFAULT_HIDDEN_SEED,
               cwd=course)  # fmt: skip
-    assert "1 of them graded before under another hidden seed" in run.stdout, run.stdout + run.stderr
+    assert "1 of them graded before under other settings: hidden seed" in run.stdout, run.stdout + run.stderr
     assert gradebook_scores(course)["mallory"]["ex2_check"] == 6
 
 

@@ -330,3 +330,46 @@ def test_two_gradients_bound_to_one_tensor_are_named_with_the_line(grader):
                                            "changing one in place (+=) changes the other; bind a copy with .clone()")
     # a view of another gradient is no alias (demb = dembcat.view(emb.shape) is the lecture's own line)
     assert grader.grade_exercise(EXERCISE_BY_ID["ex1"], ExerciseCell(answer("ex1"))).status == "passed"
+
+
+@pytest.mark.parametrize("old, new, root, follows, words", [
+    ("n/(n-1)*bnraw", "1*bnraw", "hprebn", {"C", "W1"},
+     "Step 1 of your loop first goes wrong at dhprebn, which it computes on the way (not graded itself): Bessel's "
+     "correction left out: bnvar divides by n-1, so the last term carries a factor n/(n-1)"),
+    ("(1.0 - h**2)", "(1.0 - hpreact**2)", "hpreact", {"C", "W1", "bngain", "bnbias"},
+     "Step 1 of your loop first goes wrong at dhpreact, which it computes on the way (not graded itself): tanh's "
+     "derivative taken at its input: it is 1 - h**2 with h = tanh(hpreact), not 1 - hpreact**2"),
+])  # fmt: skip
+def test_the_loops_backward_is_judged_step_by_step(grader, old, new, root, follows, words):
+    """Exercise 4 as Exercise 1: the root cause in the order of the backward pass (not dC, the list's first),
+    with the same hints, and the gradients that only inherit it marked so."""
+    from autograder.notebook import ExerciseCell
+    from submissions import SOLUTIONS, _cells
+
+    loop = _cells(SOLUTIONS)["ex4"]
+    assert old in loop
+    ex4 = grader.grade_exercise(EXERCISE_BY_ID["ex4"], ExerciseCell(loop.replace(old, new)))
+    assert ex4.first_wrong == root and ex4.message == words
+    assert {c.name for c in ex4.checks if not c.passed} == follows
+    assert all(c.locally_correct and c.hint is None for c in ex4.checks if not c.passed)
+    assert f"Start at d{root}" in str(ex4)
+
+
+def test_a_wrong_parameter_gradient_in_the_loop_is_the_root_cause_with_its_hint(grader):
+    from autograder.notebook import ExerciseCell
+    from submissions import SOLUTIONS, _cells
+
+    loop = _cells(SOLUTIONS)["ex4"].replace("dW2 = h.T @ dlogits", "dW2 = 2 * h.T @ dlogits")
+    ex4 = grader.grade_exercise(EXERCISE_BY_ID["ex4"], ExerciseCell(loop))
+    assert ex4.first_wrong == "W2" and [c.name for c in ex4.checks if not c.passed] == ["W2"]
+    assert by_name(ex4)["W2"].hint.startswith("twice as large")
+
+
+def test_did_you_mean_never_points_to_another_of_the_lectures_gradients():
+    """A learner who has not reached dprobs yet is not told to use dlogprobs, or dbndiff2 for dbndiff."""
+    from autograder.grading import LECTURE_GRADIENTS
+    from autograder.naming import did_you_mean
+
+    written = {"dlogprobs", "dcounts_sum_inv", "dbndiff2", "dlogits_maxes"} - LECTURE_GRADIENTS
+    assert did_you_mean("dprobs", "probs", written) is None and did_you_mean("dbndiff", "bndiff", written) is None
+    assert did_you_mean("dlogit_maxes", "logit_maxes", written).startswith("did you mean dlogits_maxes?")

@@ -16,7 +16,7 @@ def test_a_seed_is_named_by_an_identity_that_does_not_print_it():
     assert "4242" not in seed_identity(4242) and len(seed_identity(4242)) == 9
 
 
-@pytest.mark.parametrize("given", ["abc", "-5", "1.5", "", str(2**63), str(PUBLIC_SEED)])
+@pytest.mark.parametrize("given", ["abc", "-5", "1.5", "", "²", "１２", str(2**63), str(PUBLIC_SEED)])
 def test_a_seed_that_cannot_be_used_is_refused_by_name(given, monkeypatch):
     monkeypatch.setenv("BACKPROP_NINJA_HIDDEN_SEED", given or " ")
     with pytest.raises(SettingsError, match="--hidden-seed"):
@@ -45,7 +45,7 @@ def test_differences_name_each_setting_that_changed():
         "hidden seed", "timeout"]  # fmt: skip
     assert differences(old, GradingSettings(1, Limits(memory_gib=2), "local", "g2", "d2").record()) == [
         "memory limit", "credit mode", "grader version", "dataset"]  # fmt: skip
-    assert "hidden seed" in differences(None, old)  # a result from before settings were recorded regrades
+    assert differences(None, old) == ["settings not recorded then"]  # a result from before settings: regraded
 
 
 @pytest.mark.parametrize(
@@ -84,11 +84,25 @@ def test_a_run_under_other_settings_regrades_and_says_which(tmp_path):
     assert recorded["hidden_seed"] == seed_identity(COURSE_SEED) and recorded["timeout"] == 60
     assert "Graded 0, skipped 2" in cli("grade", ASSIGNMENT, "--jobs", "1", cwd=course).stdout
     other_seed = cli("grade", ASSIGNMENT, "--jobs", "1", "--hidden-seed", "999", cwd=course)
-    assert "Graded 2 (2 of them graded before under another hidden seed), skipped 0" in other_seed.stdout
+    assert "Graded 2 (2 of them graded before under other settings: hidden seed), skipped 0" in other_seed.stdout
     assert json.loads((course / "results" / ASSIGNMENT / "alice.json").read_text())["settings"]["hidden_seed"] == \
         seed_identity(999)  # fmt: skip
     limits = cli("grade", ASSIGNMENT, "--jobs", "1", "--hidden-seed", "999", "--timeout", "30", "--credit", "local",
                  cwd=course)  # fmt: skip
-    assert "Graded 2 (2 of them graded before under another timeout, credit mode), skipped 0" in limits.stdout
+    assert "Graded 2 (2 of them graded before under other settings: timeout, credit mode), skipped 0" in limits.stdout
     report = cli("report", ASSIGNMENT, cwd=course)
     assert f"hidden seed {seed_identity(999)} (all 2)" in report.stdout
+
+
+def test_an_internal_error_is_graded_again_on_the_next_run(tmp_path):
+    """A worker that refused or failed leaves no grade to keep: the next run grades that student again, without
+    --force, once the cause is fixed."""
+    course = make_course(tmp_path)
+    submit(course, "alice")
+    submit(course, "dave")
+    assert "Graded 2, skipped 0" in cli("grade", ASSIGNMENT, "--jobs", "1", cwd=course).stdout
+    result = course / "results" / ASSIGNMENT / "alice.json"
+    failed = {**json.loads(result.read_text()), "internal_error": "SettingsMismatch: this worker runs grader 0.0.1"}
+    result.write_text(json.dumps(failed))
+    run = cli("grade", ASSIGNMENT, "--jobs", "1", cwd=course)
+    assert "Graded 1, skipped 1" in run.stdout and json.loads(result.read_text())["internal_error"] is None

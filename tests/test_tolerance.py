@@ -3,17 +3,17 @@ answers (tests/corpus.py), with the margin between the two populations measured 
 import numpy as np
 import pytest
 import torch
-from corpus import ANSWERS, RIGHT, WRONG, float64_verdicts, run_answer
+from corpus import ANSWERS, RIGHT, WRONG, borderline, float64_shares, float64_verdicts, run_answer
 
 from autograder.checks import EXERCISE_BY_ID, HIDDEN, HIDDEN_SIZES, PUBLIC, PUBLIC_SEED, PUBLIC_SIZES
-from autograder.compare import NOISE_FACTOR, rounding_noise
+from autograder.compare import NOISE_FACTOR, allowance
 from autograder.notebook import ExerciseCell
 from autograder.reference import make_problem
 
 
 def test_the_corpus_is_what_it_says(grader):
     """Every "right" answer is right on both seeds by float64 autograd, every "wrong" one wrong somewhere."""
-    assert len(ANSWERS) >= 40 and {ex for ex, _ in ANSWERS.values()} == {"ex1", "ex2", "ex3"}
+    assert len(ANSWERS) >= 40 and {ex for ex, _ in ANSWERS.values()} == {"ex1", "ex2", "ex3", "ex4"}
     for name, (ex, code) in ANSWERS.items():
         verdicts = [float64_verdicts(ex, code, grader.problems[label], grader.Xtr, grader.Ytr) for label in (PUBLIC, HIDDEN)]
         assert all(all(v.values()) for v in verdicts) == (name in RIGHT), (name, verdicts)
@@ -22,41 +22,48 @@ def test_the_corpus_is_what_it_says(grader):
 def test_the_grader_gives_float64_autograds_verdict_on_every_answer(grader):
     """Graded as a submission is (isolated run, float32, both seeds): each check passes exactly when float64
     autograd says the gradient is right on both seeds."""
-    disagree = {}
+    disagree, judged = {}, 0
     for name, (ex, code) in ANSWERS.items():
-        expected = [float64_verdicts(ex, code, grader.problems[label], grader.Xtr, grader.Ytr) for label in (PUBLIC, HIDDEN)]
+        shares = [float64_shares(ex, code, grader.problems[label], grader.Xtr, grader.Ytr) for label in (PUBLIC, HIDDEN)]
         result = grader.grade_exercise(EXERCISE_BY_ID[ex], ExerciseCell(code))
-        got = {c.name: c.passed for c in result.checks}
-        want = {check: expected[0][check] and expected[1][check] for check in got}
-        if got != want:
-            disagree[name] = {check: (got[check], want[check]) for check in got if got[check] != want[check]}
-    assert disagree == {}
+        for check in result.checks:
+            if any(borderline(seed[check.name]) for seed in shares):
+                continue
+            judged += 1
+            want = all(seed[check.name] <= 1 for seed in shares)
+            if check.passed != want:
+                disagree.setdefault(name, {})[check.name] = (check.passed, want)
+    assert disagree == {} and judged > 600
 
 
-def excess_over_noise(check, value: torch.Tensor, reference: np.ndarray, truth: np.ndarray) -> float:
-    """How far past allclose's tolerance a value is from the float64 truth, in units of float32 rounding noise."""
-    over = np.abs(value.double().numpy() - truth) - (check.atol + check.rtol * np.abs(truth))
-    return float(np.maximum(over, 0).max()) / rounding_noise(reference, truth)
+def share_of_allowance(check, value: torch.Tensor, reference: np.ndarray, truth: np.ndarray) -> float:
+    """How much of the verdict's allowance (compare.allowance) the value's worst entry uses: a check passes at 1 or
+    less."""
+    return float((np.abs(value.double().numpy() - truth) / allowance(check, reference, truth)).max())
 
 
 def test_right_and_wrong_answers_sit_far_apart(grader):
-    """On three seeds (the last at the hidden run's sizes): the largest excess of any right gradient and the smallest of any wrong one (same shape),
-    in units of autograd's own float32 rounding. The verdict's allowance (NOISE_FACTOR) sits between them."""
+    """On three seeds (the last at the hidden run's sizes): how much of its allowance the worst right gradient
+    uses, and how many times its allowance the least wrong one (same shape) is off. Both far from 1."""
     right, wrong = [], []
     for seed, sizes in ((PUBLIC_SEED, PUBLIC_SIZES), (1337, PUBLIC_SIZES), (4242, HIDDEN_SIZES)):
         problem = make_problem(seed, grader.Xtr, grader.Ytr, sizes)
         for name, (ex, code) in ANSWERS.items():
-            verdicts = float64_verdicts(ex, code, problem, grader.Xtr, grader.Ytr)
+            if EXERCISE_BY_ID[ex].trains:
+                continue  # its steps' references depend on the run: judged by the verdict test above
+            truths = float64_shares(ex, code, problem, grader.Xtr, grader.Ytr)
             values = run_answer(ex, code, problem, grader.Xtr, grader.Ytr, float64=False)
             for check in EXERCISE_BY_ID[ex].checks:
                 value = values[check.name]
+                if borderline(truths[check.name]):
+                    continue
                 if isinstance(value, torch.Tensor) and tuple(value.shape) == problem.truth[check.name].shape:
-                    excess = excess_over_noise(check, value, problem.grads[check.name], problem.truth[check.name])
-                    (right if verdicts[check.name] else wrong).append((excess, name, check.name, seed))
+                    share = share_of_allowance(check, value, problem.grads[check.name], problem.truth[check.name])
+                    (right if truths[check.name] <= 1 else wrong).append((share, name, check.name, seed))
     worst_right, best_wrong = max(right), min(wrong)
-    print(f"\nlargest right: {worst_right}\nsmallest wrong: {best_wrong}")
-    assert worst_right[0] * 5 <= NOISE_FACTOR, worst_right
-    assert best_wrong[0] >= 10 * NOISE_FACTOR, best_wrong
+    print(f"\nlargest right: {worst_right}\nsmallest wrong: {best_wrong} ({len(right)} right, {len(wrong)} wrong)")
+    assert worst_right[0] <= 0.5, worst_right
+    assert best_wrong[0] >= 2, best_wrong
 
 
 def test_a_branch_that_is_zero_in_exact_arithmetic_may_be_left_out(grader):
