@@ -109,8 +109,7 @@ class Grader:
                         credited = earns_local_credit(check, views, list(self.problems.values()))
                         result.points = result.max_points if credited else 0.0
         never_set_grads = ex.trains and not error and not public.result["values"]
-        # Another of the lecture's gradients is never what a missing one meant (dprobs for dlogprobs).
-        assigned = assigned_names(cell.source) - LECTURE_GRADIENTS
+        assigned = assigned_names(cell.source)
         for check, verdict in zip(ex.checks, checks):
             if verdict.assigned:
                 continue
@@ -268,7 +267,6 @@ class SeedOutcome:
 
 
 GRADS_NEVER_SET = "grads was never set"
-LECTURE_GRADIENTS = {check.variable for ex in EXERCISES for check in ex.checks}  # Exercise 1 names them all
 
 
 def _limit_message(public: SeedOutcome, limits: Limits) -> str | None:

@@ -6,6 +6,11 @@ import ast
 import difflib
 import re
 
+from .checks import EXERCISES
+
+# Another of the lecture's gradients is never what a missing one meant (dprobs for dlogprobs): Exercise 1 names all.
+LECTURE_GRADIENTS = frozenset(check.variable for ex in EXERCISES for check in ex.checks)
+
 
 def assigned_names(source: str) -> set[str]:
     """Every plain name the cell assigns (=, +=, for targets, with ... as, :=)."""
@@ -24,7 +29,7 @@ def _same_tensor_other_scheme(name: str, tensor: str) -> bool:
 
 def did_you_mean(variable: str, tensor: str, assigned: set[str]) -> str | None:
     """A sentence for a missing `variable` (the gradient of `tensor`) when the cell assigned something like it."""
-    others = sorted(assigned - {variable})
+    others = sorted(set(assigned) - LECTURE_GRADIENTS - {variable})
     scheme = [name for name in others if _same_tensor_other_scheme(name, tensor)]
     if scheme:
         return f"you named it {scheme[0]}: the grader reads the lecture's name, {variable}"

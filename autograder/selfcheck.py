@@ -17,6 +17,7 @@ from .checks import EXERCISE_BY_ID, PUBLIC, PUBLIC_SEED
 from .compare import compare
 from .hints import diagnose, hint
 from .localise import SeedRun
+from .naming import did_you_mean
 from .render import exercise_summary
 from .reference import autograd_gradients, float64_gradients, make_problem, reference_losses
 from .results import CheckResult, ExerciseResult, Score, score_status
@@ -117,6 +118,7 @@ def check(exercise_id: str, namespace: dict | None = None) -> ExerciseResult:
             reference, truth = problem.grads, problem.truth
             student = {c.variable: ns.get(c.variable) for c in ex.checks}
         checks, metas, arrays = [], {}, {}
+        tensors = {name for name, v in ns.items() if isinstance(v, torch.Tensor) and not name.startswith("_")}
         for c in ex.checks:
             value = student.get(c.name if ex.trains else c.variable)
             meta, array = describe(value) if value is not None else (None, None)
@@ -125,6 +127,8 @@ def check(exercise_id: str, namespace: dict | None = None) -> ExerciseResult:
             expected = reference.get(c.name, problem.grads[c.name])
             comparison = compare(c, meta, array, expected, truth.get(c.name, problem.truth[c.name]))
             checks.append(CheckResult.from_comparisons(c, {PUBLIC: comparison}))
+            meant = did_you_mean(c.variable, c.name, tensors) if value is None and not ex.trains else None
+            checks[-1].message += f": {meant}" if meant else ""
             if ex.trains and not checks[-1].passed:
                 checks[-1].hint = hint(c, meta, array, expected, _batch_index(ns))
         if not ex.trains:

@@ -9,7 +9,7 @@ import pytest
 from courses import ASSIGNMENT, CELLS, COURSE_SEED, SAMPLES, cli, gradebook_scores, make_course, submit
 from nbgrader.api import Gradebook
 from nbgrader.utils import determine_grade
-from submissions import all_right, solution_region
+from submissions import solution_region
 
 from autograder.checks import EXERCISES, HIDDEN_SIZES, MAX_SCORE
 from autograder.class_report import check_pass_rates, load_results
@@ -146,19 +146,6 @@ def test_report_html_and_csv(graded_class):
     assert rates["ex2/logits"] == 0.2  # alice only
     hardest = re.findall(r"<tr><td>d(\w+) \((ex\d)\)</td><td>(\d+)%</td></tr>", page)
     assert len(hardest) == 10 and all(int(p) <= 20 for _, _, p in hardest)
-
-
-def test_rerun_skips_unchanged_and_force_regrades(tmp_path):
-    course = make_course(tmp_path)
-    submit(course, "alice")
-    submit(course, "dave")
-    assert "Graded 2, skipped 0" in cli("grade", ASSIGNMENT, "--jobs", "1", cwd=course).stdout
-    assert "Graded 0, skipped 2" in cli("grade", ASSIGNMENT, "--jobs", "1", cwd=course).stdout
-    all_right(course / "submitted" / "dave" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")  # dave hands in a new version
-    run = cli("grade", ASSIGNMENT, "--jobs", "1", "--course-dir", course)
-    assert "Graded 1, skipped 1" in run.stdout
-    assert gradebook_scores(course)["dave"] == {f"{ex.id}_check": ex.max_score for ex in EXERCISES}
-    assert "Graded 2, skipped 0" in cli("grade", ASSIGNMENT, "--jobs", "1", "--force", cwd=course).stdout
 
 
 def test_course_not_ready_is_one_line(tmp_path):

@@ -367,9 +367,18 @@ def test_a_wrong_parameter_gradient_in_the_loop_is_the_root_cause_with_its_hint(
 
 def test_did_you_mean_never_points_to_another_of_the_lectures_gradients():
     """A learner who has not reached dprobs yet is not told to use dlogprobs, or dbndiff2 for dbndiff."""
-    from autograder.grading import LECTURE_GRADIENTS
     from autograder.naming import did_you_mean
 
-    written = {"dlogprobs", "dcounts_sum_inv", "dbndiff2", "dlogits_maxes"} - LECTURE_GRADIENTS
+    written = {"dlogprobs", "dcounts_sum_inv", "dbndiff2", "dlogits_maxes"}
     assert did_you_mean("dprobs", "probs", written) is None and did_you_mean("dbndiff", "bndiff", written) is None
     assert did_you_mean("dlogit_maxes", "logit_maxes", written).startswith("did you mean dlogits_maxes?")
+
+
+def test_the_in_notebook_check_also_asks_did_you_mean():
+    from autograder import selfcheck
+
+    problem = selfcheck._public_problem()
+    ns = {"dL_dlogits": torch.from_numpy(problem.grads["logits"].copy())}
+    ex2 = selfcheck.check("ex2", ns)
+    assert ex2.checks[0].message == ("dlogits was not assigned: you named it dL_dlogits: the grader reads the "
+                                     "lecture's name, dlogits")  # fmt: skip

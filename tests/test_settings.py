@@ -4,9 +4,9 @@ import json
 
 import pytest
 from courses import ASSIGNMENT, COURSE_SEED, cli, gradebook_scores, make_course, submit
-from submissions import EXERCISES
+from submissions import EXERCISES, all_right
 
-from autograder.checks import DEFAULT_HIDDEN_SEED, PUBLIC_SEED
+from autograder.checks import DEFAULT_HIDDEN_SEED, EXERCISES as TABLE, PUBLIC_SEED
 from autograder.sandbox import Limits
 from autograder.settings import GradingSettings, SettingsError, differences, seed_identity
 
@@ -48,6 +48,14 @@ def test_differences_name_each_setting_that_changed():
     assert differences(None, old) == ["settings not recorded then"]  # a result from before settings: regraded
 
 
+@pytest.fixture(scope="module")
+def one_course(tmp_path_factory):
+    """One collected class for every refused setting: each must leave it as it found it."""
+    course = make_course(tmp_path_factory.mktemp("refused"))
+    submit(course, "alice")
+    return course
+
+
 @pytest.mark.parametrize(
     "args, env, message",
     [([], {"BACKPROP_NINJA_HIDDEN_SEED": "abc"}, "BACKPROP_NINJA_HIDDEN_SEED must be a whole number"),
@@ -56,9 +64,8 @@ def test_differences_name_each_setting_that_changed():
      (["--memory", "0.0001"], {}, "--memory must be at least 0.1 GiB"),
      (["--timeout", "soon"], {}, "argument --timeout: give a number")],
 )  # fmt: skip
-def test_grade_refuses_a_bad_setting_in_one_line_before_any_worker_and_records_nothing(tmp_path, args, env, message):
-    course = make_course(tmp_path)
-    submit(course, "alice")
+def test_grade_refuses_a_bad_setting_in_one_line_before_any_worker_and_records_nothing(one_course, args, env, message):
+    course = one_course
     run = cli("grade", ASSIGNMENT, *args, cwd=course, env=env)
     assert run.returncode == 2, run.stdout + run.stderr
     assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr
@@ -72,7 +79,7 @@ def test_check_names_the_variable_of_a_bad_seed():
                                   f"{2**63 - 1}, not 'abc'")  # fmt: skip
 
 
-def test_a_run_under_other_settings_regrades_and_says_which(tmp_path):
+def test_a_rerun_grades_what_changed_the_notebook_or_the_settings_and_says_which(tmp_path):
     course = make_course(tmp_path)
     submit(course, "alice")
     submit(course, "dave")
@@ -83,6 +90,9 @@ def test_a_run_under_other_settings_regrades_and_says_which(tmp_path):
     recorded = json.loads((course / "results" / ASSIGNMENT / "alice.json").read_text())["settings"]
     assert recorded["hidden_seed"] == seed_identity(COURSE_SEED) and recorded["timeout"] == 60
     assert "Graded 0, skipped 2" in cli("grade", ASSIGNMENT, "--jobs", "1", cwd=course).stdout
+    all_right(course / "submitted" / "dave" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")  # dave hands in a new version
+    assert "Graded 1, skipped 1" in cli("grade", ASSIGNMENT, "--jobs", "1", "--course-dir", course).stdout
+    assert gradebook_scores(course)["dave"] == {f"{ex.id}_check": ex.max_score for ex in TABLE}
     other_seed = cli("grade", ASSIGNMENT, "--jobs", "1", "--hidden-seed", "999", cwd=course)
     assert "Graded 2 (2 of them graded before under other settings: hidden seed), skipped 0" in other_seed.stdout
     assert json.loads((course / "results" / ASSIGNMENT / "alice.json").read_text())["settings"]["hidden_seed"] == \
@@ -92,17 +102,13 @@ def test_a_run_under_other_settings_regrades_and_says_which(tmp_path):
     assert "Graded 2 (2 of them graded before under other settings: timeout, credit mode), skipped 0" in limits.stdout
     report = cli("report", ASSIGNMENT, cwd=course)
     assert f"hidden seed {seed_identity(999)} (all 2)" in report.stdout
-
-
-def test_an_internal_error_is_graded_again_on_the_next_run(tmp_path):
-    """A worker that refused or failed leaves no grade to keep: the next run grades that student again, without
-    --force, once the cause is fixed."""
-    course = make_course(tmp_path)
-    submit(course, "alice")
-    submit(course, "dave")
-    assert "Graded 2, skipped 0" in cli("grade", ASSIGNMENT, "--jobs", "1", cwd=course).stdout
+    forced = cli("grade", ASSIGNMENT, "--jobs", "1", "--hidden-seed", "999", "--timeout", "30", "--credit", "local",
+                 "--force", cwd=course)  # fmt: skip
+    assert "Graded 2, skipped 0" in forced.stdout
+    # an internal error (a worker that refused or failed) leaves no grade to keep: graded again, without --force
     result = course / "results" / ASSIGNMENT / "alice.json"
     failed = {**json.loads(result.read_text()), "internal_error": "SettingsMismatch: this worker runs grader 0.0.1"}
     result.write_text(json.dumps(failed))
-    run = cli("grade", ASSIGNMENT, "--jobs", "1", cwd=course)
-    assert "Graded 1, skipped 1" in run.stdout and json.loads(result.read_text())["internal_error"] is None
+    again = cli("grade", ASSIGNMENT, "--jobs", "1", "--hidden-seed", "999", "--timeout", "30", "--credit", "local",
+                cwd=course)  # fmt: skip
+    assert "Graded 1, skipped 1" in again.stdout and json.loads(result.read_text())["internal_error"] is None
