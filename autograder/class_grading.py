@@ -3,9 +3,10 @@
 Each worker process owns one Grader, so torch is imported and the reference computed once per worker and a
 submission costs only its own runs. A task carries the notebook's bytes, not a path, so a Dask worker on another
 machine needs no shared filesystem, and the run's settings (settings.py), so no worker grades by its own
-environment: a worker whose grader code or dataset differ from the parent's refuses the task. Workers grade and render (tables, heatmaps); the parent alone writes: the
-gradebook, the autograded notebook, the feedback page, and last the results JSON (what grading found, the one
-source the class report reads; its notebook hash lets a re-run skip unchanged submissions).
+environment: a worker whose grader code or dataset differ from the parent's refuses the task. Workers grade and
+render (tables, heatmaps); the parent alone writes: the gradebook, the autograded notebook, the feedback page, and
+last the results JSON (what grading found, the one source the class report reads; its notebook hash and settings
+let a re-run skip what is unchanged).
 """
 import functools
 import hashlib
@@ -66,7 +67,8 @@ def worker_grader(settings: GradingSettings):
         from .grading import Grader
 
         torch.set_num_threads(1)  # the workers already use every core; more threads each only contend
-        grader = _graders[key] = Grader(settings.limits, hidden_seed=settings.hidden_seed, credit=settings.credit)
+        grader = _graders[key] = Grader(settings.limits, hidden_seed=settings.hidden_seed, credit=settings.credit,
+                                        words=_local_words())  # the words mismatch() checked  # fmt: skip
         util.Finalize(grader, grader.close, exitpriority=10)  # multiprocessing workers skip atexit
     return _graders[key]
 
@@ -207,6 +209,7 @@ def grade_class(course: Course, settings: GradingSettings, jobs: int | None = No
                           f"(`nbgrader collect {course.assignment}` or `nbgrader zip_collect`)")  # fmt: skip
     gradebook = GradebookWriter(course)
     run = ClassRun()
+    recorded = settings.record()
     try:
         tasks = []
         for student in students:
@@ -221,7 +224,7 @@ def grade_class(course: Course, settings: GradingSettings, jobs: int | None = No
             # An internal error (a worker that refused or failed) is never a grade to keep: graded again each run.
             if previous and not force and previous.get("notebook_sha256") == sha256(content) \
                     and not previous.get("internal_error"):  # fmt: skip
-                changed = differences(previous.get("settings"), settings.record())
+                changed = differences(previous.get("settings"), recorded)
                 if not changed:
                     run.skipped.append(student)
                     continue

@@ -66,13 +66,16 @@ def row(result: dict) -> dict:
     }
 
 
-def settings_used(results: list[dict]) -> dict[str, int]:
-    """Each distinct hidden seed (by identity) the results were graded with, and how many."""
+def seeds_used(results: list[dict]) -> str:
+    """Which hidden seeds (by identity) graded these results, and how many each: for the report and the terminal."""
     seeds: dict[str, int] = {}
     for result in results:
         seed = result.get("settings", {}).get("hidden_seed", "unknown (graded before seeds were recorded)")
         seeds[seed] = seeds.get(seed, 0) + 1
-    return seeds
+    if len(seeds) == 1:
+        return f"hidden seed {next(iter(seeds))} (all {len(results)})"
+    return "; ".join(f"hidden seed {seed} ({count})" for seed, count in seeds.items()) + (
+        " (more than one seed: regrade with the one you mean)")
 
 
 def check_pass_rates(results: list[dict]) -> dict[str, float]:
@@ -93,7 +96,7 @@ def write_report(course: Course):
         writer.writeheader()
         writer.writerows({key: spreadsheet_safe(value) for key, value in r.items()} for r in rows)
     rates = check_pass_rates(results)
-    page = _page(course.assignment, rows, rates, review_list(results), settings_used(results), results)
+    page = _page(course.assignment, rows, rates, review_list(results), seeds_used(results), results)
     (out / "report.html").write_text(page)
     return out / "report.html", out / "report.csv"
 
@@ -104,20 +107,17 @@ def review_list(results: list[dict]) -> list[tuple[str, str, dict]]:
             for flag in ex.get("review", [])]  # fmt: skip
 
 
-def _page(assignment: str, rows: list[dict], rates: dict[str, float], review: list, seeds: dict[str, int],
+def _page(assignment: str, rows: list[dict], rates: dict[str, float], review: list, seeds: str,
           results: list[dict]) -> str:  # fmt: skip
     scores = [r["score"] for r in results]
     seconds = [r["seconds"] for r in results]
-    by_seed = "; ".join(f"hidden seed {html.escape(seed)}: {count}" for seed, count in seeds.items())
-    if len(seeds) > 1:
-        by_seed += " (more than one seed: regrade with the one you mean)"
     hardest = sorted(rates.items(), key=lambda item: item[1])[:10]
     summary = (f"{len(rows)} submissions; mean score {statistics.mean(scores):.1f}/{MAX_SCORE:g}, median "
                f"{statistics.median(scores):g}; {sum(s == MAX_SCORE for s in scores)} with full marks; "
                f"{sum(r['status'] == 'not gradable' for r in rows)} not gradable; "
                f"{sum(r['status'] == 'internal error' for r in rows)} internal errors. Grading took "
                f"{statistics.median(seconds):.2f} s per submission (median), {max(seconds):.2f} s at most. "
-               f"Graded with {by_seed}.")  # fmt: skip
+               f"Graded with {html.escape(seeds)}.")  # fmt: skip
     trips = "".join(f"<tr><td>d{html.escape(name.split('/')[1])} ({name.split('/')[0]})</td><td>{100 * rate:.0f}%</td></tr>"
                     for name, rate in hardest)  # fmt: skip
     head = "".join(f"<th>{c}</th>" for c in ("student", "score", "status", "seconds", "failed checks", "problem",

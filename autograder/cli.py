@@ -107,7 +107,7 @@ def print_scores(course):
     from rich.text import Text
 
     from .checks import EXERCISES
-    from .class_report import load_results, row, settings_used
+    from .class_report import load_results, row, seeds_used
 
     results = load_results(course)
     table = Table(title=f"{course.assignment}: {len(results)} submissions", title_justify="left", show_edge=False)
@@ -120,9 +120,7 @@ def print_scores(course):
         table.add_row(*map(Text, cells))  # Text, not markup: a student id may hold [brackets]
     console = Console(highlight=False)
     console.print(table)
-    seeds = settings_used(results)
-    console.print("Graded with " + "; ".join(f"hidden seed {seed} ({'all ' if len(seeds) == 1 else ''}{n})"
-                                             for seed, n in seeds.items()), markup=False)  # fmt: skip
+    console.print(f"Graded with {seeds_used(results)}", markup=False)
 
 
 def cmd_doctor(args) -> int:

@@ -20,8 +20,8 @@ import numpy as np
 
 from .checks import Check
 
-# How many times autograd's own float32 rounding (against float64) an entry near zero may differ by. Right answers
-# reach about 50 (a slip that scales an exactly-zero gradient's noise by n = 48); over 300 the margin test fails.
+# How many times autograd's own float32 rounding (against float64) an entry near zero may differ by. The largest
+# seen on a right gradient is about 50 (a slip that scales an exactly-zero gradient's noise by n = 48).
 NOISE_FACTOR = 300
 # An entry is near zero, for rounding, under this share of its tensor's largest entry.
 NEAR_ZERO = 0.03
@@ -61,7 +61,7 @@ def compare(check: Check, meta: dict | None, array: np.ndarray | None, reference
     """Compare what the student assigned to `d<name>` (as described by the child process) with autograd's.
 
     `reference` is autograd's float32 gradient (the cmp columns), `truth` the same gradient computed in float64
-    (the verdict); without it, the reference stands for the truth and only a float32 step at its scale is allowed.
+    (the verdict, with `allowance`); without it the reference stands for the truth.
     """
     var, ref_shape = check.variable, list(reference.shape)
     if meta is None:

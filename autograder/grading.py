@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import data, lecture, settings
-from .checks import EXERCISES, HIDDEN, HIDDEN_SIZES, PUBLIC, PUBLIC_SEED, PUBLIC_SIZES, Check, Exercise
+from .checks import EXERCISES, HIDDEN, HIDDEN_SIZES, PUBLIC, PUBLIC_SEED, PUBLIC_SIZES, Exercise
 from .compare import Comparison, compare
 from .hints import aliasing_hint, diagnose, hint, slip_hint
-from .localise import LoopView, SeedRun, earns_local_credit, forward_values, loop_view
+from .localise import LoopView, SeedRun, earns_local_credit, forward_values, loop_check, loop_view
 from .naming import assigned_names, did_you_mean
 from .notebook import ExerciseCell, read_submission
 from .reference import loop_batches, make_problem, reference_losses, training_references
@@ -126,7 +126,7 @@ class Grader:
                                 review=review_flags(cell.source))  # fmt: skip
         if ex.trains and result.losses:
             result.reference_losses = self._reference_losses[: len(result.losses)]
-        if loop_root and loop.root:
+        if loop_root:
             result.root_cause = loop.root
         if flags:
             first = flags[0]
@@ -232,8 +232,11 @@ class Grader:
         'follows'; the first that is not gets the hint. Returns the exercise's line when the root cause is a
         gradient the loop computes on the way (dhprebn, ...), which has no row of its own."""
         Xb = view.values["Xb"].numpy()
-        student = lambda name: (public.result["values"].get(f"{view.step}/d{name}"),
-                                public.arrays.get(f"{view.step}/d{name}"))  # fmt: skip
+
+        def student(name):  # what the loop gave for d<name> at the step judged: (meta, array)
+            key = f"{view.step}/d{name}"
+            return public.result["values"].get(key), public.arrays.get(key)
+
         for check, verdict in zip(ex.checks, checks):
             if verdict.passed:
                 continue
@@ -249,7 +252,7 @@ class Grader:
                 verdict.hint = slip_hint(root, student(root.name)[1], view.values, view.upstream) or verdict.hint
             return ""
         meta, array = student(view.root)
-        root = Check(view.root, 0)
+        root = loop_check(view.root)
         what = slip_hint(root, array, view.values, view.upstream) or hint(root, meta, array, view.local[view.root], Xb)
         return (f"Step {view.step + 1} of your loop first goes wrong at d{view.root}, which it computes on the way "
                 f"(not graded itself){': ' + what if what else ''}")

@@ -116,7 +116,9 @@ def hard_coded_size(source: str, sizes) -> tuple[int, int, str] | None:
         tree = ast.parse(source)
     except SyntaxError:
         return None
-    widths = (1, 3, 10, 27, 30)
+    from . import lecture
+
+    widths = (1, lecture.block_size, lecture.n_embd, lecture.vocab_size, lecture.block_size * lecture.n_embd)
     names = {sizes.batch_size * w: "n" for w in widths} | {sizes.n_hidden * w: "n_hidden" for w in widths}
     found = [(node.lineno, node.value) for node in ast.walk(tree)
              if isinstance(node, ast.Constant) and type(node.value) is int and node.value in names]  # fmt: skip
