@@ -34,6 +34,8 @@ install: $(VENV)/.installed
 # Regenerate the student notebooks from the instructor source, as nbgrader releases them.
 exercises: install
 	cd course && nbgrader generate_assignment backprop_ninja --force
+	# The package ships the release too, for `backprop-ninja notebook` and lecture notebooks' Exercise 4 loop.
+	cp exercises/backprop_ninja/backprop_ninja.ipynb autograder/notebooks/backprop_ninja.ipynb
 
 # The instructor's loop on the sample class (right, wrong, crashing, untouched), in a course of its own under
 # demo-output/: release, grade, report, release feedback through a local exchange. Nothing in course/, where a

@@ -1,4 +1,5 @@
-"""The command line: `backprop-ninja check NOTEBOOK`, `grade ASSIGNMENT`, `report ASSIGNMENT`, `doctor`.
+"""The command line: `backprop-ninja check NOTEBOOK`, `notebook [DIR]`, `convert LECTURE_NB [OUT]`, `grade ASSIGNMENT`,
+`report ASSIGNMENT`, `doctor`.
 
 Exit codes of `check`: 0 full marks, 1 anything short of it, 2 the notebook cannot be graded at all.
 Exit codes of `grade` and `report`: 0 done, 1 an internal error on some submission, 2 the course or a setting is
@@ -55,6 +56,42 @@ def cmd_check(args) -> int:
         for part in report_renderables(report):
             console.print(part)
     return 0 if report.full_marks else 1
+
+
+def cmd_notebook(args) -> int:
+    from pathlib import Path
+
+    from .student_notebook import write_notebook
+
+    path = Path(args.dir) / "backprop_ninja.ipynb"
+    if path.exists() and not args.force:
+        return fail(f"{path} already exists: your work may be in it (--force writes over it, or give another folder)")
+    write_notebook(path)
+    print(f"Wrote {path}: open it in Jupyter, then `backprop-ninja check {path}` grades it")
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from pathlib import Path
+
+    from .lecture_notebook import convert
+    from .notebook import LECTURE, NotGradable, read_submission
+
+    try:
+        submission = read_submission(args.notebook)
+    except NotGradable as e:
+        return fail(f"cannot convert {e}")
+    if submission.format != LECTURE:
+        return fail(f"{args.notebook} is already our notebook: `backprop-ninja check {args.notebook}` grades it")
+    out = Path(args.out) if args.out else Path(args.notebook).with_name("backprop_ninja.ipynb")
+    if out.exists() and not args.force:
+        return fail(f"{out} already exists (--force writes over it, or give another file)")
+    filled = convert(submission.cells, out)
+    stubs = [f"{ex_id} ({cell.problem or 'not answered yet'})" for ex_id, cell in submission.cells.items()
+             if ex_id not in filled]  # fmt: skip
+    print(f"Wrote {out} with your answers to {', '.join(filled) or 'no exercise'}"
+          + (f"; left as stubs: {', '.join(stubs)}" if stubs else ""))  # fmt: skip
+    return 0
 
 
 def cmd_grade(args) -> int:
@@ -178,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     check = sub.add_parser("check", help="grade one notebook and print the cmp tables and the score")
-    check.add_argument("notebook", help="path to backprop_ninja.ipynb")
+    check.add_argument("notebook", help="backprop_ninja.ipynb, or your filled-in copy of the lecture's notebook")
     check.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     check.add_argument("--verbose", action="store_true", help="also say which isolation and dataset are in use")
     check.set_defaults(run=cmd_check)
@@ -189,6 +226,17 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--force", action="store_true", help="regrade submissions already graded and unchanged")
     grade.add_argument("--scheduler", help="grade on a Dask cluster instead, e.g. tcp://HOST:8786")
     grade.set_defaults(run=cmd_grade)
+
+    notebook = sub.add_parser("notebook", help="write a fresh copy of the exercise notebook")
+    notebook.add_argument("dir", nargs="?", default=".", help="the folder to write backprop_ninja.ipynb in (default: here)")
+    notebook.add_argument("--force", action="store_true", help="write over a notebook already there")
+    notebook.set_defaults(run=cmd_notebook)
+
+    convert = sub.add_parser("convert", help="write our notebook with the answers of a filled-in lecture notebook")
+    convert.add_argument("notebook", help="your copy of the lecture's makemore_part4_backprop.ipynb")
+    convert.add_argument("out", nargs="?", help="the notebook to write (default: backprop_ninja.ipynb beside it)")
+    convert.add_argument("--force", action="store_true", help="write over the output if it exists")
+    convert.set_defaults(run=cmd_convert)
 
     report = sub.add_parser("report", help="write the class report (HTML and CSV) from the last grading")
     report.add_argument("assignment", help="the nbgrader assignment, e.g. backprop_ninja")

@@ -70,7 +70,7 @@ def autograded_notebook(release_path, submission_path, check_outputs: dict[str, 
     """
     nb = nbformat.read(release_path, as_version=4)
     try:
-        student_cells = read_submission(submission_path)
+        student_cells = read_submission(submission_path).cells
     except NotGradable:  # an ungradable file: the release's stubs stand in, and the check cells say why
         student_cells = {}
     for count, cell in enumerate((c for c in nb.cells if c.cell_type == "code"), start=1):

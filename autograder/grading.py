@@ -3,7 +3,6 @@
 A Grader computes the reference once (per seed) and keeps one sandbox, so grading many notebooks with one
 Grader costs one process fork per exercise each.
 """
-import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from .reference import loop_batches, make_problem, reference_losses, training_re
 from .results import HIDDEN_FAILURE, CheckResult, ExerciseResult, Report, score_status
 from .sandbox import Limits, Sandbox, isolation_in_force
 from .run_result import clean_result
-from .static_checks import autograd_uses, hard_coded_size, review_flags
+from .static_checks import autograd_uses, hard_coded_size, placeholder_after_answer, review_flags
 
 
 class Grader:
@@ -46,6 +45,8 @@ class Grader:
             # pasted values and hard-coded sizes.
             self.problems = {PUBLIC: make_problem(PUBLIC_SEED, self.Xtr, self.Ytr, PUBLIC_SIZES),
                              HIDDEN: make_problem(hidden, self.Xtr, self.Ytr, HIDDEN_SIZES)}  # fmt: skip
+            self._public_at = {PUBLIC_SIZES: self.problems[PUBLIC]}
+            self._losses_at: dict = {}
         except BaseException:
             self.close()
             raise
@@ -62,9 +63,10 @@ class Grader:
 
     def grade(self, path) -> Report:
         """Grade one notebook. Raises notebook.NotGradable when it is not a gradable notebook at all."""
-        cells = read_submission(path)
-        exercises = [self.grade_exercise(ex, cells[ex.id]) for ex in EXERCISES]
+        submission = read_submission(path)
+        exercises = [self.grade_exercise(ex, submission.cells[ex.id]) for ex in EXERCISES]
         return Report(
+            format=submission.format,
             notebook=str(Path(path)),
             score=sum(e.score for e in exercises),
             max_score=sum(e.max_score for e in exercises),
@@ -75,20 +77,21 @@ class Grader:
 
     def grade_exercise(self, ex: Exercise, cell: ExerciseCell) -> ExerciseResult:
         if cell.problem:
-            return _all_failed(ex, "not gradable", cell.problem)
-        runs = self._run(ex, cell.source)
+            return _all_failed(ex, cell.status, cell.problem)
+        problems = self._problems(cell.public_sizes)
+        runs = self._run(ex, cell.source, problems)
         public = runs[PUBLIC]
-        limit = _limit_message(public, self.limits)
+        limit = _limit_message(public, self.limits, cell)
         if limit:
             return _all_failed(ex, "failed", limit)
         error = public.result["error"]
         if ex.trains:
-            comparisons, loop = self._training_comparisons(ex, runs)
+            comparisons, loop = self._training_comparisons(ex, runs, problems)
         else:
             comparisons = {
                 check.name: {label: compare(check, run.result["values"].get(check.variable),
-                                            run.arrays.get(check.variable), self.problems[label].grads[check.name],
-                                            self.problems[label].truth[check.name])
+                                            run.arrays.get(check.variable), problems[label].grads[check.name],
+                                            problems[label].truth[check.name])
                              for label, run in runs.items()}
                 for check in ex.checks
             }  # fmt: skip
@@ -98,15 +101,15 @@ class Grader:
             if loop:
                 loop_root = self._loop_diagnosis(ex, checks, loop, public)
         else:
-            views = diagnose(ex, checks, [SeedRun(self.problems[label], run.result["values"], run.arrays)
+            views = diagnose(ex, checks, [SeedRun(problems[label], run.result["values"], run.arrays)
                                           for label, run in runs.items()])  # fmt: skip
             for check, verdict in zip(ex.checks, checks):  # what no other hint explains, sharing a tensor may
                 if not verdict.passed and verdict.shape_ok and not verdict.hint:
-                    verdict.hint = aliasing_hint(check.variable, public.result["aliases"], cell.source)
+                    verdict.hint = aliasing_hint(check.variable, public.result["aliases"], cell.source, cell.where)
             if self.credit == "local" and views:
                 for check, result in zip(ex.checks, checks):
                     if not result.passed and result.locally_correct:
-                        credited = earns_local_credit(check, views, list(self.problems.values()))
+                        credited = earns_local_credit(check, views, list(problems.values()))
                         result.points = result.max_points if credited else 0.0
         never_set_grads = ex.trains and not error and not public.result["values"]
         assigned = assigned_names(cell.source)
@@ -114,18 +117,19 @@ class Grader:
             if verdict.assigned:
                 continue
             if error:
-                verdict.message += f": your code stopped{_at_line(error)} with {error['message']}"
+                verdict.message += f": your code stopped{_at_line(error, cell)} with {error['message']}"
             elif never_set_grads:
                 verdict.message = GRADS_NEVER_SET
             else:
                 meant = did_you_mean(check.variable, check.name, assigned)
                 verdict.message += f": {meant}" if meant else ""
         flags = autograd_uses(cell.source) + _runtime_autograd(public.result, cell.source)
-        result = ExerciseResult(ex.id, ex.title, sum(c.points for c in checks), ex.max_score, "", "", flags, checks,
-                                output=public.output, losses=public.result["losses"],
-                                review=review_flags(cell.source))  # fmt: skip
+        result = ExerciseResult(ex.id, ex.title, sum(c.points for c in checks), ex.max_score, "", "",
+                                _located(flags, cell), checks, output=public.output, losses=public.result["losses"],
+                                review=_located(review_flags(cell.source), cell), answer_from=cell.answer_from(),
+                                left_out=list(cell.left_out))  # fmt: skip
         if ex.trains and result.losses:
-            result.reference_losses = self._reference_losses[: len(result.losses)]
+            result.reference_losses = self._reference_losses(problems[PUBLIC])[: len(result.losses)]
         if loop_root:
             result.root_cause = loop.root
         if flags:
@@ -133,14 +137,20 @@ class Grader:
             result.score, result.status = 0.0, "autograd"
             for check in checks:
                 check.points = 0.0
-            result.message = (f"uses autograd (line {first['line']}: {first['code'] or first['what']}): this "
+            at = f"{cell.where(first['line'])}: " if first["line"] else ""
+            result.message = (f"uses autograd ({at}{first['code'] or first['what']}): this "
                               "exercise asks for the backward pass by hand, so it scores 0")  # fmt: skip
-        elif error and error["type"] == "NotImplementedError" and not any(c.assigned for c in checks):
-            result.status, result.message = "not answered", "not answered yet: replace `raise NotImplementedError()`"
+        elif not any(c.assigned for c in checks) and placeholder_after_answer(cell.source):
+            line = placeholder_after_answer(cell.source)
+            result.message = (f"{cell.where(line)} sets your gradients back to None after your code computed them "
+                              "(the notebook's placeholder): delete that line")  # fmt: skip
+        elif not any(c.assigned for c in checks) and not never_set_grads and (
+                not error or error["type"] == "NotImplementedError" or (error["line"] and not _in_answer(error, cell))):  # fmt: skip
+            result.status, result.message = "not answered", f"not answered yet: {cell.unanswered}"
         elif error and error["type"] in ("SyntaxError", "IndentationError", "TabError"):
-            result.message = f"your code has a syntax error{_at_line(error)}, so none of it ran: {error['message']}"
+            result.message = f"your code has a syntax error{_at_line(error, cell)}, so none of it ran: {error['message']}"
         elif error:
-            result.message = (f"your code stopped{_at_line(error)} with {error['message']}; "
+            result.message = (f"your code stopped{_at_line(error, cell)} with {error['message']}; "
                               "the gradients assigned before it are graded")  # fmt: skip
         elif never_set_grads:
             result.message = (f"{GRADS_NEVER_SET}: each step of the loop must set grads = [dC, dW1, db1, dW2, db2, "
@@ -151,24 +161,32 @@ class Grader:
             result.message = ("right on the values you see but not on the hidden ones: compute every gradient from "
                               "the tensors you are given (no pasted values, no hard-coded sizes)")  # fmt: skip
             # The hidden run said one bit per check; the source alone says why, when it holds one of the sizes.
-            size = hard_coded_size(cell.source, PUBLIC_SIZES)
+            size = hard_coded_size(cell.source, cell.public_sizes)
             if size:
                 line, value, name = size
                 result.message = (f"right at the sizes you see, wrong at others: look for the hard-coded {value} at "
-                                  f"line {line} (use {name}, or the tensors' shapes)")  # fmt: skip
+                                  f"{cell.where(line)} (use {name}, or the tensors' shapes)")  # fmt: skip
                 for check in checks:
                     if check.message == HIDDEN_FAILURE:
                         check.message = f"right at the sizes you see, wrong at others (the hard-coded {value}?)"
         result.status = result.status or score_status(result.score, ex.max_score)
         return result
 
-    @functools.cached_property
-    def _reference_losses(self) -> list[float]:
-        """The reference solution's loss at each graded training step: the same for every submission."""
-        steps = max(ex.steps for ex in EXERCISES)
-        return reference_losses(self.problems[PUBLIC], self.Xtr, self.Ytr, steps)
+    def _problems(self, public_sizes) -> dict:
+        """The public problem at the sizes the student's notebook had (the lecture's Exercise 4 has a wider layer
+        than ours), beside the hidden one. Each is made once per Grader."""
+        if public_sizes not in self._public_at:
+            self._public_at[public_sizes] = make_problem(PUBLIC_SEED, self.Xtr, self.Ytr, public_sizes)
+        return {PUBLIC: self._public_at[public_sizes], HIDDEN: self.problems[HIDDEN]}
 
-    def _run(self, ex: Exercise, source: str) -> dict[str, "SeedOutcome"]:
+    def _reference_losses(self, problem) -> list[float]:
+        """The reference solution's loss at each graded training step: the same for every submission."""
+        if problem.sizes not in self._losses_at:
+            steps = max(ex.steps for ex in EXERCISES)
+            self._losses_at[problem.sizes] = reference_losses(problem, self.Xtr, self.Ytr, steps)
+        return self._losses_at[problem.sizes]
+
+    def _run(self, ex: Exercise, source: str, problems: dict) -> dict[str, "SeedOutcome"]:
         """The student's code on each seed, public first, each in its own sandbox, all within one time limit.
 
         The hidden run is read for one thing only, each check's pass or fail: a hidden run that did not finish or
@@ -180,7 +198,7 @@ class Grader:
         names = {f"{k}/{name}" for k in range(ex.steps) for name in loop} if ex.trains else {c.variable for c in ex.checks}
         lines = len(source.splitlines())
         runs = {}
-        for label, problem in self.problems.items():
+        for label, problem in problems.items():
             run = self.sandboxes[label].run(ex.id, source, problem.inputs(ex, self.Xtr, self.Ytr),
                                             [c.variable for c in ex.checks], ex.steps, deadline - time.monotonic(),
                                             problem.constants())  # fmt: skip
@@ -198,7 +216,7 @@ class Grader:
                 runs[label] = SeedOutcome({"status": "finished"}, values_only, arrays if finished else {})
         return runs
 
-    def _training_comparisons(self, ex: Exercise, runs: dict) -> tuple[dict, LoopView | None]:
+    def _training_comparisons(self, ex: Exercise, runs: dict, problems: dict) -> tuple[dict, LoopView | None]:
         """Exercise 4: each step's gradients against autograd at the parameters the student's run reached.
 
         Only the steps the loop got through are judged (at least the first): a loop that stops early says why in
@@ -207,7 +225,7 @@ class Grader:
         """
         comparisons, view = {c.name: {} for c in ex.checks}, None
         for label, run in runs.items():
-            problem, values = self.problems[label], run.result["values"]
+            problem, values = problems[label], run.result["values"]
             ran = max(1, len({key.split("/")[0] for key in values}))
             steps = [{name: run.arrays.get(f"{k}/d{name}") for name in lecture.PARAMETER_NAMES}
                      for k in range(min(ran, ex.steps))]  # fmt: skip
@@ -272,7 +290,7 @@ class SeedOutcome:
 GRADS_NEVER_SET = "grads was never set"
 
 
-def _limit_message(public: SeedOutcome, limits: Limits) -> str | None:
+def _limit_message(public: SeedOutcome, limits: Limits, cell: ExerciseCell) -> str | None:
     """Why the public run hit a limit or ended its own process, in a sentence; None when it did not."""
     status = public.reply.get("status")
     memory = f"used more than {limits.memory_gib:g} GiB of memory"
@@ -289,12 +307,30 @@ def _limit_message(public: SeedOutcome, limits: Limits) -> str | None:
     # Under the memory limit an allocation fails with MemoryError or torch's "can't allocate memory".
     error = public.result["error"]
     if error and error["memory"]:
-        return f"{memory}{_at_line(error)}: allocate less"
+        return f"{memory}{_at_line(error, cell)}: allocate less"
     return None
 
 
-def _at_line(error: dict) -> str:
-    return f" at line {error['line']}" if error.get("line") else ""
+def _at_line(error: dict, cell: ExerciseCell) -> str:
+    if not error.get("line"):
+        return ""
+    return f" {'at' if _in_answer(error, cell) else 'in'} {cell.where(error['line'])}"
+
+
+def _in_answer(error: dict, cell: ExerciseCell) -> bool:
+    """Whether the error's line is the student's own (not the grader's loop around a lecture notebook's answer)."""
+    return bool(error.get("line")) and cell.locate(error["line"])[1] is not None
+
+
+def _located(flags: list[dict], cell: ExerciseCell) -> list[dict]:
+    """Flags with their line as the student finds it: in a lecture notebook, the cell and its line."""
+    if not cell.origin:
+        return flags
+    located = []
+    for flag in flags:
+        where, line = cell.locate(flag["line"]) if flag["line"] else (None, None)
+        located.append({**flag, "cell": where, "line": line})
+    return located
 
 
 def _runtime_autograd(result: dict, source: str) -> list[dict]:

@@ -90,22 +90,23 @@ def slip_hint(check, array: np.ndarray | None, values: dict, upstream: dict) -> 
     return what if wrong.shape == array.shape and close(array, wrong) else None
 
 
-def aliasing_hint(variable: str, aliases: list, source: str) -> str | None:
-    """When `variable` is the same tensor as another gradient (the run's aliases), the line that bound them."""
+def aliasing_hint(variable: str, aliases: list, source: str, where=lambda line: f"line {line}") -> str | None:
+    """When `variable` is the same tensor as another gradient (the run's aliases), the line that bound them
+    (`where` says a line of the source as the student finds it)."""
     other = next((b if a == variable else a for a, b in aliases if variable in (a, b)), None)
     if other is None:
         return None
-    where = ""
+    bound = ""
     try:
         for node in ast.walk(ast.parse(source)):
             if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) and len(node.targets) == 1
                     and isinstance(node.targets[0], ast.Name)
                     and {node.targets[0].id, node.value.id} == {variable, other}):  # fmt: skip
-                where = f" (line {node.lineno}: {node.targets[0].id} = {node.value.id})"
+                bound = f" ({where(node.lineno)}: {node.targets[0].id} = {node.value.id})"
                 break
     except SyntaxError:
         pass
-    return (f"{variable} and {other} are the same tensor{where}: changing one in place (+=) changes the other; "
+    return (f"{variable} and {other} are the same tensor{bound}: changing one in place (+=) changes the other; "
             "bind a copy with .clone()")
 
 

@@ -1,6 +1,7 @@
-"""Reading a submission: the student's exercise cells, found by their nbgrader grade_id.
+"""Reading a submission: the student's exercise cells, found by their nbgrader grade_id in our notebook, or by
+the lecture's headings and markers in the lecture's own notebook (lecture_notebook.py).
 
-Only the solution cells are taken from a submission. Everything else a graded run needs (data, parameters,
+Only the answers are taken from a submission. Everything else a graded run needs (data, parameters,
 forward pass) comes from the grader's own copy (lecture.py), as nbgrader restores locked cells from the
 source, so editing a provided cell changes nothing.
 """
@@ -9,9 +10,10 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checks import EXERCISES
+from .checks import EXERCISES, PUBLIC_SIZES, Sizes
 
 ASSIGNMENT = "backprop_ninja"
+COURSE, LECTURE = "course", "lecture"
 
 
 class NotGradable(Exception):
@@ -19,13 +21,64 @@ class NotGradable(Exception):
 
 
 @dataclass(frozen=True)
+class Span:
+    """Lines of an answer taken from one cell of a lecture notebook."""
+
+    cell: int  # the cell's place in the notebook, counting every cell from 1
+    execution_count: int | None
+    first_line: int  # the line of that cell that is line `start` of the answer
+    start: int
+    count: int
+
+    def to_dict(self) -> dict:
+        return {"cell": self.cell, "execution_count": self.execution_count,
+                "lines": [self.first_line, self.first_line + self.count - 1]}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class ExerciseCell:
-    source: str | None  # None when the cell cannot be used; `problem` says why
+    """One exercise's answer, as the grader runs it: in our notebook the cell itself; from a lecture notebook, the
+    answer's lines in our cell's place, with where each came from (`origin`)."""
+
+    source: str | None  # None when the answer cannot be used; `problem` says why
     problem: str | None = None
+    status: str = "not gradable"  # the exercise's status when `problem` is set
+    origin: tuple[Span, ...] = ()  # empty: the source is the notebook's own cell, line for line
+    left_out: tuple[str, ...] = ()  # cells of the exercise that were not taken, with why
+    # The sizes the learner's notebook had when this answer was written: the public run is drawn at them.
+    public_sizes: Sizes = PUBLIC_SIZES
+    unanswered: str = "replace `raise NotImplementedError()`"  # how to start, said to an exercise not answered
+    answer: str | None = None  # from a lecture notebook: the learner's code alone, before it took our stub's place
+
+    def locate(self, line: int) -> tuple[int | None, int | None]:
+        """(cell, line in it) of a line of the source; cell None for our own cell or the grader's loop around an
+        answer (then the line is the source's, or None)."""
+        if not self.origin:
+            return None, line
+        for span in self.origin:
+            if span.start <= line < span.start + span.count:
+                return span.cell, span.first_line + line - span.start
+        return None, None
+
+    def where(self, line: int) -> str:
+        """A line of the source, said the way the student finds it in their notebook."""
+        cell, at = self.locate(line)
+        if cell is not None:
+            return f"cell {cell}, line {at}"
+        return f"line {line}" if at is not None else "the grader's loop around your answer"
+
+    def answer_from(self) -> list[dict]:
+        return [span.to_dict() for span in self.origin]
 
 
-def read_submission(path) -> dict[str, ExerciseCell]:
-    """The cell of each exercise, by grade_id. Raises NotGradable for a file that is not this assignment."""
+@dataclass(frozen=True)
+class Submission:
+    format: str  # COURSE: our notebook (cells by grade_id); LECTURE: the lecture's own (lecture_notebook.py)
+    cells: dict[str, ExerciseCell]
+
+
+def read_submission(path) -> Submission:
+    """Each exercise's answer. Raises NotGradable for a file that is neither our notebook nor the lecture's."""
     path = Path(path)
     if path.is_dir():
         inside = sorted(path.glob("*.ipynb"))
@@ -52,8 +105,13 @@ def read_submission(path) -> dict[str, ExerciseCell]:
             found.setdefault(grade_id, []).append(cell)
     marked = _field(nb, "metadata", "backprop_ninja", "assignment") == ASSIGNMENT
     if not marked and not any(ex.id in found for ex in EXERCISES):
-        raise NotGradable(f"{path}: not a {ASSIGNMENT} notebook (no exercise cells ex1..ex4 found)")
-    return {ex.id: _exercise_cell(ex.id, found.get(ex.id, [])) for ex in EXERCISES}
+        from .lecture_notebook import is_lecture_notebook, read_lecture_notebook
+
+        if is_lecture_notebook(cells):
+            return Submission(LECTURE, read_lecture_notebook(cells))
+        raise NotGradable(f"{path}: not a {ASSIGNMENT} notebook (neither ours, with exercise cells ex1..ex4, nor "
+                          "the lecture's makemore_part4_backprop.ipynb with its '# Exercise 1' ... headings)")  # fmt: skip
+    return Submission(COURSE, {ex.id: _exercise_cell(ex.id, found.get(ex.id, [])) for ex in EXERCISES})
 
 
 def _field(value, *keys):

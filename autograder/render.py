@@ -41,6 +41,17 @@ def _summary(ex: ExerciseResult) -> str:
             f"{following} failing check(s) marked 'follows from an earlier mistake' are right given theirs.")
 
 
+def answer_from(ex: ExerciseResult) -> str:
+    """Where in a lecture notebook the answer was taken from, in a line; "" for our own notebook's cell."""
+    def cell(span) -> str:
+        count = f" (In [{span['execution_count']}])" if span["execution_count"] is not None else ""
+        first, last = span["lines"]
+        return f"cell {span['cell']}{count}, line{f's {first}-{last}' if last > first else f' {first}'}"
+
+    taken = f"Taken from {'; '.join(map(cell, ex.answer_from))}." if ex.answer_from else ""
+    return " ".join(filter(None, [taken, *(f"{why[0].upper()}{why[1:]}." for why in ex.left_out)]))
+
+
 def points(score, max_score) -> str:
     """Every score the same way, everywhere: 30/52, 0.5/1."""
     return f"{score:g}/{max_score:g}"
@@ -70,12 +81,17 @@ def exercise_renderables(ex: ExerciseResult) -> list:
         table.add_row(*cells[:5], verdict, cells[6], where)
         if not check.passed and not check.locally_correct:
             notes.append(Text.assemble((f"d{check.name}: ", "bold"), "; ".join(filter(None, cells[7:]))))
-    lines = [Text(line) for line in (ex.message, _summary(ex)) if line]
+    lines = [Text(line) for line in (ex.message, _summary(ex), answer_from(ex)) if line]
     return [title, table, *notes, *lines, Text("")]
 
 
+LECTURE_FORMAT = ("Read as the lecture's own notebook (makemore_part4_backprop.ipynb): each exercise's answer is taken "
+                  "from the cells under its heading and graded in the grader's own copy of the setup.")
+
+
 def report_renderables(report: Report) -> list:
-    parts = [part for ex in report.exercises for part in exercise_renderables(ex)]
+    parts = [Text(LECTURE_FORMAT), Text("")] if report.format == "lecture" else []
+    parts += [part for ex in report.exercises for part in exercise_renderables(ex)]
     return parts + [Text(EXACT_NOTE), Text.assemble("Score: ", (points(report.score, report.max_score), "bold"))]
 
 
@@ -113,7 +129,7 @@ def exercise_html(ex: ExerciseResult) -> str:
             if picture:
                 cells[8] += f"<br><img alt='d{check.name}: where it differs' src='{picture}'>"
         rows.append("<tr>" + "".join(f"<td style='text-align:left;padding:2px 8px'>{c}</td>" for c in cells) + "</tr>")
-    message = "".join(f"<p>{html.escape(line)}</p>" for line in (ex.message, _summary(ex)) if line)
+    message = "".join(f"<p>{html.escape(line)}</p>" for line in (ex.message, _summary(ex), answer_from(ex)) if line)
     curves = loss_curves(ex.losses, ex.reference_losses) if ex.losses and ex.reference_losses else None
     if curves:
         message += f"<p><img alt='loss curves' src='{curves}'></p>"
@@ -127,6 +143,8 @@ def exercise_html(ex: ExerciseResult) -> str:
 
 def report_html(report: Report) -> str:
     body = "".join(exercise_html(ex) for ex in report.exercises)
+    if report.format == "lecture":
+        body = f"<p>{html.escape(LECTURE_FORMAT)}</p>{body}"
     return (f"<div class='backprop-ninja-report'>{body}<p><small>{html.escape(EXACT_NOTE)}</small></p>"
             f"<p><b>Score: {points(report.score, report.max_score)}</b></p></div>")
 

@@ -115,6 +115,9 @@ class ExerciseResult:
     # Exercise 4: the gradient its loop first gets wrong given its own upstream, when that is one the loop computes
     # on the way (hprebn for dhprebn) rather than a graded parameter's.
     root_cause: str | None = None
+    # From a lecture notebook: the cells and lines the answer was taken from, and the cells left out (and why).
+    answer_from: list = field(default_factory=list)
+    left_out: list = field(default_factory=list)
 
     @property
     def first_wrong(self) -> str | None:
@@ -150,6 +153,7 @@ class Report:
     exercises: list[ExerciseResult]
     isolation: str = ""
     dataset: str = ""
+    format: str = "course"  # or "lecture": the lecture's own notebook (lecture_notebook.py)
 
     @property
     def full_marks(self) -> bool:

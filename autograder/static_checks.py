@@ -126,3 +126,30 @@ def hard_coded_size(source: str, sizes) -> tuple[int, int, str] | None:
         return None
     line, value = min(found)
     return line, value, names[value]
+
+
+def placeholder_after_answer(source: str) -> int | None:
+    """The line of a placeholder (`dC, dW1, ... = None, ...`, the lecture's) that sets gradients back to None after
+    the cell has computed them: the learner wrote the answer above the placeholder instead of in its place."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+
+    def names(target) -> set[str]:
+        return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+
+    def is_none(value) -> bool:
+        values = value.elts if isinstance(value, ast.Tuple) else [value]
+        return all(isinstance(v, ast.Constant) and v.value is None for v in values)
+
+    assigned: set[str] = set()
+    for node in sorted((n for n in ast.walk(tree) if isinstance(n, (ast.Assign, ast.AugAssign))),
+                       key=lambda n: n.lineno):  # fmt: skip
+        targets = set().union(*map(names, node.targets)) if isinstance(node, ast.Assign) else names(node.target)
+        if isinstance(node, ast.Assign) and is_none(node.value):
+            if targets & assigned:
+                return node.lineno
+        else:
+            assigned |= {name for name in targets if name.startswith("d")}
+    return None

@@ -31,6 +31,12 @@ def test_exercises_are_the_release_of_solutions(tmp_path):
     assert sources(fresh) == sources(EXERCISES), "exercises/ drifted from solutions/: run `make exercises`"
 
 
+def test_the_package_ships_the_release_notebook():
+    """`backprop-ninja notebook` and lecture notebooks' Exercise 4 read the package's copy: it is the release."""
+    shipped = ROOT / "autograder" / "notebooks" / "backprop_ninja.ipynb"
+    assert shipped.read_bytes() == EXERCISES.read_bytes(), "the package's notebook drifted: run `make exercises`"
+
+
 def test_each_exercise_is_one_solution_cell_with_the_standard_stub():
     cells = {meta.get("grade_id"): (meta, src) for _, meta, src in sources(EXERCISES)}
     for ex in TABLE:

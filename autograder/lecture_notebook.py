@@ -1,0 +1,194 @@
+"""Reading the lecture's own notebook, makemore_part4_backprop.ipynb, filled in as learners leave it.
+
+Most learners follow the video in the lecture's notebook (the Colab the lecture links, or the repository's solved
+copy) and never see ours. Each exercise's answer is found there by the lecture's own headings ("# Exercise 1:
+...", in a comment or a markdown heading) and, in Exercise 4's loop, its markers ("# manual backprop!" and the
+"# -----------------" around the answer). The answer then takes the place of our notebook's stub, so it is graded
+exactly as an answer written in our notebook. Nothing else of the learner's notebook is run: its data,
+parameters and forward pass, and its retain_grad() and loss.backward() calls, are the grader's own copy
+(lecture.py), as for our notebook.
+
+Between the headings learners leave more than the answer: the lecture's cmp(...) lines, printouts, plots, values
+shown by a bare expression, asserts, IPython magics. Those statements are left out (none of them can set a
+gradient); every other statement, in the order of the notebook, is the answer. A cell that does not parse is left
+out whole, and the report says so.
+"""
+import ast
+import re
+import textwrap
+
+from .checks import EXERCISES, PUBLIC_SIZES, Sizes
+from .notebook import ExerciseCell, Span
+from .student_notebook import fill_stub, released_cells, write_notebook
+
+HEADING = re.compile(r"^[ \t]*(?:#+|\*\*)[ \t]*exercise[ \t]*([1-4])\b", re.I | re.M)
+# Names only the lecture's forward pass has: with a heading, they tell its notebook from any other.
+SIGNATURE = ("counts_sum_inv", "bnvar_inv", "logprobs")
+MANUAL_BACKPROP = re.compile(r"^[ \t]*#.*manual backprop", re.I)
+DASHES = re.compile(r"^[ \t]*#[ \t]*-{5,}[ \t]*$")
+# Where the loop's answer ends when no closing marker says so: the update that follows it.
+UPDATE = re.compile(r"^[ \t]*(?:#[ \t]*update\b|lr[ \t]*=|for[ \t]+p[ \t]*,[ \t]*grad[ \t]+in\b)", re.I)
+MAGIC = re.compile(r"^[ \t]*[%!]|\?\s*$")
+# Calls that only show something: what a learner checks with, never part of an answer.
+SHOWING = frozenset({"cmp", "print", "display", "plt", "sns", "matplotlib"})
+# The lecture's Exercise 4 trains a wider hidden layer than the rest of its notebook.
+LOOP_SIZES = Sizes(batch_size=PUBLIC_SIZES.batch_size, n_hidden=200)
+UNANSWERED = "write your code where the lecture's notebook says # YOUR CODE HERE :)"
+
+
+def _text(cell) -> str:
+    source = cell.get("source", "") if isinstance(cell, dict) else ""
+    if isinstance(source, list):
+        source = "".join(part for part in source if isinstance(part, str))
+    return source if isinstance(source, str) else ""
+
+
+def _is_code(cell) -> bool:
+    return isinstance(cell, dict) and cell.get("cell_type") == "code"
+
+
+def is_lecture_notebook(cells: list) -> bool:
+    code = "\n".join(_text(c) for c in cells if _is_code(c))
+    return all(name in code for name in SIGNATURE) and any(HEADING.search(_text(c)) for c in cells)
+
+
+def read_lecture_notebook(cells: list) -> dict[str, ExerciseCell]:
+    """Each exercise's answer, from the cells between its heading and the next exercise's."""
+    starts: dict[str, int] = {}
+    for index, cell in enumerate(cells):
+        for match in HEADING.finditer(_text(cell)):
+            starts.setdefault(f"ex{match.group(1)}", index)
+    answers = {}
+    for ex in EXERCISES:
+        number = ex.id.removeprefix("ex")
+        if ex.id not in starts:
+            answers[ex.id] = ExerciseCell(None, f"not found: no cell has the lecture's heading '# Exercise {number}'",
+                                          status="not found")  # fmt: skip
+            continue
+        start = starts[ex.id]
+        end = min((s for s in starts.values() if s > start), default=len(cells))
+        section = [(index, cells[index]) for index in range(start, end) if _is_code(cells[index])]
+        answers[ex.id] = _loop_answer(section) if ex.trains else _answer(section)
+    return answers
+
+
+def _answer_lines(source: str) -> list[str] | None:
+    """The cell's lines with every line that is not part of an answer statement blanked (so lines keep their
+    numbers), or None when the cell does not parse."""
+    lines = ["" if MAGIC.search(line) else line for line in source.split("\n")]
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return None
+    kept = set()
+    for node in tree.body:
+        if not _only_shows(node):
+            kept.update(range(node.lineno - 1, node.end_lineno))
+    # The learner's comments between the answer's statements stay with it (convert carries them over).
+    inside = range(min(kept), max(kept) + 1) if kept else range(0)
+    return [line if k in kept or (k in inside and line.lstrip().startswith("#")) else ""
+            for k, line in enumerate(lines)]
+
+
+def _only_shows(node: ast.stmt) -> bool:
+    """A statement that cannot set a gradient: a check, a printout, a plot, a value shown."""
+    if isinstance(node, ast.Assert):
+        return True
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+        return all(m.split(".")[0] in SHOWING for m in modules)
+    if not isinstance(node, ast.Expr):
+        return False
+    if not isinstance(node.value, ast.Call):
+        return True  # `dlogits.shape`, `dh[0]`: Jupyter shows it, nothing changes
+    func = node.value.func
+    while isinstance(func, ast.Attribute):
+        if func.attr in ("testing",) or func.attr.startswith("assert"):
+            return True  # torch.testing.assert_close(...), np.testing.assert_allclose(...)
+        func = func.value
+    return isinstance(func, ast.Name) and func.id in SHOWING
+
+
+def _trimmed(lines: list[str]) -> tuple[int, list[str]]:
+    """The lines from the first non-blank to the last, and how many blank ones were cut in front."""
+    filled = [k for k, line in enumerate(lines) if line.strip()]
+    return (filled[0], lines[filled[0] : filled[-1] + 1]) if filled else (0, [])
+
+
+def _answer(section: list[tuple[int, dict]]) -> ExerciseCell:
+    parts, spans, left_out = [], [], []
+    for index, cell in section:
+        lines = _answer_lines(_text(cell))
+        if lines is None:
+            left_out.append(f"cell {index + 1} was left out: it does not parse (a syntax error)")
+            continue
+        cut, lines = _trimmed(lines)
+        if lines:
+            spans.append(Span(index + 1, _execution_count(cell), cut + 1, len(parts) + 1, len(lines)))
+            parts.extend(lines)
+    source = "\n".join(parts)
+    return ExerciseCell(source, origin=tuple(spans), left_out=tuple(left_out), unanswered=UNANSWERED, answer=source)
+
+
+def _loop_answer(section: list[tuple[int, dict]]) -> ExerciseCell:
+    """Exercise 4: the manual backward pass inside the learner's loop, put inside the grader's own loop."""
+    for index, cell in section:
+        lines = _text(cell).split("\n")
+        marker = next((k for k, line in enumerate(lines) if MANUAL_BACKPROP.match(line)), None)
+        if marker is None:
+            continue
+        start = marker + 1
+        opening = next((k for k in range(start, len(lines)) if lines[k].strip()), None)
+        if opening is not None and DASHES.match(lines[opening]):
+            start = opening + 1
+            end = next((k for k in range(start, len(lines)) if DASHES.match(lines[k])), len(lines))
+        else:
+            end = next((k for k in range(start, len(lines)) if UPDATE.match(lines[k])), len(lines))
+        region = textwrap.dedent("\n".join(lines[start:end])).split("\n")
+        answer = _answer_lines("\n".join(region))
+        cut, region = _trimmed(answer if answer is not None else region)
+        answer = "\n".join(region)
+        source, first = fill_stub(released_cells()["ex4"], answer)
+        span = Span(index + 1, _execution_count(cell), start + cut + 1, first, len(region))
+        return ExerciseCell(source, origin=(span,) if region else (), public_sizes=LOOP_SIZES, unanswered=UNANSWERED,
+                            answer=answer)  # fmt: skip
+    return ExerciseCell(None, "not found: Exercise 4 has no loop with the lecture's '# manual backprop!' line, which "
+                              "marks where your backward pass starts", status="not found")  # fmt: skip
+
+
+def convert(cells: dict[str, ExerciseCell], path) -> list[str]:
+    """Write our student notebook at `path`, with the lecture notebook's answers (read_lecture_notebook) in place
+    of the stubs, so the learner goes on in JupyterLab with our check tables. Returns the exercises filled in; one
+    not found, or not answered yet, keeps its stub."""
+    answers = {ex.id: re.sub(r"\n{3,}", "\n\n", cells[ex.id].answer) for ex in EXERCISES
+               if cells[ex.id].answer and sets_a_gradient(cells[ex.id].answer, ex)}  # fmt: skip
+    write_notebook(path, answers)
+    return list(answers)
+
+
+def sets_a_gradient(answer: str, ex) -> bool:
+    """Whether the answer gives one of the exercise's gradients a value other than None: the lecture's
+    placeholders (`dlogits = None # TODO`) alone leave an exercise unanswered, and our stub stays in its place."""
+    try:
+        tree = ast.parse(answer)
+    except SyntaxError:
+        return True  # the learner's own code, to be mended in our notebook
+    wanted = {check.variable for check in ex.checks}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            named = {n.id for target in targets for n in ast.walk(target) if isinstance(n, ast.Name)}
+            if named & wanted and not _is_none(node.value):
+                return True
+    return False
+
+
+def _is_none(value: ast.expr) -> bool:
+    """None, or a tuple of Nones (`dC, dW1, ... = None, None, ...`)."""
+    values = value.elts if isinstance(value, ast.Tuple) else [value]
+    return all(isinstance(v, ast.Constant) and v.value is None for v in values)
+
+
+def _execution_count(cell: dict) -> int | None:
+    count = cell.get("execution_count")
+    return count if type(count) is int and 0 <= count < 10**9 else None

@@ -1,0 +1,208 @@
+"""The lecture's own notebook, filled in as learners leave it, graded as it is: each shape of notebook below gets
+its exact verdicts, the same ones its answers get in our notebook (`convert`)."""
+import json
+import subprocess
+import sys
+
+import pytest
+from lecture_notebooks import EX4_STUB, lecture_notebook, right
+from submissions import answer
+
+from autograder.checks import EXERCISE_BY_ID, MAX_SCORE
+from autograder.lecture_notebook import convert
+from autograder.notebook import COURSE, LECTURE, read_submission
+
+# The lecture's own solution leaves keepdim out of dbnmeani: its cmp broadcasts [64] into [1, 64] and says True.
+LECTURE_DBNMEANI = ("dbnmeani = (-dbndiff).sum(0, keepdim=True)", "dbnmeani = (-dbndiff).sum(0)")
+ALL_RIGHT = dict(ex1=right("ex1"), ex2=right("ex2"), ex3=right("ex3"), ex4=right("ex4"))
+
+
+def spread_ex1() -> list[str]:
+    """Exercise 1 over four cells, with the learner's cmp calls, printouts and looks at values between the steps."""
+    lines = right("ex1").split("\n")
+    first, second, third = lines[:8], lines[8:20], lines[20:]
+    return [
+        "\n".join(first) + "\ncmp('logprobs', dlogprobs, logprobs)\ncmp('probs', dprobs, probs)\nprint(dprobs.shape)",
+        "dprobs[:3]\n%time x = 1",
+        "\n".join(second) + "\ncmp('h', dh, h); cmp('W2', dW2, W2)\nassert dh.shape == h.shape",
+        "\n".join(third) + "\nfor name in ['C']:\n    print(name)\ncmp('C', dC, C)",
+    ]
+
+
+EXPLORATION = [
+    "logits.shape, Yb.shape",
+    "F.softmax(logits, 1)[0]",
+    "plt.figure(figsize=(4, 4))\nplt.imshow(dlogits.detach(), cmap='gray')",
+    "print(dlogits[0].sum()",  # a syntax error the learner never fixed
+]
+
+# name -> (notebook arguments, {exercise: (score, status)}, what else must hold)
+CORPUS = {
+    "the Colab exercise notebook, untouched": (
+        {}, {"ex1": (0, "not answered"), "ex2": (0, "not answered"), "ex3": (0, "not answered"),
+             "ex4": (0, "not answered")}),
+    "every placeholder replaced by a right answer": (ALL_RIGHT, {ex: ("full", "passed") for ex in ALL_RIGHT}),
+    "the repository's solved notebook (its dbnmeani has no keepdim)": (
+        dict(ALL_RIGHT, ex1=answer("ex1", LECTURE_DBNMEANI), solved=True),
+        {"ex1": (25, "partial"), "ex2": (6, "passed"), "ex3": (6, "passed"), "ex4": (14, "passed")}),
+    "Exercise 1 over several cells with cmp between, exploration after Exercise 2, out of order": (
+        dict(ALL_RIGHT, ex1=None, ex1_cells=spread_ex1(), ex2_extra=EXPLORATION, counts=[9, 3, 1, 2, 4, 5, 6, 40, 41,
+                                                                                        38, 39] + list(range(50, 70))),
+        {ex: ("full", "passed") for ex in ALL_RIGHT}),
+    "a slip in each exercise": (
+        dict(ex1=answer("ex1", ("dhpreact = (1.0 - h**2) * dh", "dhpreact = (1.0 - hpreact**2) * dh")),
+             ex2=answer("ex2", ("dlogits /= n", "dlogits = dlogits")),
+             ex3=answer("ex3", ("- n/(n-1)*bnraw", "- bnraw")),
+             ex4=answer("ex4", ("dhpreact = (1.0 - h**2) * dh", "dhpreact = (1.0 - hpreact**2) * dh"))),
+        {"ex1": (12, "partial"), "ex2": (0, "failed"), "ex3": (0, "failed"), "ex4": (6, "partial")}),
+    "Exercise 3 left as TODO, Exercise 4 answered above the lecture's None line": (
+        dict(ex1=right("ex1"), ex2=right("ex2"), ex4=right("ex4") + "\n" + EX4_STUB),
+        {"ex1": (26, "passed"), "ex2": (6, "passed"), "ex3": (0, "not answered"), "ex4": (0, "failed")}),
+    "Exercise 4 after '# manual backprop!' with no dashes around it": (
+        dict(ALL_RIGHT, loop_markers=False), {ex: ("full", "passed") for ex in ALL_RIGHT}),
+    "the notebook ends before Exercise 4": (
+        dict(ALL_RIGHT, drop=(4,)), {"ex1": (26, "passed"), "ex2": (6, "passed"), "ex3": (6, "passed"),
+                                     "ex4": (0, "not found")}),
+    "Exercise 4 with the lecture's n_hidden = 200 written as a number": (
+        dict(ALL_RIGHT, ex4=answer("ex4", ("dbnbias = dhpreact.sum(0, keepdim=True)",
+                                           "dbnbias = dhpreact.sum(0).view(1, 200)"))),
+        {"ex1": (26, "passed"), "ex2": (6, "passed"), "ex3": (6, "passed"), "ex4": (0, "failed")}),
+    "autograd's .grad read in an answer cell": (
+        dict(ALL_RIGHT, ex2="dlogits = logits.grad"),
+        {"ex1": (26, "passed"), "ex2": (0, "autograd"), "ex3": (6, "passed"), "ex4": (14, "passed")}),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(grader, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("lecture")
+    reports = {}
+    for k, (name, (arguments, _)) in enumerate(CORPUS.items()):
+        path = lecture_notebook(folder / f"{k}.ipynb", **arguments)
+        reports[name] = (path, grader.grade(path))
+    return reports
+
+
+@pytest.mark.parametrize("name", CORPUS)
+def test_each_lecture_notebook_gets_its_exact_verdicts(graded, name):
+    path, report = graded[name]
+    assert report.format == LECTURE
+    expected = CORPUS[name][1]
+    got = {e.id: (e.score, e.status) for e in report.exercises}
+    want = {ex: (EXERCISE_BY_ID[ex].max_score if score == "full" else score, status)
+            for ex, (score, status) in expected.items()}  # fmt: skip
+    assert got == want
+
+
+def by_id(report):
+    return {e.id: e for e in report.exercises}
+
+
+def test_the_lecture_solution_fails_dbnmeani_on_its_shape_alone(graded):
+    ex1 = by_id(graded["the repository's solved notebook (its dbnmeani has no keepdim)"][1])["ex1"]
+    failed = [c for c in ex1.checks if not c.passed]
+    assert [c.name for c in failed] == ["bnmeani"]
+    assert "keepdim=True" in failed[0].hint and "cmp would broadcast it" in failed[0].message
+
+
+def test_answers_spread_over_cells_are_found_and_reported(graded):
+    path, report = graded["Exercise 1 over several cells with cmp between, exploration after Exercise 2, out of order"]
+    exercises = by_id(report)
+    taken = exercises["ex1"].answer_from
+    # The markdown heading is cell 9; cell 11 only looks at a value and times something: nothing of it is taken.
+    assert [span["cell"] for span in taken] == [10, 12, 13]
+    assert [span["execution_count"] for span in taken] == [40, 38, 39]
+    assert taken[0]["lines"] == [1, 8]  # the cmp calls and the printout after the answer are not taken
+    # The syntax error is in a looking cell after the answer: it is left out and said so; the answer still passes.
+    assert exercises["ex2"].left_out == ["cell 19 was left out: it does not parse (a syntax error)"]
+    assert "Cell 19 was left out" in str(exercises["ex2"])
+
+
+def test_mistakes_point_at_the_root_cause_with_the_lectures_hint(graded):
+    exercises = by_id(graded["a slip in each exercise"][1])
+    assert exercises["ex1"].first_wrong == "hpreact"
+    assert "tanh's derivative taken at its input" in next(c.hint for c in exercises["ex1"].checks if c.name == "hpreact")
+    assert "n = 32 times too large" in exercises["ex2"].checks[0].hint
+    assert "Bessel's correction left out" in exercises["ex3"].checks[0].hint
+    assert exercises["ex4"].first_wrong == "hpreact" and "tanh's derivative" in exercises["ex4"].message
+
+
+def test_the_lectures_placeholder_kept_below_an_answer_is_named_with_its_cell_and_line(graded):
+    path, report = graded["Exercise 3 left as TODO, Exercise 4 answered above the lecture's None line"]
+    ex4 = by_id(report)["ex4"]
+    loop_cell = ex4.answer_from[0]["cell"]
+    last_line = ex4.answer_from[0]["lines"][1]
+    assert ex4.message == (f"cell {loop_cell}, line {last_line - 1} sets your gradients back to None after your code "
+                           "computed them (the notebook's placeholder): delete that line")  # fmt: skip
+    assert by_id(report)["ex3"].message == "not answered yet: write your code where the lecture's notebook says # YOUR CODE HERE :)"
+
+
+def test_exercise_4_is_drawn_at_the_lectures_own_sizes(graded):
+    ex4 = by_id(graded["Exercise 4 with the lecture's n_hidden = 200 written as a number"][1])["ex4"]
+    cell, (first, _) = ex4.answer_from[0]["cell"], ex4.answer_from[0]["lines"]
+    line = first + right("ex4").split("\n").index("dbnbias = dhpreact.sum(0, keepdim=True)")
+    # Right on the public run (n_hidden 200, as the learner's notebook has it), wrong at the hidden sizes.
+    bnbias = next(c for c in ex4.checks if c.name == "bnbias")
+    assert bnbias.exact is False and bnbias.shape_ok and not bnbias.passed
+    assert ex4.message == (f"right at the sizes you see, wrong at others: look for the hard-coded 200 at cell {cell}, "
+                           f"line {line} (use n_hidden, or the tensors' shapes)")  # fmt: skip
+
+
+def test_autograd_in_an_answer_scores_zero_with_its_cell(graded):
+    ex2 = by_id(graded["autograd's .grad read in an answer cell"][1])["ex2"]
+    assert ex2.message.startswith("uses autograd (cell 11, line 5: dlogits = logits.grad)")
+    assert ex2.flags[0]["cell"] == 11 and ex2.flags[0]["line"] == 5
+
+
+@pytest.mark.parametrize("name", [n for n in CORPUS if "n_hidden = 200" not in n and "ends before" not in n])
+def test_verdicts_equal_those_of_the_same_answers_in_our_notebook(graded, grader, tmp_path, name):
+    """`convert` puts the answers in our notebook: every check gets the same verdict there (our Exercise 4 runs at
+    our own sizes; an answer that does not depend on them is judged alike)."""
+    path, report = graded[name]
+    ours = tmp_path / "ours.ipynb"
+    convert(read_submission(path).cells, ours)
+    assert read_submission(ours).format == COURSE
+    converted = grader.grade(ours)
+    for lecture_ex, our_ex in zip(report.exercises, converted.exercises):
+        assert lecture_ex.status == our_ex.status, lecture_ex.id
+        assert [(c.name, c.passed) for c in lecture_ex.checks] == [(c.name, c.passed) for c in our_ex.checks]
+
+
+def test_check_json_says_the_format_and_where_each_answer_came_from(tmp_path):
+    path = lecture_notebook(tmp_path / "makemore_part4_backprop.ipynb", **dict(ALL_RIGHT, solved=True))
+    run = subprocess.run([sys.executable, "-m", "autograder", "check", str(path), "--json"], capture_output=True,
+                         text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["format"] == "lecture" and report["score"] == MAX_SCORE
+    # Exercises 2 and 3 take their forward cells' one assignment too (loss_fast, hpreact_fast): harmless, and said.
+    assert [[span["cell"] for span in e["answer_from"]] for e in report["exercises"]] == [[9], [10, 11], [12, 13], [14]]
+    text = subprocess.run([sys.executable, "-m", "autograder", "check", str(path)], capture_output=True, text=True,
+                          timeout=300).stdout  # fmt: skip
+    assert "Read as the lecture's own notebook" in text and "Taken from cell 9 (In [8]), lines 5-39." in text
+
+
+def test_convert_writes_our_notebook_with_the_answers_and_keeps_the_learners_comments(tmp_path):
+    ex4 = right("ex4").replace("dh = dlogits @ W2.T", "dh = dlogits @ W2.T  # my note")
+    path = lecture_notebook(tmp_path / "lecture.ipynb", **dict(ALL_RIGHT, ex3=None, ex4=ex4))
+    run = subprocess.run([sys.executable, "-m", "autograder", "convert", str(path)], capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    out = tmp_path / "backprop_ninja.ipynb"
+    assert run.stdout.strip() == f"Wrote {out} with your answers to ex1, ex2, ex4; left as stubs: ex3 (not answered yet)"
+    cells = {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"]) for c in json.loads(out.read_text())["cells"]
+             if "nbgrader" in c["metadata"]}  # fmt: skip
+    assert "dh = dlogits @ W2.T  # my note" in cells["ex4"] and "raise NotImplementedError" not in cells["ex4"]
+    assert cells["ex3"] == "# YOUR CODE HERE\nraise NotImplementedError()"  # the lecture's placeholder is no answer
+    again = subprocess.run([sys.executable, "-m", "autograder", "convert", str(path)], capture_output=True, text=True)
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_a_notebook_neither_ours_nor_the_lectures_is_one_line(tmp_path):
+    path = tmp_path / "other.ipynb"
+    path.write_text(json.dumps({"cells": [{"cell_type": "code", "metadata": {}, "source": "# Exercise 1\nx = 1",
+                                           "outputs": [], "execution_count": 1}],
+                                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))  # fmt: skip
+    run = subprocess.run([sys.executable, "-m", "autograder", "check", str(path)], capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and "nor the lecture's makemore_part4_backprop.ipynb" in run.stderr
