@@ -8,7 +8,9 @@ not ready (nothing is graded or recorded then). A user's mistake is one line on 
 import argparse
 import json
 import os
+import shutil
 import sys
+import sysconfig
 
 from .checks import DEFAULT_HIDDEN_SEED
 
@@ -99,6 +101,10 @@ def cmd_grade(args) -> int:
     from .course import Course, CourseError
     from .settings import NOT_RECORDED, SETTING_NAMES, SettingsError
 
+    missing = [tool for tool in ("alembic", "jupyter") if shutil.which(tool) is None]
+    if missing:
+        return fail(f"nbgrader needs {' and '.join(missing)} on PATH and none is installed beside backprop-ninja: "
+                    "install nbgrader into the same environment (pip install nbgrader)")  # fmt: skip
     try:
         settings = _settings(args, for_class=True)
         course = Course(args.course_dir, args.assignment)
@@ -289,8 +295,18 @@ class _ReaderMayLeave:
         return getattr(self.stream, name)
 
 
+def tools_on_path():
+    """nbgrader runs the tools installed beside it (alembic, jupyter) by name, from PATH: put this environment's
+    scripts folder first, so `grade` works from a venv that is not activated, by absolute path, or under pipx."""
+    scripts = sysconfig.get_path("scripts")
+    folders = os.environ.get("PATH", "").split(os.pathsep)
+    if scripts and os.path.isdir(scripts) and scripts not in folders:
+        os.environ["PATH"] = os.pathsep.join([scripts, *filter(None, folders)])
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    tools_on_path()
     sys.stdout = _ReaderMayLeave(sys.stdout)
     try:
         code = args.run(args)

@@ -3,6 +3,7 @@
 A Grader computes the reference once (per seed) and keeps one sandbox, so grading many notebooks with one
 Grader costs one process fork per exercise each.
 """
+import ast
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,8 +145,7 @@ class Grader:
             line = placeholder_after_answer(cell.source)
             result.message = (f"{cell.where(line)} sets your gradients back to None after your code computed them "
                               "(the notebook's placeholder): delete that line")  # fmt: skip
-        elif not any(c.assigned for c in checks) and not never_set_grads and (
-                not error or error["type"] == "NotImplementedError" or (error["line"] and not _in_answer(error, cell))):  # fmt: skip
+        elif _not_answered(checks, public.result, cell):
             result.status, result.message = "not answered", f"not answered yet: {cell.unanswered}"
         elif error and error["type"] in ("SyntaxError", "IndentationError", "TabError"):
             result.message = f"your code has a syntax error{_at_line(error, cell)}, so none of it ran: {error['message']}"
@@ -315,6 +315,27 @@ def _at_line(error: dict, cell: ExerciseCell) -> str:
     if not error.get("line"):
         return ""
     return f" {'at' if _in_answer(error, cell) else 'in'} {cell.where(error['line'])}"
+
+
+def _not_answered(checks: list, result: dict, cell: ExerciseCell) -> bool:
+    """Nothing graded was set, and nothing was tried: the stub raised NotImplementedError, the cell holds no
+    statement, or what it set is still the notebook's placeholder (None; the lecture's `dlogits = None # TODO`),
+    whatever the grader's own loop around it then made of that."""
+    if any(c.assigned for c in checks):
+        return False
+    error = result["error"]
+    if error and error["type"] == "NotImplementedError":
+        return True
+    values = result["values"].values()
+    placeholders = bool(values) and all(meta.get("type") == "NoneType" for meta in values)
+    return (placeholders or not _has_statements(cell.source)) and not (error and _in_answer(error, cell))
+
+
+def _has_statements(source: str) -> bool:
+    try:
+        return bool(ast.parse(source).body)
+    except SyntaxError:
+        return True
 
 
 def _in_answer(error: dict, cell: ExerciseCell) -> bool:

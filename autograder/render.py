@@ -92,7 +92,9 @@ LECTURE_FORMAT = ("Read as the lecture's own notebook (makemore_part4_backprop.i
 def report_renderables(report: Report) -> list:
     parts = [Text(LECTURE_FORMAT), Text("")] if report.format == "lecture" else []
     parts += [part for ex in report.exercises for part in exercise_renderables(ex)]
-    return parts + [Text(EXACT_NOTE), Text.assemble("Score: ", (points(report.score, report.max_score), "bold"))]
+    isolation = [Text(f"Isolation: {report.isolation.partition(':')[0]}")] if report.isolation else []
+    return parts + [Text(EXACT_NOTE), Text.assemble("Score: ", (points(report.score, report.max_score), "bold")),
+                    *isolation]
 
 
 def plain_text(renderables: list, width: int = TEXT_WIDTH) -> str:

@@ -1,0 +1,119 @@
+"""The package on its own: the wheel installed into a fresh venv, used with no repository around it.
+
+The wheel is built from this tree and installed (not editable) into a new venv. Its third-party dependencies
+(torch, nbgrader, ...) come from the test venv through a .pth file instead of a second download of several GB;
+the test venv's own install of this project is editable, through a finder that a .pth line does not load, so
+`autograder` can only come from the wheel (asserted). A learner's two commands are run from a folder outside the
+repository, with PATH holding only the fresh venv: no bubblewrap, so process isolation, which the output names.
+"""
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+from submissions import ROOT, fill, solution_region
+
+from autograder.checks import MAX_SCORE
+
+
+@pytest.fixture(scope="module")
+def fresh_venv(tmp_path_factory):
+    work = tmp_path_factory.mktemp("standalone")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(work / "dist"), str(ROOT)], check=True, capture_output=True, timeout=300)  # fmt: skip
+    wheel = next((work / "dist").glob("backprop_ninja-*.whl"))
+    venv = work / "venv"
+    subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    site = Path(subprocess.run([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                               capture_output=True, text=True, check=True).stdout.strip())  # fmt: skip
+    (site / "test-dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-deps", "-q",
+                    str(wheel)], check=True, capture_output=True, timeout=300)  # fmt: skip
+    return venv, work
+
+
+def run(venv, *args, cwd, **kwargs):
+    env = {"PATH": str(venv / "bin"), "HOME": str(cwd), "BACKPROP_NINJA_OFFLINE": "1", "NO_COLOR": "1"}
+    return subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600, **kwargs)
+
+
+def test_the_wheel_alone_writes_the_notebook_and_grades_it(fresh_venv):
+    venv, work = fresh_venv
+    learner = work / "learner"
+    learner.mkdir()
+    where = run(venv, venv / "bin" / "python", "-c", "import autograder; print(autograder.__file__)", cwd=learner)
+    assert where.stdout.startswith(str(venv)), where.stdout + where.stderr  # the wheel's, not the repository's
+
+    wrote = run(venv, "backprop-ninja", "notebook", cwd=learner)
+    assert wrote.returncode == 0, wrote.stderr
+    notebook = learner / "backprop_ninja.ipynb"
+    assert wrote.stdout.startswith(f"Wrote {notebook.name}") or str(notebook) in wrote.stdout
+    again = run(venv, "backprop-ninja", "notebook", cwd=learner)
+    assert again.returncode == 2 and "already exists" in again.stderr  # never over the learner's work
+
+    nb = json.loads(notebook.read_text())
+    for cell in nb["cells"]:
+        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        if grade_id in ("ex1", "ex2", "ex3", "ex4"):
+            cell["source"] = fill("".join(cell["source"]), solution_region(grade_id))
+    notebook.write_text(json.dumps(nb))
+
+    graded = run(venv, "backprop-ninja", "check", notebook.name, "--json", cwd=learner)
+    assert graded.returncode == 0, graded.stderr
+    report = json.loads(graded.stdout)
+    assert report["score"] == MAX_SCORE and report["isolation"].startswith("separate process only")
+    text = run(venv, "backprop-ninja", "check", notebook.name, cwd=learner)
+    assert text.stdout.rstrip().endswith("Isolation: separate process only (bubblewrap is not available here)")
+
+
+def test_the_notebooks_own_check_works_from_the_wheel(fresh_venv):
+    """The notebook's cells, as a kernel runs them in order (display() standing in for Jupyter's), with the
+    in-notebook check() of the installed package: the four exercises' check cells each give full marks."""
+    venv, work = fresh_venv
+    folder = work / "kernel"
+    folder.mkdir()
+    assert run(venv, "backprop-ninja", "notebook", cwd=folder).returncode == 0
+    script = (
+        "import json, sys\n"
+        "from submissions import fill, solution_region\n"
+        "nb = json.load(open('backprop_ninja.ipynb'))\n"
+        "ns = {'display': lambda *a: None}\n"
+        "scores = []\n"
+        "for cell in nb['cells']:\n"
+        "    if cell['cell_type'] != 'code':\n"
+        "        continue\n"
+        "    source, grade_id = ''.join(cell['source']), cell['metadata']['nbgrader']['grade_id']\n"
+        "    if grade_id in ('ex1', 'ex2', 'ex3', 'ex4'):\n"
+        "        source = fill(source, solution_region(grade_id))\n"
+        "    source = source.replace('max_steps = 200 ', 'max_steps = 20 ')\n"
+        "    exec(compile(source, grade_id, 'exec'), ns)\n"
+        "    if grade_id.endswith('_check'):\n"
+        "        scores.append(float(ns['result'].score))\n"
+        "print(json.dumps(scores))\n"
+    )
+    env_tests = {"PYTHONPATH": str(ROOT / "tests")}  # the test's own helpers, not the package
+    done = subprocess.run([venv / "bin" / "python", "-c", script], cwd=folder, capture_output=True, text=True,
+                          timeout=600, env={"PATH": str(venv / "bin"), "HOME": str(folder), "BACKPROP_NINJA_OFFLINE": "1",
+                                            **env_tests})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [26, 6, 6, 14]
+
+
+def test_grade_from_a_venv_that_is_not_activated(tmp_path):
+    """`/path/to/venv/bin/backprop-ninja grade` with nothing of the venv on PATH: nbgrader's alembic and jupyter
+    are found beside it."""
+    from courses import COURSE_SEED, make_course, submit
+
+    course = make_course(tmp_path)
+    submit(course, "bob")
+    scripts = Path(sysconfig.get_path("scripts"))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "BACKPROP_NINJA_OFFLINE": "1",
+           "BACKPROP_NINJA_HIDDEN_SEED": str(COURSE_SEED)}  # fmt: skip
+    env.update({k: v for k, v in os.environ.items() if k == "BACKPROP_NINJA_REQUIRE_BWRAP"})
+    graded = subprocess.run([scripts / "backprop-ninja", "grade", "backprop_ninja", "--jobs", "1"], cwd=course, env=env,
+                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert graded.returncode == 0, graded.stderr
+    assert "Graded 1" in graded.stdout and "Traceback" not in graded.stderr
