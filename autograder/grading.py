@@ -334,7 +334,7 @@ def _not_answered(checks: list, result: dict, cell: ExerciseCell) -> bool:
 def _has_statements(source: str) -> bool:
     try:
         return bool(ast.parse(source).body)
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError):
         return True
 
 

@@ -24,6 +24,7 @@ from .student_notebook import fill_stub, released_cells, write_notebook
 HEADING = re.compile(r"^[ \t]*(?:#+|\*\*)[ \t]*exercise[ \t]*([1-4])\b", re.I | re.M)
 # Names only the lecture's forward pass has: with a heading, they tell its notebook from any other.
 SIGNATURE = ("counts_sum_inv", "bnvar_inv", "logprobs")
+FORWARD = re.compile(r"^[ \t]*counts_sum_inv[ \t]*=", re.M)
 MANUAL_BACKPROP = re.compile(r"^[ \t]*#.*manual backprop", re.I)
 DASHES = re.compile(r"^[ \t]*#[ \t]*-{5,}[ \t]*$")
 # Where the loop's answer ends when no closing marker says so: the update that follows it.
@@ -34,6 +35,14 @@ SHOWING = frozenset({"cmp", "print", "display", "plt", "sns", "matplotlib"})
 # The lecture's Exercise 4 trains a wider hidden layer than the rest of its notebook.
 LOOP_SIZES = Sizes(batch_size=PUBLIC_SIZES.batch_size, n_hidden=200)
 UNANSWERED = "write your code where the lecture's notebook says # YOUR CODE HERE :)"
+
+
+def parse(source: str) -> ast.Module | None:
+    """The source's syntax tree, or None for anything that is not Python (null bytes and absurd nesting too)."""
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
 
 
 def _text(cell) -> str:
@@ -53,9 +62,12 @@ def is_lecture_notebook(cells: list) -> bool:
 
 
 def read_lecture_notebook(cells: list) -> dict[str, ExerciseCell]:
-    """Each exercise's answer, from the cells between its heading and the next exercise's."""
+    """Each exercise's answer, from the cells between its heading and the next exercise's. Headings count only
+    after the lecture's forward pass: a learner's notes may list the exercises before it, and the setup (with its
+    retain_grad() and loss.backward()) is never an answer."""
+    forward = next((k for k, cell in enumerate(cells) if _is_code(cell) and FORWARD.search(_text(cell))), -1)
     starts: dict[str, int] = {}
-    for index, cell in enumerate(cells):
+    for index, cell in enumerate(cells[forward + 1 :], start=forward + 1):
         for match in HEADING.finditer(_text(cell)):
             starts.setdefault(f"ex{match.group(1)}", index)
     answers = {}
@@ -76,9 +88,8 @@ def _answer_lines(source: str) -> list[str] | None:
     """The cell's lines with every line that is not part of an answer statement blanked (so lines keep their
     numbers), or None when the cell does not parse."""
     lines = ["" if MAGIC.search(line) else line for line in source.split("\n")]
-    try:
-        tree = ast.parse("\n".join(lines))
-    except SyntaxError:
+    tree = parse("\n".join(lines))
+    if tree is None:
         return None
     kept = set()
     for node in tree.body:
@@ -169,9 +180,8 @@ def convert(cells: dict[str, ExerciseCell], path) -> list[str]:
 def sets_a_gradient(answer: str, ex) -> bool:
     """Whether the answer gives one of the exercise's gradients a value other than None: the lecture's
     placeholders (`dlogits = None # TODO`) alone leave an exercise unanswered, and our stub stays in its place."""
-    try:
-        tree = ast.parse(answer)
-    except SyntaxError:
+    tree = parse(answer)
+    if tree is None:
         return True  # the learner's own code, to be mended in our notebook
     wanted = {check.variable for check in ex.checks}
     for node in ast.walk(tree):

@@ -133,7 +133,7 @@ def placeholder_after_answer(source: str) -> int | None:
     the cell has computed them: the learner wrote the answer above the placeholder instead of in its place."""
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError):
         return None
 
     def names(target) -> set[str]:

@@ -95,12 +95,16 @@ def loop_cell(answer: str | None, solved: bool, markers: bool = True) -> str:
 
 
 def lecture_notebook(path, ex1=None, ex2=None, ex3=None, ex4=None, solved=False, loop_markers=True,
-                     ex1_cells=None, ex2_extra=(), drop=(), counts=None) -> Path:
+                     ex1_cells=None, ex2_extra=(), drop=(), counts=None, notes=False) -> Path:
     """A lecture notebook at `path`. ex1..ex4: an exercise's answer (None: its placeholder left as it is).
     ex1_cells: Exercise 1 spread over several cells (each a string), under a markdown heading. ex2_extra: cells
     after Exercise 2's answer (exploration). drop: exercise numbers whose heading and cells are missing.
-    counts: execution counts for the code cells, in notebook order (default: in order)."""
+    counts: execution counts for the code cells, in notebook order (default: in order). notes: the learner's
+    own plan of the exercises, with their headings, in a markdown cell before the setup."""
     cells = [("markdown", "## makemore: becoming a backprop ninja\n\nswole doge style")]
+    if notes:
+        cells += [("markdown", "My plan:\n### Exercise 1: every atom\n### Exercise 2: cross entropy\n"
+                               "### Exercise 3: batchnorm\n### Exercise 4: the loop")]
     cells += [("code", source) for source in SETUP]
     if 1 not in drop:
         if ex1_cells:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.student_notebook import fill_stub
+
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions" / "backprop_ninja" / "backprop_ninja.ipynb"
 EXERCISES = ROOT / "exercises" / "backprop_ninja" / "backprop_ninja.ipynb"
@@ -39,10 +41,7 @@ def answer(grade_id: str, *edits: tuple[str, str]) -> str:
 
 def fill(released_cell: str, code: str) -> str:
     """Put `code` where the released cell has the stub, at the stub's indentation (Exercise 4: in the loop)."""
-    match = re.search(r"^([ \t]*)# YOUR CODE HERE\n[ \t]*raise NotImplementedError\(\)", released_cell, re.M)
-    indent = match.group(1)
-    body = "\n".join(indent + line if line else line for line in code.split("\n"))
-    return released_cell[: match.start()] + body + released_cell[match.end():]
+    return fill_stub(released_cell, code)[0]
 
 
 def write_submission(path, **answers: str) -> Path:

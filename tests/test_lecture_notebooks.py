@@ -46,8 +46,8 @@ CORPUS = {
         dict(ALL_RIGHT, ex1=answer("ex1", LECTURE_DBNMEANI), solved=True),
         {"ex1": (25, "partial"), "ex2": (6, "passed"), "ex3": (6, "passed"), "ex4": (14, "passed")}),
     "Exercise 1 over several cells with cmp between, exploration after Exercise 2, out of order": (
-        dict(ALL_RIGHT, ex1=None, ex1_cells=spread_ex1(), ex2_extra=EXPLORATION, counts=[9, 3, 1, 2, 4, 5, 6, 40, 41,
-                                                                                        38, 39] + list(range(50, 70))),
+        dict(ALL_RIGHT, ex1=None, ex1_cells=spread_ex1(), ex2_extra=EXPLORATION, counts=[9, 3, 1, 2, 4, 5, 6, 44, 41,
+                                                                                        42, 43] + list(range(50, 70))),
         {ex: ("full", "passed") for ex in ALL_RIGHT}),
     "a slip in each exercise": (
         dict(ex1=answer("ex1", ("dhpreact = (1.0 - h**2) * dh", "dhpreact = (1.0 - hpreact**2) * dh")),
@@ -67,6 +67,8 @@ CORPUS = {
         dict(ALL_RIGHT, ex4=answer("ex4", ("dbnbias = dhpreact.sum(0, keepdim=True)",
                                            "dbnbias = dhpreact.sum(0).view(1, 200)"))),
         {"ex1": (26, "passed"), "ex2": (6, "passed"), "ex3": (6, "passed"), "ex4": (0, "failed")}),
+    "the learner's own notes list the exercises before the setup": (
+        dict(ALL_RIGHT, notes=True), {ex: ("full", "passed") for ex in ALL_RIGHT}),
     "autograd's .grad read in an answer cell": (
         dict(ALL_RIGHT, ex2="dlogits = logits.grad"),
         {"ex1": (26, "passed"), "ex2": (0, "autograd"), "ex3": (6, "passed"), "ex4": (14, "passed")}),
@@ -111,7 +113,8 @@ def test_answers_spread_over_cells_are_found_and_reported(graded):
     taken = exercises["ex1"].answer_from
     # The markdown heading is cell 9; cell 11 only looks at a value and times something: nothing of it is taken.
     assert [span["cell"] for span in taken] == [10, 12, 13]
-    assert [span["execution_count"] for span in taken] == [40, 38, 39]
+    # Cell 10 was run again last (In [44]): the cells are taken in the notebook's order, as a learner reads them.
+    assert [span["execution_count"] for span in taken] == [44, 42, 43]
     assert taken[0]["lines"] == [1, 8]  # the cmp calls and the printout after the answer are not taken
     # The syntax error is in a looking cell after the answer: it is left out and said so; the answer still passes.
     assert exercises["ex2"].left_out == ["cell 19 was left out: it does not parse (a syntax error)"]
@@ -206,3 +209,21 @@ def test_a_notebook_neither_ours_nor_the_lectures_is_one_line(tmp_path):
     run = subprocess.run([sys.executable, "-m", "autograder", "check", str(path)], capture_output=True, text=True)
     assert run.returncode == 2
     assert run.stderr.count("\n") == 1 and "nor the lecture's makemore_part4_backprop.ipynb" in run.stderr
+
+
+def test_crafted_cells_are_read_without_a_crash(grader, tmp_path):
+    """Whatever a notebook's JSON holds where cells and sources should be, reading it never raises: null bytes,
+    a source that is a number, a cell that is not an object, absurd nesting. Each exercise gets a verdict."""
+    path = lecture_notebook(tmp_path / "crafted.ipynb", **ALL_RIGHT)
+    nb = json.loads(path.read_text())
+    # After Exercise 2's forward cell (cell 10), before its answer:
+    nb["cells"][10:10] = [{"cell_type": "code", "source": "loss_fast = 1\x00"}, 42, {"cell_type": "code", "source": 7},
+                          {"cell_type": "code", "source": ["x = " + "(" * 250 + ")" * 250]},
+                          {"cell_type": "code", "source": "y = " + "-" * 100000 + "1", "execution_count": "9" * 5000}]
+    path.write_text(json.dumps(nb))
+    report = grader.grade(path)
+    exercises = by_id(report)
+    assert [e.status for e in report.exercises] == ["passed", "passed", "passed", "passed"]
+    assert exercises["ex2"].left_out == [f"cell {k} was left out: it does not parse (a syntax error)" for k in (11, 14, 15)]
+    assert all(span["execution_count"] is None or type(span["execution_count"]) is int
+               for span in exercises["ex2"].answer_from)  # fmt: skip
