@@ -114,7 +114,7 @@ def _only_shows(node: ast.stmt) -> bool:
         return True  # `dlogits.shape`, `dh[0]`: Jupyter shows it, nothing changes
     func = node.value.func
     while isinstance(func, ast.Attribute):
-        if func.attr in ("testing",) or func.attr.startswith("assert"):
+        if func.attr == "testing" or func.attr.startswith("assert"):
             return True  # torch.testing.assert_close(...), np.testing.assert_allclose(...)
         func = func.value
     return isinstance(func, ast.Name) and func.id in SHOWING
