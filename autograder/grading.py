@@ -141,8 +141,7 @@ class Grader:
             at = f"{cell.where(first['line'])}: " if first["line"] else ""
             result.message = (f"uses autograd ({at}{first['code'] or first['what']}): this "
                               "exercise asks for the backward pass by hand, so it scores 0")  # fmt: skip
-        elif not any(c.assigned for c in checks) and placeholder_after_answer(cell.source):
-            line = placeholder_after_answer(cell.source)
+        elif not any(c.assigned for c in checks) and (line := placeholder_after_answer(cell.source)):
             result.message = (f"{cell.where(line)} sets your gradients back to None after your code computed them "
                               "(the notebook's placeholder): delete that line")  # fmt: skip
         elif _not_answered(checks, public.result, cell):
