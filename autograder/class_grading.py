@@ -1,45 +1,25 @@
 """Grading a class: every submitted notebook of an assignment, in parallel worker processes, resumable.
 
-Each worker process owns one Grader, so torch is imported and the reference computed once per worker and a
-submission costs only its own runs. A task carries the notebook's bytes, not a path, so a Dask worker on another
-machine needs no shared filesystem, and the run's settings (settings.py), so no worker grades by its own
-environment: a worker whose grader code or dataset differ from the parent's refuses the task. Workers grade and
-render (tables, heatmaps); the parent alone writes: the gradebook, the autograded notebook, the feedback page, and
-last the results JSON (what grading found, the one source the class report reads; its notebook hash and settings
-let a re-run skip what is unchanged).
+The workers (class_worker.py) grade and render; the parent alone writes: the gradebook, the autograded notebook,
+the feedback page, and last the results JSON (what grading found, the one source the class report reads; its
+notebook hash and settings let a re-run skip what is unchanged). The workers are started first (`Workers`), so they
+import torch and start their sandboxes while the parent imports nbgrader and reads the course: nbgrader is
+imported here only inside the functions that use it.
 """
-import functools
+import contextlib
 import hashlib
 import json
 import os
-import resource
 import secrets
 import shutil
-import socket
-import tempfile
-import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from multiprocessing import get_context, util
+from multiprocessing import get_context
 from pathlib import Path
 
-import nbformat
-
-from .checks import EXERCISES, MAX_SCORE
-from .course import Course, CourseError
-from .gradebook import GradebookWriter, autograded_notebook
+from .class_worker import Task, grade_task, internal_error_outcome, ready, start_worker
 from .settings import GradingSettings, differences
-
-
-@dataclass(frozen=True)
-class Task:
-    student: str
-    assignment: str
-    notebook: str  # the submission's path inside the course, for messages and the report
-    content: bytes | None  # None: the student's folder has no notebook file
-    timestamp: str | None
-    settings: GradingSettings
 
 
 @dataclass
@@ -53,145 +33,6 @@ class ClassRun:
     refused: dict[str, str] = field(default_factory=dict)  # folder name -> why it is not a student id
 
 
-# --- in the worker process ---------------------------------------------------------------------------------------
-
-_graders: dict = {}
-
-
-def worker_grader(settings: GradingSettings):
-    """This process's Grader for these settings, made on first use (a Dask worker's first task)."""
-    key = (settings.hidden_seed, settings.limits, settings.credit)
-    if key not in _graders:
-        import torch
-
-        from .grading import Grader
-
-        torch.set_num_threads(1)  # the workers already use every core; more threads each only contend
-        grader = _graders[key] = Grader(settings.limits, hidden_seed=settings.hidden_seed, credit=settings.credit,
-                                        words=_local_words())  # the words mismatch() checked  # fmt: skip
-        util.Finalize(grader, grader.close, exitpriority=10)  # multiprocessing workers skip atexit
-    return _graders[key]
-
-
-def start_worker(settings: GradingSettings):
-    """The pool's initializer: the Grader made before the first task. A failure here is left for the first task
-    to meet and record (an initializer that raises would break the whole pool)."""
-    try:
-        worker_grader(settings)
-    except Exception:
-        pass
-
-
-def mismatch(settings: GradingSettings) -> str | None:
-    """Why this worker cannot grade by these settings: its own grader code or dataset is not the parent's."""
-    from .settings import grader_version
-
-    if grader_version() != settings.grader:
-        return (f"this worker ({socket.gethostname()}) runs grader {grader_version()}, the run asked for "
-                f"{settings.grader}: install the same backprop-ninja on every worker")  # fmt: skip
-    words = _local_words()
-    if words.identity != settings.dataset:
-        return (f"this worker ({socket.gethostname()}) has the dataset {words.identity} ({words.source}), the run "
-                f"asked for {settings.dataset}: give every worker the same names.txt ($BACKPROP_NINJA_NAMES)")  # fmt: skip
-    return None
-
-
-@functools.cache
-def _local_words():
-    from . import data
-
-    return data.load_words()
-
-
-class SettingsMismatch(RuntimeError):
-    pass
-
-
-def grade_task(task: Task) -> dict:
-    """Grade one submission and render what the student sees. Runs in a worker; returns plain data.
-
-    Whatever goes wrong inside the grader for this one submission comes back as its outcome (an internal error,
-    scored 0 and said so), never as an exception that would leave the student out of the gradebook.
-    """
-    from .notebook import NotGradable
-
-    start, grader = time.perf_counter(), None
-    try:
-        why = mismatch(task.settings)
-        if why:
-            raise SettingsMismatch(why)
-        grader = worker_grader(task.settings)
-        with tempfile.TemporaryDirectory(prefix="backprop-ninja-submission-") as tmp:
-            path = Path(tmp) / Path(task.notebook).name
-            if task.content is not None:
-                path.write_bytes(task.content)
-            try:
-                report, problem = grader.grade(path), None
-            except NotGradable as e:
-                report, problem = None, str(e).replace(str(path), task.notebook)
-        outcome = _outcome(task, report, problem)
-    except Exception as e:  # a bug of ours, met on this submission: recorded as such, the batch goes on
-        outcome = internal_error_outcome(task, e)
-    outcome["seconds"] = time.perf_counter() - start
-    outcome["worker"] = {"host": socket.gethostname(), "pid": os.getpid(),
-                         "peak_memory_mib": _peak_memory_mib(grader) if grader else None}  # fmt: skip
-    return outcome
-
-
-def _outcome(task: Task, report, problem: str | None) -> dict:
-    from .feedback import exercise_section, feedback_page, not_gradable_section
-
-    if report:
-        report.notebook = task.notebook
-        outputs = {ex.id: (exercise_section(ex), str(ex), ex.score) for ex in report.exercises}
-        sections = [html for html, _, _ in outputs.values()]
-    else:
-        sections = [not_gradable_section(problem)]
-        outputs = {ex.id: (sections[0], f"cannot grade: {problem}", 0.0) for ex in EXERCISES}
-    score = report.score if report else 0.0
-    return {
-        "student": task.student,
-        "score": score,
-        "max_score": MAX_SCORE,
-        "scores": {ex_id: s for ex_id, (_, _, s) in outputs.items()},
-        "problem": problem,
-        "internal_error": None,
-        "seconds": 0.0,
-        "worker": None,
-        "report": report.to_dict() if report else None,
-        "check_outputs": outputs,
-        "feedback_html": feedback_page(task.student, task.assignment, score, sections, task.timestamp),
-    }
-
-
-def internal_error_outcome(task: Task, error: BaseException) -> dict:
-    """A submission the grader failed on: 0 everywhere, the student told it was not their fault, the
-    instructor told what failed (the error's type and text, which only the instructor's results keep)."""
-    problem = ("the grader failed on this submission (an internal error, not a mistake in your notebook): "
-               "your instructor will regrade it")  # fmt: skip
-    outcome = _outcome(task, None, problem)
-    outcome["internal_error"] = f"{type(error).__name__}: {error}"[:2000]
-    return outcome
-
-
-def _peak_memory_mib(grader) -> float:
-    """This worker's peak resident memory plus what its sandboxes (the zygotes) hold now."""
-    import psutil
-
-    total = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    for sandbox in grader.sandboxes.values():
-        zygote = sandbox.process
-        if zygote is None or zygote.poll() is not None:
-            continue
-        try:
-            root = psutil.Process(zygote.pid)
-            for p in [root, *root.children(recursive=True)]:
-                total += p.memory_info().rss / 2**20
-        except psutil.Error:
-            pass
-    return round(total, 1)
-
-
 # --- in the parent process ---------------------------------------------------------------------------------------
 
 
@@ -199,10 +40,18 @@ def sha256(content: bytes | None) -> str:
     return hashlib.sha256(content or b"").hexdigest()
 
 
-def grade_class(course: Course, settings: GradingSettings, jobs: int | None = None, force: bool = False,
-                scheduler: str | None = None, progress: bool = True) -> ClassRun:  # fmt: skip
+def grade_class(course: "Course", settings: GradingSettings, jobs: int | None = None, force: bool = False,
+                scheduler: str | None = None, progress: bool = True, workers: "Workers | None" = None) -> ClassRun:  # fmt: skip
     """Grade every submission of course.assignment that is new, changed or graded under other settings (all of
-    them with force)."""
+    them with force). `workers`: ones started earlier (the CLI starts them before it reads the course)."""
+    with contextlib.nullcontext(workers) if workers else Workers(settings, jobs, scheduler) as workers:
+        return _grade_class(course, settings, force, progress, workers)
+
+
+def _grade_class(course: "Course", settings: GradingSettings, force: bool, progress: bool, workers: "Workers"):
+    from .course import CourseError
+    from .gradebook import GradebookWriter
+
     students = course.students_submitted()
     if not students:
         raise CourseError(f"no submissions in {course.submitted('*')}: collect them first "
@@ -232,14 +81,16 @@ def grade_class(course: Course, settings: GradingSettings, jobs: int | None = No
             tasks.append(Task(student, course.assignment, str(path.relative_to(course.root)), content,
                               _timestamp(folder), settings))  # fmt: skip
         lost = []
-        for task, outcome in _graded_as_completed(tasks, jobs, scheduler, progress):
+        for task, outcome in _graded_as_completed(tasks, workers, progress):
             if isinstance(outcome, BaseException):
                 lost.append(task)
             else:
                 _record(course, gradebook, run, task, outcome)
         # A worker that died (killed, out of memory) takes every task it held with it: once more, in fresh
         # workers; what fails again is recorded as an internal error, never left out.
-        for task, outcome in _graded_as_completed(lost, jobs, scheduler, progress):
+        if lost:
+            workers.restart()
+        for task, outcome in _graded_as_completed(lost, workers, progress):
             if isinstance(outcome, BaseException):
                 outcome = internal_error_outcome(task, outcome)
             _record(course, gradebook, run, task, outcome)
@@ -248,7 +99,7 @@ def grade_class(course: Course, settings: GradingSettings, jobs: int | None = No
     return run
 
 
-def _record(course: Course, gradebook: GradebookWriter, run: ClassRun, task: Task, outcome: dict):
+def _record(course: "Course", gradebook: "GradebookWriter", run: ClassRun, task: Task, outcome: dict):
     _write(course, gradebook, task, outcome)
     run.graded.append(task.student)
     if outcome["internal_error"]:
@@ -283,7 +134,7 @@ def utc_text(when: datetime) -> str:
     return when.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def read_result(course: Course, student: str) -> dict | None:
+def read_result(course: "Course", student: str) -> dict | None:
     path = course.results() / f"{student}.json"
     try:
         return json.loads(path.read_text())
@@ -291,7 +142,7 @@ def read_result(course: Course, student: str) -> dict | None:
         return None
 
 
-def _graded_as_completed(tasks: list[Task], jobs: int | None, scheduler: str | None, progress: bool):
+def _graded_as_completed(tasks: list[Task], workers: "Workers", progress: bool):
     """(task, result dict or the exception it raised), in the order they finish, with a progress bar."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -300,22 +151,26 @@ def _graded_as_completed(tasks: list[Task], jobs: int | None, scheduler: str | N
         return
     bar = Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TextColumn("{task.description}"), console=Console(stderr=True), disable=not progress)  # fmt: skip
-    with _executor(tasks[0], jobs, scheduler) as submit, bar:
+    with bar:
         counter = bar.add_task("", total=len(tasks))
-        for task, outcome in submit(tasks):
+        for task, outcome in workers.grade(tasks):
             bar.update(counter, advance=1, description=task.student)
             yield task, outcome
 
 
-class _executor:
-    """A process pool on this machine, or a Dask cluster; either way `submit(tasks)` yields (task, outcome)."""
+class Workers:
+    """The grading workers: a process pool on this machine, or a Dask cluster. A pool's processes start as this is
+    made (each imports torch and starts its sandboxes), not when the first task is sent."""
 
-    def __init__(self, first: Task, jobs: int | None, scheduler: str | None):
-        self.first, self.jobs, self.scheduler = first, jobs, scheduler
+    def __init__(self, settings: GradingSettings, jobs: int | None = None, scheduler: str | None = None):
+        self.settings, self.jobs, self.scheduler = settings, jobs or os.cpu_count(), scheduler
+        self.start()
 
-    def __enter__(self):
+    def start(self):
         if self.scheduler:
             from distributed import Client
+
+            from .course import CourseError
 
             try:
                 self.pool = Client(self.scheduler, timeout=10)
@@ -323,17 +178,30 @@ class _executor:
                 raise CourseError(f"cannot reach the Dask scheduler at {self.scheduler} ({e})") from None
         else:
             # spawn: the parent holds a database connection and a progress thread, which a fork would copy.
-            self.pool = ProcessPoolExecutor(self.jobs or os.cpu_count(), mp_context=get_context("spawn"),
-                                            initializer=start_worker, initargs=(self.first.settings,))  # fmt: skip
-        return self.submit
+            self.pool = ProcessPoolExecutor(self.jobs, mp_context=get_context("spawn"), initializer=start_worker,
+                                            initargs=(self.settings,))  # fmt: skip
+            for _ in range(self.jobs):  # the pool starts a process for each task it cannot give an idle one
+                self.pool.submit(ready)
+
+    def __enter__(self):
+        return self
 
     def __exit__(self, *exc):
+        self.close()
+
+    def restart(self):
+        """Fresh workers, after one died: a pool that lost a process takes no more tasks."""
+        self.close()
+        self.start()
+
+    def close(self):
         if self.scheduler:
             self.pool.close()
         else:
             self.pool.shutdown(cancel_futures=True)
 
-    def submit(self, tasks: list[Task]):
+    def grade(self, tasks: list[Task]):
+        """(task, outcome or the exception grading it raised), in the order they finish."""
         if self.scheduler:
             from distributed import as_completed as dask_completed
 
@@ -349,7 +217,11 @@ class _executor:
                 yield futures[future], e
 
 
-def _write(course: Course, gradebook: GradebookWriter, task: Task, graded: dict):
+def _write(course: "Course", gradebook: "GradebookWriter", task: Task, graded: dict):
+    import nbformat
+
+    from .gradebook import autograded_notebook
+
     student = task.student
     submitted, autograded, feedback = course.submitted(student), course.autograded(student), course.feedback(student)
     gradebook.record(student, graded["scores"], task.timestamp)

@@ -97,8 +97,7 @@ def cmd_convert(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    from .class_grading import grade_class
-    from .course import Course, CourseError
+    from .class_grading import Workers, grade_class
     from .settings import NOT_RECORDED, SETTING_NAMES, SettingsError
 
     missing = [tool for tool in ("alembic", "jupyter") if shutil.which(tool) is None]
@@ -107,10 +106,18 @@ def cmd_grade(args) -> int:
                     "install nbgrader into the same environment (pip install nbgrader)")  # fmt: skip
     try:
         settings = _settings(args, for_class=True)
-        course = Course(args.course_dir, args.assignment)
-        print(f"Grading with {settings.summary()}.", flush=True)
-        run = grade_class(course, settings, jobs=args.jobs, force=args.force, scheduler=args.scheduler)
-    except (SettingsError, CourseError) as e:
+    except SettingsError as e:
+        return fail(str(e))
+    from .course import CourseError  # nbgrader: seconds to import, while the workers start
+
+    try:
+        with Workers(settings, args.jobs, args.scheduler) as workers:
+            from .course import Course
+
+            course = Course(args.course_dir, args.assignment)
+            print(f"Grading with {settings.summary()}.", flush=True)
+            run = grade_class(course, settings, force=args.force, workers=workers)
+    except CourseError as e:
         return fail(str(e))
     regraded = ""
     if run.regraded:

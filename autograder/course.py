@@ -6,19 +6,32 @@ this project's own: results/<assignment>/ (one JSON per student: what grading fo
 reports/<assignment>/ (the class report).
 """
 import os
+import sys
 from pathlib import Path
-
-from nbgrader.coursedir import CourseDirectory
-from traitlets.config import Config
-from traitlets.config.loader import PyFileConfigLoader
 
 
 class CourseError(Exception):
     """The course folder is not ready for grading. The message is one line saying what to do."""
 
 
+def _import_nbgrader():
+    """nbgrader, imported when a course is first read (not with this module: `grade` starts its workers first).
+
+    Importing it imports jsonschema, whose optional IRI format checker (rfc3987_syntax, there for Jupyter's
+    event schemas) compiles 38 grammars on import: about 2 s of every class run's start-up, for formats no
+    notebook or gradebook uses. Marked absent before the first import, jsonschema goes without it."""
+    sys.modules.setdefault("rfc3987_syntax", None)
+    from nbgrader.coursedir import CourseDirectory
+
+    return CourseDirectory
+
+
 class Course:
     def __init__(self, root, assignment: str):
+        from traitlets.config import Config
+        from traitlets.config.loader import PyFileConfigLoader
+
+        CourseDirectory = _import_nbgrader()
         root = Path(root).resolve()
         config = Config()
         if (root / "nbgrader_config.py").is_file():

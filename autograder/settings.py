@@ -57,6 +57,7 @@ def hidden_seed(given: str | int | None, for_class: bool) -> tuple[int, str]:
 
 
 @functools.cache  # the stretching costs ~50 ms; a class run names its seed once per result
+@functools.cache  # stretched on purpose (100,000 rounds): once per seed, not once per result written
 def seed_identity(seed: int) -> str:
     """A short name for a seed, for results and reports: the same seed, the same name, without printing it.
 

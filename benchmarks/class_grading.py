@@ -4,7 +4,9 @@
 
 Generates N submissions (a third right, a third with a wrong gradient, a third whose code raises) into two
 copies of the course, grades one with `nbgrader autograde` and the other with `backprop-ninja grade`, and
-compares seconds per submission and each student's scores. Then `backprop-ninja check` against
+compares seconds per submission and each student's scores. A third course holds the same kinds three times over
+(3N): the difference of the two `grade` times splits a class run into its fixed cost (start-up) and the marginal
+cost of one more submission. Then `backprop-ninja check` against
 `jupyter nbconvert --execute` on one notebook (the median of three runs each). Timings are wall clock on
 this machine, so only the ratios mean anything elsewhere.
 
@@ -70,18 +72,24 @@ def main():
     with tempfile.TemporaryDirectory(prefix="backprop-ninja-bench-") as tmp:
         tmp = Path(tmp)
         tools = ("nbgrader", "backprop-ninja") + (("baseline",) if args.baseline_tree else ())
-        courses = {tool: make_course(tmp / tool) for tool in tools}
+        courses = {tool: make_course(tmp / tool) for tool in (*tools, "larger")}
         for i in range(args.n):
             kind = KINDS[i % len(KINDS)]
             first = write_submission(courses["nbgrader"] / "submitted" / f"s{i:03d}-{kind.__name__}" / ASSIGNMENT / NOTEBOOK,
                                      **kind())  # fmt: skip
             for tool in tools[1:]:
                 shutil.copytree(first.parent, courses[tool] / "submitted" / first.parent.parent.name / ASSIGNMENT)
+            for copy in range(3):
+                shutil.copytree(first.parent, courses["larger"] / "submitted" / f"{first.parent.parent.name}-{copy}"
+                                / ASSIGNMENT)  # fmt: skip
         print(f"{args.n} submissions ({', '.join(k.__name__ for k in KINDS)}), {args.jobs} grading workers")
 
         autograde = timed(["nbgrader", "autograde", ASSIGNMENT], courses["nbgrader"])
         command = [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--jobs", str(args.jobs)]
         grade = timed(command, courses["backprop-ninja"])
+        larger = timed(command, courses["larger"])
+        marginal = (larger - grade) / (2 * args.n)
+        fixed = grade - args.n * marginal
         if args.baseline_tree:
             # Alternating runs (--force regrades), the median of each: one slow moment of a noisy machine then
             # moves one sample, not the ratio.
@@ -102,6 +110,9 @@ def main():
         print(f"backprop-ninja grade:  {grade / args.n:6.3f} s per submission ({grade:.1f} s, worker start included; "
               f"{statistics.median(r['seconds'] for r in results):.3f} s median inside a worker)")  # fmt: skip
         print(f"ratio: grade is {autograde / grade:.1f}x faster than nbgrader autograde")
+        print(f"grade of {3 * args.n} submissions: {larger:.1f} s, so a class run costs {fixed:.1f} s fixed (start-up) "
+              f"and {marginal:.3f} s per submission more: {autograde / args.n / marginal:.0f}x below nbgrader "
+              f"autograde's {autograde / args.n:.2f} s per submission")  # fmt: skip
         if args.baseline_tree:
             same = gradebook_scores(courses["baseline"]) == ours
             print(f"baseline tree's grade: {baseline:.1f} s against this tree's {grade_median:.1f} s (medians of "

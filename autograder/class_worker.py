@@ -1,0 +1,178 @@
+"""What a grading worker does with one submission: grade it (grading.py) and render what the student sees.
+
+A worker process owns one Grader, so torch is imported and the reference computed once per worker and a
+submission costs only its own runs. It imports nothing of nbgrader or nbformat (seconds of start-up each): the
+parent alone writes into the course (class_grading.py). A task carries the notebook's bytes, not a path, so a Dask
+worker on another machine needs no shared filesystem, and the run's settings (settings.py), so no worker grades by
+its own environment: a worker whose grader code or dataset differ from the parent's refuses the task.
+"""
+import functools
+import os
+import resource
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from multiprocessing import util
+from pathlib import Path
+
+from .checks import EXERCISES, MAX_SCORE
+from .settings import GradingSettings
+
+
+@dataclass(frozen=True)
+class Task:
+    student: str
+    assignment: str
+    notebook: str  # the submission's path inside the course, for messages and the report
+    content: bytes | None  # None: the student's folder has no notebook file
+    timestamp: str | None
+    settings: GradingSettings
+
+
+_graders: dict = {}
+
+
+def worker_grader(settings: GradingSettings):
+    """This process's Grader for these settings, made on first use (a Dask worker's first task)."""
+    key = (settings.hidden_seed, settings.limits, settings.credit)
+    if key not in _graders:
+        from .checks import HIDDEN, PUBLIC
+        from .sandbox import Sandbox
+
+        # The sandboxes' zygotes import torch while this process does, not after it.
+        sandboxes = {label: Sandbox(settings.limits) for label in (PUBLIC, HIDDEN)}
+        for sandbox in sandboxes.values():
+            sandbox.start()
+        import torch
+
+        from .grading import Grader
+
+        torch.set_num_threads(1)  # the workers already use every core; more threads each only contend
+        grader = _graders[key] = Grader(settings.limits, hidden_seed=settings.hidden_seed, credit=settings.credit,
+                                        words=_local_words(), sandboxes=sandboxes)  # the words mismatch() checked  # fmt: skip
+        util.Finalize(grader, grader.close, exitpriority=10)  # multiprocessing workers skip atexit
+    return _graders[key]
+
+
+def ready() -> None:
+    """A task that does nothing: sent once per worker, it makes the pool start its processes now."""
+
+
+def start_worker(settings: GradingSettings):
+    """The pool's initializer: the Grader made before the first task. A failure here is left for the first task
+    to meet and record (an initializer that raises would break the whole pool)."""
+    try:
+        worker_grader(settings)
+    except Exception:
+        pass
+
+
+def mismatch(settings: GradingSettings) -> str | None:
+    """Why this worker cannot grade by these settings: its own grader code or dataset is not the parent's."""
+    from .settings import grader_version
+
+    if grader_version() != settings.grader:
+        return (f"this worker ({socket.gethostname()}) runs grader {grader_version()}, the run asked for "
+                f"{settings.grader}: install the same backprop-ninja on every worker")  # fmt: skip
+    words = _local_words()
+    if words.identity != settings.dataset:
+        return (f"this worker ({socket.gethostname()}) has the dataset {words.identity} ({words.source}), the run "
+                f"asked for {settings.dataset}: give every worker the same names.txt ($BACKPROP_NINJA_NAMES)")  # fmt: skip
+    return None
+
+
+@functools.cache
+def _local_words():
+    from . import data
+
+    return data.load_words()
+
+
+class SettingsMismatch(RuntimeError):
+    pass
+
+
+def grade_task(task: Task) -> dict:
+    """Grade one submission and render what the student sees. Runs in a worker; returns plain data.
+
+    Whatever goes wrong inside the grader for this one submission comes back as its outcome (an internal error,
+    scored 0 and said so), never as an exception that would leave the student out of the gradebook.
+    """
+    from .notebook import NotGradable
+
+    start, grader = time.perf_counter(), None
+    try:
+        why = mismatch(task.settings)
+        if why:
+            raise SettingsMismatch(why)
+        grader = worker_grader(task.settings)
+        with tempfile.TemporaryDirectory(prefix="backprop-ninja-submission-") as tmp:
+            path = Path(tmp) / Path(task.notebook).name
+            if task.content is not None:
+                path.write_bytes(task.content)
+            try:
+                report, problem = grader.grade(path), None
+            except NotGradable as e:
+                report, problem = None, str(e).replace(str(path), task.notebook)
+        outcome = _outcome(task, report, problem)
+    except Exception as e:  # a bug of ours, met on this submission: recorded as such, the batch goes on
+        outcome = internal_error_outcome(task, e)
+    outcome["seconds"] = time.perf_counter() - start
+    outcome["worker"] = {"host": socket.gethostname(), "pid": os.getpid(),
+                         "peak_memory_mib": _peak_memory_mib(grader) if grader else None}  # fmt: skip
+    return outcome
+
+
+def _outcome(task: Task, report, problem: str | None) -> dict:
+    from .feedback import exercise_section, feedback_page, not_gradable_section
+
+    if report:
+        report.notebook = task.notebook
+        outputs = {ex.id: (exercise_section(ex), str(ex), ex.score) for ex in report.exercises}
+        sections = [html for html, _, _ in outputs.values()]
+    else:
+        sections = [not_gradable_section(problem)]
+        outputs = {ex.id: (sections[0], f"cannot grade: {problem}", 0.0) for ex in EXERCISES}
+    score = report.score if report else 0.0
+    return {
+        "student": task.student,
+        "score": score,
+        "max_score": MAX_SCORE,
+        "scores": {ex_id: s for ex_id, (_, _, s) in outputs.items()},
+        "problem": problem,
+        "internal_error": None,
+        "seconds": 0.0,
+        "worker": None,
+        "report": report.to_dict() if report else None,
+        "check_outputs": outputs,
+        "feedback_html": feedback_page(task.student, task.assignment, score, sections, task.timestamp),
+    }
+
+
+def internal_error_outcome(task: Task, error: BaseException) -> dict:
+    """A submission the grader failed on: 0 everywhere, the student told it was not their fault, the
+    instructor told what failed (the error's type and text, which only the instructor's results keep)."""
+    problem = ("the grader failed on this submission (an internal error, not a mistake in your notebook): "
+               "your instructor will regrade it")  # fmt: skip
+    outcome = _outcome(task, None, problem)
+    outcome["internal_error"] = f"{type(error).__name__}: {error}"[:2000]
+    return outcome
+
+
+def _peak_memory_mib(grader) -> float:
+    """This worker's peak resident memory plus what its sandboxes (the zygotes) hold now."""
+    import psutil
+
+    total = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for sandbox in grader.sandboxes.values():
+        zygote = sandbox.process
+        if zygote is None or zygote.poll() is not None:
+            continue
+        try:
+            root = psutil.Process(zygote.pid)
+            for p in [root, *root.children(recursive=True)]:
+                total += p.memory_info().rss / 2**20
+        except psutil.Error:
+            pass
+    return round(total, 1)
