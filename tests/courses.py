@@ -37,12 +37,14 @@ def submit(course, student, notebook=None):
     return folder
 
 
-def cli(*args, cwd=None, env=None):
-    """The CLI, as an instructor runs it: with their own hidden seed (COURSE_SEED) unless `env` says otherwise."""
+def cli(*args, cwd=None, env=None, program=None):
+    """The CLI, as an instructor runs it: with their own hidden seed (COURSE_SEED) unless `env` says otherwise.
+    `program`: the console script to run by its path (default: this Python's `-m autograder`)."""
     environment = {**os.environ, "BACKPROP_NINJA_HIDDEN_SEED": str(COURSE_SEED), **(env or {})}
     environment = {k: v for k, v in environment.items() if v is not None}
-    return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=600, env=environment)  # fmt: skip
+    command = [str(program)] if program else [sys.executable, "-m", "autograder"]
+    return subprocess.run([*command, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=600,
+                          env=environment)  # fmt: skip
 
 
 def gradebook_scores(course) -> dict[str, dict[str, float]]:
