@@ -31,19 +31,31 @@ class Task:
 
 
 _graders: dict = {}
+_started: dict = {}  # limits -> sandboxes start_worker started, until this process's first Grader takes them
+
+
+def _start_sandboxes(limits) -> dict:
+    """A Grader's two sandboxes, started: each launches its zygote, which imports torch on its own meanwhile."""
+    from .checks import HIDDEN, PUBLIC
+    from .sandbox import Sandbox
+
+    sandboxes = {label: Sandbox(limits) for label in (PUBLIC, HIDDEN)}
+    for sandbox in sandboxes.values():
+        sandbox.start()
+    return sandboxes
+
+
+def _close_unclaimed():
+    for sandboxes in _started.values():
+        for sandbox in sandboxes.values():
+            sandbox.close()
 
 
 def worker_grader(settings: GradingSettings):
     """This process's Grader for these settings, made on first use (a Dask worker's first task)."""
     key = (settings.hidden_seed, settings.limits, settings.credit)
     if key not in _graders:
-        from .checks import HIDDEN, PUBLIC
-        from .sandbox import Sandbox
-
-        # The sandboxes' zygotes import torch while this process does, not after it.
-        sandboxes = {label: Sandbox(settings.limits) for label in (PUBLIC, HIDDEN)}
-        for sandbox in sandboxes.values():
-            sandbox.start()
+        sandboxes = _started.pop(settings.limits, None) or _start_sandboxes(settings.limits)
         import torch
 
         from .grading import Grader
@@ -60,10 +72,13 @@ def ready() -> None:
 
 
 def start_worker(settings: GradingSettings):
-    """The pool's initializer: the Grader made before the first task. A failure here is left for the first task
-    to meet and record (an initializer that raises would break the whole pool)."""
+    """The pool's initializer: only the sandboxes, whose zygotes import torch while the parent reads the course.
+    The Grader (this process's own torch, the references) waits for the first task, so a run with nothing to
+    grade, or a course that is not ready, ends its workers at once rather than after their start-up. A failure
+    here is left for the first task to meet and record (an initializer that raises would break the whole pool)."""
     try:
-        worker_grader(settings)
+        _started[settings.limits] = _start_sandboxes(settings.limits)
+        util.Finalize(None, _close_unclaimed, exitpriority=10)
     except Exception:
         pass
 
