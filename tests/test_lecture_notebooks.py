@@ -157,7 +157,14 @@ def test_autograd_in_an_answer_scores_zero_with_its_cell(graded):
     assert ex2.flags[0]["cell"] == 11 and ex2.flags[0]["line"] == 5
 
 
-@pytest.mark.parametrize("name", [n for n in CORPUS if "n_hidden = 200" not in n and "ends before" not in n])
+# Every kind of answer once: placeholders, right answers in each layout, slips, the placeholder kept, autograd.
+SAME_IN_OURS = ["the Colab exercise notebook, untouched", "the repository's solved notebook (its dbnmeani has no keepdim)",
+                "Exercise 1 over several cells with cmp between, exploration after Exercise 2, out of order",
+                "a slip in each exercise", "Exercise 3 left as TODO, Exercise 4 answered above the lecture's None line",
+                "autograd's .grad read in an answer cell"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SAME_IN_OURS)
 def test_verdicts_equal_those_of_the_same_answers_in_our_notebook(graded, grader, tmp_path, name):
     """`convert` puts the answers in our notebook: every check gets the same verdict there (our Exercise 4 runs at
     our own sizes; an answer that does not depend on them is judged alike)."""
