@@ -17,9 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from multiprocessing import get_context
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .class_worker import Task, grade_task, internal_error_outcome, ready, start_worker
 from .settings import GradingSettings, differences
+
+if TYPE_CHECKING:  # nbgrader, imported where it is used (see above)
+    from .course import Course
+    from .gradebook import GradebookWriter
 
 
 @dataclass
