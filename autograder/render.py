@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .checks import EXERCISES, MAX_SCORE
+from .notebook import LECTURE
 from .pictures import difference_heatmap, loss_curves
 from .results import EXACT_NOTE, ExerciseResult, Report
 
@@ -90,7 +91,7 @@ LECTURE_FORMAT = ("Read as the lecture's own notebook (makemore_part4_backprop.i
 
 
 def report_renderables(report: Report) -> list:
-    parts = [Text(LECTURE_FORMAT), Text("")] if report.format == "lecture" else []
+    parts = [Text(LECTURE_FORMAT), Text("")] if report.format == LECTURE else []
     parts += [part for ex in report.exercises for part in exercise_renderables(ex)]
     isolation = [Text(f"Isolation: {report.isolation.partition(':')[0]}")] if report.isolation else []
     return parts + [Text(EXACT_NOTE), Text.assemble("Score: ", (points(report.score, report.max_score), "bold")),
@@ -145,7 +146,7 @@ def exercise_html(ex: ExerciseResult) -> str:
 
 def report_html(report: Report) -> str:
     body = "".join(exercise_html(ex) for ex in report.exercises)
-    if report.format == "lecture":
+    if report.format == LECTURE:
         body = f"<p>{html.escape(LECTURE_FORMAT)}</p>{body}"
     return (f"<div class='backprop-ninja-report'>{body}<p><small>{html.escape(EXACT_NOTE)}</small></p>"
             f"<p><b>Score: {points(report.score, report.max_score)}</b></p></div>")

@@ -9,6 +9,7 @@ import numpy as np
 
 from .checks import HIDDEN
 from .compare import NOISE_FACTOR, Comparison
+from .notebook import COURSE
 
 # The one thing a check says about the hidden seed.
 HIDDEN_FAILURE = ("right on the public seed but not on the hidden seed: compute it from the tensors you are given, "
@@ -153,7 +154,7 @@ class Report:
     exercises: list[ExerciseResult]
     isolation: str = ""
     dataset: str = ""
-    format: str = "course"  # or "lecture": the lecture's own notebook (lecture_notebook.py)
+    format: str = COURSE  # or LECTURE: the lecture's own notebook (notebook.py, lecture_notebook.py)
 
     @property
     def full_marks(self) -> bool:

@@ -4,6 +4,7 @@ solutions/), and putting an answer where one of its exercise cells has the stub.
 `backprop-ninja notebook` writes a fresh copy from here, so a learner needs the package alone; `convert` and the
 lecture-notebook reader (lecture_notebook.py) put a learner's answers in place of its stubs.
 """
+import functools
 import json
 import re
 from importlib import resources
@@ -22,8 +23,9 @@ def cell_source(cell: dict) -> str:
     return "".join(source) if isinstance(source, list) else source
 
 
+@functools.cache  # read once per process: a lecture notebook's Exercise 4 needs the loop for every submission
 def released_cells() -> dict[str, str]:
-    """The release's source of each cell, by nbgrader grade_id."""
+    """The release's source of each cell, by nbgrader grade_id (shared: do not change it)."""
     return {c["metadata"]["nbgrader"]["grade_id"]: cell_source(c) for c in released_notebook()["cells"]
             if "nbgrader" in c.get("metadata", {})}  # fmt: skip
 
