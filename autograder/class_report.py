@@ -6,11 +6,13 @@ the gradebook and the feedback pages never disagree about what a submission got.
 import csv
 import html
 import json
+import os
 import statistics
+from pathlib import Path
 
-from .checks import EXERCISES, MAX_SCORE
+from .checks import EXERCISE_BY_ID, EXERCISES, MAX_SCORE
 from .course import Course, CourseError
-from .pictures import pass_rates, score_histogram
+from .pictures import score_histogram
 
 # timestamp: when the student submitted (nbgrader's timestamp.txt; empty when the submission came without one,
 # as from zip_collect); graded_at: when it was graded; hidden_seed: which seed graded it, by its identity.
@@ -95,53 +97,155 @@ def write_report(course: Course):
         writer = csv.DictWriter(f, CSV_COLUMNS)
         writer.writeheader()
         writer.writerows({key: spreadsheet_safe(value) for key, value in r.items()} for r in rows)
-    rates = check_pass_rates(results)
-    page = _page(course.assignment, rows, rates, review_list(results), seeds_used(results), results)
-    (out / "report.html").write_text(page)
+    links = {r["student"]: _feedback_link(course, r, out) for r in results}
+    (out / "report.html").write_text(_page(course.assignment, results, rows, links, seeds_used(results)))
     return out / "report.html", out / "report.csv"
 
 
-def review_list(results: list[dict]) -> list[tuple[str, str, dict]]:
-    """(student, exercise id, flag) for every construct flagged for the instructor's review (static_checks)."""
-    return [(r["student"], ex["id"], flag) for r in results if r["report"] for ex in r["report"]["exercises"]
-            for flag in ex.get("review", [])]  # fmt: skip
+def _feedback_link(course: Course, result: dict, out) -> str | None:
+    """The student's feedback page, relative to the report (so the course folder can move)."""
+    page = course.feedback(result["student"]) / f"{Path(result.get('notebook') or course.assignment).stem}.html"
+    return os.path.relpath(page, out) if page.is_file() else None
 
 
-def _page(assignment: str, rows: list[dict], rates: dict[str, float], review: list, seeds: str,
-          results: list[dict]) -> str:  # fmt: skip
+def common_mistakes(results: list[dict]) -> list[tuple[str, str, str, list[str]]]:
+    """What the class got wrong, most common first: (exercise id, gradient or "", mistake, students).
+
+    A mistake is a root cause's kind (its hint, or what the comparison found: layout.mistake) or what failed an
+    exercise as a whole (timed out, a syntax error, uses autograd). The gradients that only follow from a root
+    cause are not counted again, and an exercise not answered is not a mistake (the pass rates count those)."""
+    found: dict[tuple[str, str, str], list[str]] = {}
+    for result in results:
+        for ex in (result["report"] or {}).get("exercises", []):
+            view = ex.get("layout") or {}
+            seen = [(ex["id"], row["check"], row["mistake"]) for row in view.get("rows", [])]
+            if ex.get("failure") and ex["failure"] != "not answered":
+                seen.append((ex["id"], "", ex["failure"]))
+            for key in dict.fromkeys(seen):
+                found.setdefault(key, []).append(result["student"])
+    ranked = sorted(found.items(), key=lambda item: (-len(item[1]), _lecture_order(item[0])))
+    return [(ex_id, check, what, students) for (ex_id, check, what), students in ranked]
+
+
+def _lecture_order(key: tuple[str, str, str]) -> tuple[int, int]:
+    ex_id, check, _ = key
+    ex = EXERCISE_BY_ID.get(ex_id)
+    names = [c.name for c in ex.checks] if ex else []
+    return (EXERCISES.index(ex) if ex else len(EXERCISES), names.index(check) if check in names else -1)
+
+
+def exercise_rates(results: list[dict]) -> list[dict]:
+    """Per exercise: the share with full marks, the mean score, how many did not answer it."""
+    rates = []
+    for ex in EXERCISES:
+        graded = [e for r in results if r["report"] for e in r["report"]["exercises"] if e["id"] == ex.id]
+        scores = [r["scores"].get(ex.id, 0.0) for r in results]
+        rates.append({"id": ex.id, "title": ex.title, "max_score": ex.max_score,
+                      "full_marks": sum(s == ex.max_score for s in scores) / len(results),
+                      "mean": statistics.mean(scores),
+                      "not_answered": sum(e["status"] == "not answered" for e in graded)})  # fmt: skip
+    return rates
+
+
+def review_items(results: list[dict]) -> list[tuple[str, str, str, str]]:
+    """(student, exercise id or "", what, detail) for everything an instructor should look at by hand: internal
+    errors, submissions that could not be graded, limits hit, autograd used, constructs that reach around the
+    grader's guards (static_checks.review_flags; they cost no points)."""
+    from .grading import LIMITS_HIT
+
+    items = []
+    for r in results:
+        student = r["student"]
+        if r.get("internal_error"):
+            items.append((student, "", "internal error", r["internal_error"]))
+        elif r["problem"]:
+            items.append((student, "", "not gradable", r["problem"]))
+        for ex in (r["report"] or {}).get("exercises", []):
+            if ex.get("failure") in LIMITS_HIT:
+                items.append((student, ex["id"], ex["failure"], ex["message"]))
+            lines = set()  # one line that asks for autograd twice (loss.backward: .backward and Tensor.backward)
+            for flag in ex.get("flags", []):
+                if flag.get("line") is None or flag["line"] not in lines:
+                    lines.add(flag.get("line"))
+                    items.append((student, ex["id"], "uses autograd", _flag_text(flag)))
+            for flag in ex.get("review", []):
+                items.append((student, ex["id"], "for review", _flag_text(flag)))
+    return items
+
+
+def _flag_text(flag: dict) -> str:
+    where = f"line {flag['line']}: " if flag.get("line") else ""
+    code, what = flag.get("code") or "", flag.get("what") or ""
+    return f"{where}{code or what}" + (f" ({what})" if code and what and what != code else "")
+
+
+STYLE = ("body{font-family:system-ui,sans-serif;max-width:75em;margin:2em auto;padding:0 1em}"
+         "table{border-collapse:collapse;margin:.5em 0}td,th{border-bottom:1px solid #ddd;padding:2px 8px;"
+         "text-align:left;vertical-align:top}.bar{display:inline-block;height:.8em;background:#4c72b0}"
+         ".bar.low{background:#cf222e}table.mistakes td:nth-child(-n+3),table.review td:nth-child(-n+3),"
+         "table.gradients td{white-space:nowrap}")  # fmt: skip
+
+
+def _student(name: str, links: dict) -> str:
+    link = links.get(name)
+    return f"<a href='{html.escape(link)}'>{html.escape(name)}</a>" if link else html.escape(name)
+
+
+def _bar(rate: float) -> str:
+    return (f"<span class='bar{' low' if rate < 0.5 else ''}' style='width:{100 * rate:.0f}px'></span> "
+            f"{100 * rate:.0f}%")
+
+
+def _table(head: list[str], rows: list[list[str]], name: str) -> str:
+    heads = "".join(f"<th>{h}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table class='{name}'><thead><tr>{heads}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _page(assignment: str, results: list[dict], rows: list[dict], links: dict, seeds: str) -> str:
+    """The report, in the order an instructor asks: how did the class do, what did it get wrong, where, who needs
+    a look, and then every submission."""
+    esc = html.escape
     scores = [r["score"] for r in results]
     seconds = [r["seconds"] for r in results]
-    hardest = sorted(rates.items(), key=lambda item: item[1])[:10]
-    summary = (f"{len(rows)} submissions; mean score {statistics.mean(scores):.1f}/{MAX_SCORE:g}, median "
+    summary = (f"{len(rows)} submissions: mean score {statistics.mean(scores):.1f}/{MAX_SCORE:g}, median "
                f"{statistics.median(scores):g}; {sum(s == MAX_SCORE for s in scores)} with full marks; "
                f"{sum(r['status'] == 'not gradable' for r in rows)} not gradable; "
-               f"{sum(r['status'] == 'internal error' for r in rows)} internal errors. Grading took "
-               f"{statistics.median(seconds):.2f} s per submission (median), {max(seconds):.2f} s at most. "
-               f"Graded with {html.escape(seeds)}.")  # fmt: skip
-    trips = "".join(f"<tr><td>d{html.escape(name.split('/')[1])} ({name.split('/')[0]})</td><td>{100 * rate:.0f}%</td></tr>"
-                    for name, rate in hardest)  # fmt: skip
-    head = "".join(f"<th>{c}</th>" for c in ("student", "score", "status", "seconds", "failed checks", "problem",
-                                              "submitted"))  # fmt: skip
-    body = "".join(
-        f"<tr><td>{html.escape(r['student'])}</td><td>{r['score']}</td><td>{r['status']}</td><td>{r['seconds']}</td>"
-        f"<td>{len(r['failed_checks'].split())}: {html.escape(r['failed_checks'])}</td><td>{html.escape(r['problem'])}</td>"
-        f"<td>{html.escape(r['timestamp'] or 'not recorded')}</td></tr>"
-        for r in sorted(rows, key=lambda r: (float(r["score"]), r["student"]))
-    )  # fmt: skip
+               f"{sum(r['status'] == 'internal error' for r in rows)} internal errors.")  # fmt: skip
+    timing = (f"Grading took {statistics.median(seconds):.2f} s per submission (median), {max(seconds):.2f} s at "
+              f"most. Graded with {esc(seeds)}.")  # fmt: skip
+    mistakes = [[f"{len(students)}", f"{esc(EXERCISE_BY_ID[ex_id].title.partition(':')[0]) if ex_id in EXERCISE_BY_ID else esc(ex_id)}",
+                 f"d{esc(check)}" if check else "the whole exercise", esc(what),
+                 ", ".join(_student(s, links) for s in students)]
+                for ex_id, check, what, students in common_mistakes(results)[:20]]  # fmt: skip
+    mistakes_html = (_table(["students", "exercise", "gradient", "mistake", "who"], mistakes, "mistakes")
+                     if mistakes else "<p>No mistakes: every graded exercise is right or not answered.</p>")  # fmt: skip
+    per_exercise = [[esc(e["title"]), _bar(e["full_marks"]), f"{e['mean']:.1f}/{e['max_score']:g}",
+                     str(e["not_answered"])] for e in exercise_rates(results)]  # fmt: skip
+    rates = check_pass_rates(results)
+    per_gradient = [[esc(EXERCISE_BY_ID[name.split('/')[0]].title.partition(':')[0]), f"d{esc(name.split('/')[1])}",
+                     _bar(rate)] for name, rate in rates.items()]  # fmt: skip
+    review = [[_student(student, links), esc(EXERCISE_BY_ID[ex].title.partition(':')[0]) if ex else "",
+               esc(what), f"<code>{esc(detail)}</code>"] for student, ex, what, detail in review_items(results)]  # fmt: skip
+    review_html = (_table(["student", "exercise", "what", "detail"], review, "review") if review
+                   else "<p>Nothing to review: no internal errors, no limits hit, no autograd, no flagged code.</p>")  # fmt: skip
+    submissions = [[_student(r["student"], links), r["score"], r["status"], r["seconds"],
+                    f"{len(r['failed_checks'].split())}", esc(r["problem"]), esc(r["timestamp"] or "not recorded")]
+                   for r in sorted(rows, key=lambda r: (float(r["score"]), r["student"]))]  # fmt: skip
     return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(assignment)}: class report</title>"
-        "<style>body{font-family:system-ui,sans-serif;max-width:75em;margin:2em auto;padding:0 1em}"
-        "table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:2px 8px;text-align:left;"
-        "vertical-align:top}</style></head><body>"
-        f"<h1>{html.escape(assignment)}: class report</h1><p>{summary}</p>"
-        f"<img alt='score histogram' src='{score_histogram(scores, MAX_SCORE)}'>"
-        f"<h2>Which gradients trip the class</h2><table><tr><th>gradient</th><th>passing</th></tr>{trips}</table>"
-        f"<img alt='pass rate per gradient' src='{pass_rates(list(rates), list(rates.values()))}'>"
-        f"<h2>Submissions</h2><table><tr>{head}</tr>{body}</table>"
-        f"<h2>For your review</h2><p>Constructs that only serve to reach around the grader's guards (they cost no "
-        f"points):</p><table><tr><th>student</th><th>exercise</th><th>line</th><th>what</th><th>code</th></tr>"
-        + "".join(f"<tr><td>{html.escape(student)}</td><td>{ex}</td><td>{flag['line']}</td>"
-                  f"<td>{html.escape(flag['what'])}</td><td><code>{html.escape(flag['code'])}</code></td></tr>"
-                  for student, ex, flag in review)
-        + "</table></body></html>"
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(assignment)}: class report</title>"
+        f"<style>{STYLE}</style></head><body>"
+        f"<h1>{esc(assignment)}: class report</h1><p class='summary'><b>{summary}</b></p><p>{timing}</p>"
+        f"<h2 id='mistakes'>What the class got wrong</h2><p>Each student's root causes (the first gradient wrong "
+        f"given their own upstream ones, with the kind of mistake it looks like), counted once per student.</p>"
+        f"{mistakes_html}"
+        f"<h2 id='exercises'>Pass rates per exercise</h2>"
+        f"{_table(['exercise', 'full marks', 'mean score', 'not answered'], per_exercise, 'exercises')}"
+        f"<h2 id='scores'>Scores</h2><img alt='score histogram' src='{score_histogram(scores, MAX_SCORE)}'>"
+        f"<h2 id='review'>For your review</h2>{review_html}"
+        f"<h2 id='gradients'>Pass rate per gradient, in the lecture's order</h2>"
+        f"{_table(['exercise', 'gradient', 'passing'], per_gradient, 'gradients')}"
+        f"<h2 id='submissions'>Submissions</h2>"
+        f"{_table(['student', 'score', 'status', 'seconds', 'failed checks', 'problem', 'submitted'], submissions, 'submissions')}"
+        "</body></html>"
     )

@@ -55,7 +55,7 @@ def cmd_check(args) -> int:
         if args.verbose:
             console.print(f"Isolation: {report.isolation}\nDataset: {report.dataset}\nSettings: {settings.summary()}\n",
                           markup=False)  # fmt: skip
-        for part in report_renderables(report):
+        for part in report_renderables(report, every_row=args.all):
             console.print(part)
     return 0 if report.full_marks else 1
 
@@ -231,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("notebook", help="backprop_ninja.ipynb, or your filled-in copy of the lecture's notebook")
     check.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     check.add_argument("--verbose", action="store_true", help="also say which isolation and dataset are in use")
+    check.add_argument("--all", action="store_true", help="every check's row, not only the mistakes' (no folded lines)")
     check.set_defaults(run=cmd_check)
 
     grade = sub.add_parser("grade", help="grade every submitted notebook of an nbgrader course, in parallel")

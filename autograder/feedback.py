@@ -7,31 +7,18 @@ no reference values of the hidden seed are printed, and no solution code is invo
 import html
 
 from .checks import MAX_SCORE
-from .pictures import difference_heatmap
 from .render import exercise_html
 from .results import EXACT_NOTE, ExerciseResult
 
 STYLE = ("body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
          "table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd}"
-         ".wrong{display:flex;flex-wrap:wrap;gap:1em}.wrong figure{margin:0}")  # fmt: skip
+         "details.fold,p.fold{margin:.3em 0}summary{color:#444}p.lead{font-weight:600}")  # fmt: skip
 
 
 def exercise_section(ex: ExerciseResult) -> str:
-    """One exercise: its cmp table, then each other wrong gradient with its heatmap. Also the check cell's output.
-
-    The table already pictures each root cause (render.py); the gradients that only follow from an earlier
-    mistake are pictured below it, so every wrong gradient is shown once.
-    """
-    pictured = [(c, difference_heatmap(c.name, c.difference)) for c in ex.checks
-                if not c.passed and c.difference is not None and c.locally_correct]  # fmt: skip
-    figures = "".join(
-        f"<figure><img alt='where d{html.escape(c.name)} differs' src='{picture}'>"
-        f"<figcaption><b>d{html.escape(c.name)}</b>: {html.escape(c.message)}</figcaption></figure>"
-        for c, picture in pictured if picture
-    )
-    heading = "Where the gradients that follow from an earlier mistake differ (public seed)"
-    wrong = f"<h5>{heading}</h5><div class='wrong'>{figures}</div>" if figures else ""
-    return exercise_html(ex) + wrong
+    """One exercise, as in the notebook but with every wrong gradient pictured: the root causes in their rows, the
+    ones that only follow from them inside their fold. Also the check cell's output in the autograded notebook."""
+    return exercise_html(ex, picture_follows=True)
 
 
 def not_gradable_section(problem: str) -> str:

@@ -79,13 +79,13 @@ class Grader:
 
     def grade_exercise(self, ex: Exercise, cell: ExerciseCell) -> ExerciseResult:
         if cell.problem:
-            return _all_failed(ex, cell.status, cell.problem)
+            return _all_failed(ex, cell.status, cell.problem, failure=cell.status)
         problems = self._problems(cell.public_sizes)
         runs = self._run(ex, cell.source, problems)
         public = runs[PUBLIC]
-        limit = _limit_message(public, self.limits, cell)
+        limit, failure = _limit_message(public, self.limits, cell)
         if limit:
-            return _all_failed(ex, "failed", limit)
+            return _all_failed(ex, "failed", limit, failure)
         error = public.result["error"]
         if ex.trains:
             comparisons, loop = self._training_comparisons(ex, runs, problems)
@@ -129,30 +129,37 @@ class Grader:
         result = ExerciseResult(ex.id, ex.title, sum(c.points for c in checks), ex.max_score, "", "",
                                 _located(flags, cell), checks, output=public.output, losses=public.result["losses"],
                                 review=_located(review_flags(cell.source), cell), answer_from=cell.answer_from(),
-                                left_out=list(cell.left_out))  # fmt: skip
+                                left_out=list(cell.left_out), stopped=bool(error))  # fmt: skip
         if ex.trains and result.losses:
             result.reference_losses = self._reference_losses(problems[PUBLIC])[: len(result.losses)]
         if loop_root:
             result.root_cause = loop.root
         if flags:
             first = flags[0]
-            result.score, result.status = 0.0, "autograd"
+            result.score, result.status, result.failure = 0.0, "autograd", "uses autograd"
             for check in checks:
                 check.points = 0.0
             at = f"{cell.where(first['line'])}: " if first["line"] else ""
             result.message = (f"uses autograd ({at}{first['code'] or first['what']}): this "
                               "exercise asks for the backward pass by hand, so it scores 0")  # fmt: skip
         elif not any(c.assigned for c in checks) and (line := placeholder_after_answer(cell.source)):
+            result.failure = "gradients set back to None by the notebook's placeholder"
             result.message = (f"{cell.where(line)} sets your gradients back to None after your code computed them "
                               "(the notebook's placeholder): delete that line")  # fmt: skip
         elif _not_answered(checks, public.result, cell):
             result.status, result.message = "not answered", f"not answered yet: {cell.unanswered}"
+            result.failure = "not answered"
         elif error and error["type"] in ("SyntaxError", "IndentationError", "TabError"):
             result.message = f"your code has a syntax error{_at_line(error, cell)}, so none of it ran: {error['message']}"
+            result.failure = "a syntax error"
+        elif error and not any(c.assigned for c in checks):
+            result.message = f"your code stopped{_at_line(error, cell)} with {error['message']}, before it set any gradient"
+            result.failure = f"stopped with {error['type']} before setting any gradient"
         elif error:
             result.message = (f"your code stopped{_at_line(error, cell)} with {error['message']}; "
                               "the gradients assigned before it are graded")  # fmt: skip
         elif never_set_grads:
+            result.failure = GRADS_NEVER_SET
             result.message = (f"{GRADS_NEVER_SET}: each step of the loop must set grads = [dC, dW1, db1, dW2, db2, "
                               "dbngain, dbnbias] (the loop applies them), so none of your gradients could be graded")  # fmt: skip
         elif loop_root:
@@ -202,14 +209,19 @@ class Grader:
             run = self.sandboxes[label].run(ex.id, source, problem.inputs(ex, self.Xtr, self.Ytr),
                                             [c.variable for c in ex.checks], ex.steps, deadline - time.monotonic(),
                                             problem.constants())  # fmt: skip
+            reply = run.reply
+            if reply.get("status") == "finished" and run.result is None:
+                # Every run that reaches the end of the code writes its result: with none, the code ended its
+                # own process first (os._exit(0)), and nothing it computed can be read.
+                reply = {"status": "died", "exit_code": 0}
             result = clean_result(run.result, names, lines)
             arrays = {name: a for name, a in run.arrays.items() if name in result["values"]}
             if label == PUBLIC:
-                runs[label] = SeedOutcome(run.reply, result, arrays, run.output)
-                if run.reply.get("status") != "finished":
+                runs[label] = SeedOutcome(reply, result, arrays, run.output)
+                if reply.get("status") != "finished":
                     break
             else:
-                finished = run.reply.get("status") == "finished" and not result["autograd_calls"] and not any(
+                finished = reply.get("status") == "finished" and not result["autograd_calls"] and not any(
                     meta.get("has_graph") for meta in result["values"].values())  # fmt: skip
                 values_only = {"values": result["values"] if finished else {}, "losses": [], "error": None,
                                "autograd_calls": [], "aliases": []}  # fmt: skip
@@ -290,25 +302,33 @@ class SeedOutcome:
 GRADS_NEVER_SET = "grads was never set"
 
 
-def _limit_message(public: SeedOutcome, limits: Limits, cell: ExerciseCell) -> str | None:
-    """Why the public run hit a limit or ended its own process, in a sentence; None when it did not."""
+def _limit_message(public: SeedOutcome, limits: Limits, cell: ExerciseCell) -> tuple[str | None, str]:
+    """Why the public run hit a limit or ended its own process, in a sentence, and which limit in a few words (the
+    class report's review list); None when it did not."""
     status = public.reply.get("status")
     memory = f"used more than {limits.memory_gib:g} GiB of memory"
     if status == "timeout":
-        return f"timed out after {limits.timeout:g} s: look for a loop that never ends"
+        return f"timed out after {limits.timeout:g} s: look for a loop that never ends", LIMIT_TIME
     if status == "memory":
-        return f"{memory}, so it was stopped"
+        return f"{memory}, so it was stopped", LIMIT_MEMORY
     if status == "died":
         reply = public.reply
         how = reply.get("signal") or (f"exit code {reply['exit_code']}" if "exit_code" in reply else None)
         if how:
-            return f"your code ended its own process ({how}), so nothing could be graded"
-        return f"{reply.get('detail', 'the grading process was killed')}, so nothing could be graded"
+            return (f"your code ended its own process ({how}) before its gradients could be read, so nothing could "
+                    "be graded", LIMIT_ENDED)  # fmt: skip
+        return f"{reply.get('detail', 'the grading process was killed')}, so nothing could be graded", LIMIT_KILLED
     # Under the memory limit an allocation fails with MemoryError or torch's "can't allocate memory".
     error = public.result["error"]
     if error and error["memory"]:
-        return f"{memory}{_at_line(error, cell)}: allocate less"
-    return None
+        return f"{memory}{_at_line(error, cell)}: allocate less", LIMIT_MEMORY
+    return None, ""
+
+
+# An exercise's failure when it hit a limit: the class report lists these for the instructor's review.
+LIMIT_TIME, LIMIT_MEMORY, LIMIT_ENDED, LIMIT_KILLED = ("timed out", "over the memory limit",
+                                                       "ended its own process", "its process was killed")  # fmt: skip
+LIMITS_HIT = (LIMIT_TIME, LIMIT_MEMORY, LIMIT_ENDED, LIMIT_KILLED)
 
 
 def _at_line(error: dict, cell: ExerciseCell) -> str:
@@ -370,7 +390,7 @@ def _runtime_autograd(result: dict, source: str) -> list[dict]:
     return flags
 
 
-def _all_failed(ex: Exercise, status: str, message: str) -> ExerciseResult:
+def _all_failed(ex: Exercise, status: str, message: str, failure: str) -> ExerciseResult:
     failed = Comparison(problem=message)
     checks = [CheckResult.from_comparisons(c, {"": failed}) for c in ex.checks]
-    return ExerciseResult(ex.id, ex.title, 0.0, ex.max_score, status, message, [], checks)
+    return ExerciseResult(ex.id, ex.title, 0.0, ex.max_score, status, message, [], checks, failure=failure)

@@ -92,11 +92,13 @@ def difference_heatmap(name: str, difference: np.ndarray) -> str | None:
     heat = Image.fromarray(colours).resize((cols * cell_w, rows * cell_h), Image.NEAREST)
     bar = Image.fromarray(magma(np.linspace(1, 0, heat.height))[:, None, :].repeat(12, axis=1))
     font = ImageFont.load_default(size=12)
-    image = Image.new("RGB", (heat.width + 90, heat.height + 28), "white")
+    title = f"d{name}: |yours - autograd|, {rows} x {cols}"
+    width = max(heat.width + 90, int(font.getlength(title)) + 8)  # a narrow gradient (a column) keeps its title
+    image = Image.new("RGB", (width, heat.height + 28), "white")
     image.paste(heat, (4, 22))
     image.paste(bar, (heat.width + 12, 22))
     draw = ImageDraw.Draw(image)
-    draw.text((4, 4), f"d{name}: |yours - autograd|, {rows} x {cols}", fill="black", font=font)
+    draw.text((4, 4), title, fill="black", font=font)
     draw.text((heat.width + 28, 22), f"{top:.2g}", fill="black", font=font)
     draw.text((heat.width + 28, 22 + heat.height - 12), "0", fill="black", font=font)
     buffer = io.BytesIO()
@@ -159,16 +161,3 @@ def loss_curves(losses: list, reference_losses: list) -> str | None:
            f"<text x='{width - 10}' y='20' text-anchor='end' fill='#6e7781'>{html.escape('reference solution')}</text>"
            f"<text x='{width - 10}' y='34' text-anchor='end' fill='#cf222e'>your loop</text></svg>")
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode("ascii")
-
-
-def pass_rates(labels: list[str], rates: list[float]) -> str:
-    """Share of submissions passing each check, one horizontal bar per check in the lecture's order."""
-    fig, ax = _figure(6, 1 + 0.22 * len(labels))
-    positions = np.arange(len(labels))
-    ax.barh(positions, [100 * r for r in rates], color=["#cf222e" if r < 0.5 else "#4c72b0" for r in rates])
-    ax.set_yticks(positions, labels, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlim(0, 100)
-    ax.set_xlabel("% of submissions passing")
-    ax.set_title("Pass rate per gradient")
-    return _png_data_uri(fig)

@@ -8,49 +8,32 @@ from rich.table import Table
 from rich.text import Text
 
 from .checks import EXERCISES, MAX_SCORE
+from .layout import FOLLOWS, NOT_REACHED
 from .notebook import LECTURE
 from .pictures import difference_heatmap, loss_curves
 from .results import EXACT_NOTE, ExerciseResult, Report
 
-COLUMNS = ("check", "exact", "approx", "maxdiff", "shape", "verdict", "points", "message", "diagnosis")
+COLUMNS = ("check", "exact", "approx", "maxdiff", "shape", "verdict", "points", "message")
 VERDICT_STYLE = {"passed": "#1a7f37", "partial": "#9a6700", "failed": "#cf222e", "not answered": "#6e7781",
                  "not gradable": "#cf222e", "autograd": "#cf222e"}  # fmt: skip
+PASS, FAIL = "#1a7f37", "#cf222e"
 
 
 def _row(check) -> tuple[str, ...]:
+    """The lecture's cmp columns, then shape, verdict and points. A gradient never set has no shape to judge."""
     maxdiff = "" if check.maxdiff is None else f"{check.maxdiff:.2g}"
-    return (check.name, str(check.exact), str(check.approx), maxdiff, "ok" if check.shape_ok else "WRONG",
-            "pass" if check.passed else "FAIL", points(check.points, check.max_points), check.message,
-            _diagnosis(check))  # fmt: skip
+    shape = "not set" if not check.assigned else "ok" if check.shape_ok else "WRONG"
+    return (check.name, str(check.exact), str(check.approx), maxdiff, shape, "pass" if check.passed else "FAIL",
+            points(check.points, check.max_points))  # fmt: skip
 
 
-def _diagnosis(check) -> str:
-    """Root cause (with the kind of mistake, when recognised) against a step that only inherits one."""
+def _explanation(check) -> str:
+    """A row's sentence: what is wrong with it, and what kind of mistake that looks like."""
     if check.passed:
         return ""
     if check.locally_correct:
-        return "follows from an earlier mistake"
-    return f"root cause: {check.hint}" if check.hint else "root cause"
-
-
-def _summary(ex: ExerciseResult) -> str:
-    """Exercise 1's one line on where to look first."""
-    following = sum(1 for c in ex.checks if not c.passed and c.locally_correct)
-    if ex.first_wrong is None or not following or ex.status in ("not gradable", "autograd"):
-        return ""
-    return (f"Start at d{ex.first_wrong}: it is the first step that is wrong given your own upstream gradients. "
-            f"{following} failing check(s) marked 'follows from an earlier mistake' are right given theirs.")
-
-
-def answer_from(ex: ExerciseResult) -> str:
-    """Where in a lecture notebook the answer was taken from, in a line; "" for our own notebook's cell."""
-    def cell(span) -> str:
-        count = f" (In [{span['execution_count']}])" if span["execution_count"] is not None else ""
-        first, last = span["lines"]
-        return f"cell {span['cell']}{count}, line{f's {first}-{last}' if last > first else f' {first}'}"
-
-    taken = f"Taken from {'; '.join(map(cell, ex.answer_from))}." if ex.answer_from else ""
-    return " ".join(filter(None, [taken, *(f"{why[0].upper()}{why[1:]}." for why in ex.left_out)]))
+        return f"{check.message}: follows from an earlier mistake" if check.message else "follows from an earlier mistake"
+    return check.message + (f"; hint: {check.hint}" if check.hint else "")
 
 
 def points(score, max_score) -> str:
@@ -61,38 +44,44 @@ def points(score, max_score) -> str:
 # The width of the plain-text tables kept in files (the autograded notebook, str() of a result). A terminal gets
 # its own width and colours from rich (the CLI's Console).
 TEXT_WIDTH = 100
-# As text the table keeps the lecture's cmp columns, short enough for an 80-column terminal; the sentences
-# (message, diagnosis) follow it, one line per check that needs one.
-TEXT_COLUMNS = COLUMNS[:7] + ("",)
+# Folded lines begin with this, in text as in HTML (where they open).
+FOLDED = "▸ "
 
 
-def exercise_renderables(ex: ExerciseResult) -> list:
-    """The exercise's table and the lines under it, for a rich Console: it fits them to its width and colours."""
-    colour = VERDICT_STYLE.get(ex.status, "default")
-    title = Text.assemble(f"{ex.title}: ", (f"{points(ex.score, ex.max_score)} ({ex.status})", f"bold {colour}"))
-    table = Table(show_edge=False, pad_edge=False, box=box.SIMPLE_HEAD,
-                  padding=(0, 1, 0, 0))
-    for column in TEXT_COLUMNS:
+def _text_table(checks: list) -> Table:
+    table = Table(show_edge=False, pad_edge=False, box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0))
+    for column in COLUMNS[:7]:
         table.add_column(column, no_wrap=True)
-    notes = []
-    for check in ex.checks:
+    for check in checks:
         cells = _row(check)
-        verdict = Text(cells[5], style="bold #1a7f37" if check.passed else "bold #cf222e")
-        where = "follows" if not check.passed and check.locally_correct else "root cause" if cells[8] else ""
-        table.add_row(*cells[:5], verdict, cells[6], where)
-        if not check.passed and not check.locally_correct:
-            notes.append(Text.assemble((f"d{check.name}: ", "bold"), "; ".join(filter(None, cells[7:]))))
-    lines = [Text(line) for line in (ex.message, _summary(ex), answer_from(ex)) if line]
-    return [title, table, *notes, *lines, Text("")]
+        table.add_row(*cells[:5], Text(cells[5], style=f"bold {PASS if check.passed else FAIL}"), cells[6])
+    return table
+
+
+def exercise_renderables(ex: ExerciseResult, every_row: bool = False) -> list:
+    """The exercise as layout.py lays it out, for a rich Console (it fits the lines to its width and colours):
+    the verdict, the root causes' rows and sentences, then one line per fold. `every_row`: every check's row, in
+    the lecture's order, with every sentence, instead of the folds (`check --all`)."""
+    view = ex.layout()
+    colour = VERDICT_STYLE.get(ex.status, "default")
+    parts = [Text.assemble(f"{ex.title}: ", (f"{points(ex.score, ex.max_score)} ({ex.status})", f"bold {colour}")),
+             Text(view.lead)]  # fmt: skip
+    rows = ex.checks if every_row and (view.rows or view.folds) else view.rows
+    if rows:
+        parts.append(_text_table(rows))
+    parts += [Text.assemble((f"d{c.name}: ", "bold"), _explanation(c)) for c in rows if not c.passed]
+    if not every_row:
+        parts += [Text(FOLDED + fold.summary) for fold in view.folds]
+    return parts + [Text(note) for note in view.notes] + [Text("")]
 
 
 LECTURE_FORMAT = ("Read as the lecture's own notebook (makemore_part4_backprop.ipynb): each exercise's answer is taken "
                   "from the cells under its heading and graded in the grader's own copy of the setup.")
 
 
-def report_renderables(report: Report) -> list:
+def report_renderables(report: Report, every_row: bool = False) -> list:
     parts = [Text(LECTURE_FORMAT), Text("")] if report.format == LECTURE else []
-    parts += [part for ex in report.exercises for part in exercise_renderables(ex)]
+    parts += [part for ex in report.exercises for part in exercise_renderables(ex, every_row)]
     isolation = [Text(f"Isolation: {report.isolation.partition(':')[0]}")] if report.isolation else []
     return parts + [Text(EXACT_NOTE), Text.assemble("Score: ", (points(report.score, report.max_score), "bold")),
                     *isolation]
@@ -120,27 +109,48 @@ def exercise_summary(ex: ExerciseResult) -> str:
     return f"{ex.title.partition(':')[0]}: {points(ex.score, ex.max_score)} points ({ex.status}){where}"
 
 
-def exercise_html(ex: ExerciseResult) -> str:
-    colour = VERDICT_STYLE.get(ex.status, "#000")
+CELL = "<td style='text-align:left;padding:2px 8px;vertical-align:top'>"
+
+
+def _html_rows(checks: list, pictures: bool) -> str:
+    """A table of checks: their cmp columns and sentences, with a heatmap of where each wrong one differs."""
     head = "".join(f"<th style='text-align:left;padding:2px 8px'>{c}</th>" for c in COLUMNS)
     rows = []
-    for check in ex.checks:
-        cells = list(map(html.escape, _row(check)))
-        cells[5] = f"<b style='color:{'#1a7f37' if check.passed else '#cf222e'}'>{cells[5]}</b>"
-        if check.difference is not None and not check.locally_correct:
-            picture = difference_heatmap(check.name, check.difference)
-            if picture:
-                cells[8] += f"<br><img alt='d{check.name}: where it differs' src='{picture}'>"
-        rows.append("<tr>" + "".join(f"<td style='text-align:left;padding:2px 8px'>{c}</td>" for c in cells) + "</tr>")
-    message = "".join(f"<p>{html.escape(line)}</p>" for line in (ex.message, _summary(ex), answer_from(ex)) if line)
+    for check in checks:
+        cells = list(map(html.escape, _row(check))) + [html.escape(_explanation(check))]
+        cells[5] = f"<b style='color:{PASS if check.passed else FAIL}'>{cells[5]}</b>"
+        picture = difference_heatmap(check.name, check.difference) if pictures and check.difference is not None else None
+        if picture:
+            cells[7] += f"<br><img alt='d{check.name}: where it differs' src='{picture}'>"
+        rows.append(f"<tr data-check='{html.escape(check.name)}'>" + "".join(CELL + c + "</td>" for c in cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def exercise_html(ex: ExerciseResult, picture_follows: bool = False) -> str:
+    """The exercise as layout.py lays it out: the verdict and its sentence, the root causes' rows (each wrong one
+    with its heatmap), then each fold as a line that opens. `picture_follows`: the feedback page's heatmaps of the
+    gradients that only follow from a root cause, inside their fold (the notebook keeps to the root causes')."""
+    view = ex.layout()
+    colour = VERDICT_STYLE.get(ex.status, "#000")
+    parts = [f"<p class='lead'>{html.escape(view.lead)}</p>"]
     curves = loss_curves(ex.losses, ex.reference_losses) if ex.losses and ex.reference_losses else None
     if curves:
-        message += f"<p><img alt='loss curves' src='{curves}'></p>"
+        parts.append(f"<p><img alt='loss curves' src='{curves}'></p>")
+    if view.rows:
+        parts.append(_html_rows(view.rows, pictures=True))
+    for fold in view.folds:
+        summary = html.escape(FOLDED + fold.summary)
+        if fold.kind == NOT_REACHED:  # nothing to open: the gradients are named, none has a value
+            parts.append(f"<p class='fold' data-fold='{fold.kind}'>{summary}</p>")
+            continue
+        rows = _html_rows(fold.checks, pictures=picture_follows and fold.kind == FOLLOWS)
+        parts.append(f"<details class='fold' data-fold='{fold.kind}'><summary style='cursor:pointer'>"
+                     f"{html.escape(fold.summary)}</summary>{rows}</details>")  # fmt: skip
+    parts += [f"<p>{html.escape(note)}</p>" for note in view.notes]
     return (
         f"<div class='backprop-ninja-exercise' data-exercise='{ex.id}' data-status='{html.escape(ex.status)}'>"
         f"<h4>{html.escape(ex.title)}: <span style='color:{colour}'>{points(ex.score, ex.max_score)} "
-        f"({html.escape(ex.status)})</span></h4>{message}"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+        f"({html.escape(ex.status)})</span></h4>{''.join(parts)}</div>"
     )
 
 

@@ -4,12 +4,16 @@ Each object renders as JSON (`to_dict`), plain text (`str`) and HTML (`_repr_htm
 renderings live in render.py.
 """
 from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .checks import HIDDEN
 from .compare import NOISE_FACTOR, Comparison
 from .notebook import COURSE
+
+if TYPE_CHECKING:
+    from .layout import Layout
 
 # The one thing a check says about the hidden seed.
 HIDDEN_FAILURE = ("right on the public seed but not on the hidden seed: compute it from the tensors you are given, "
@@ -119,15 +123,28 @@ class ExerciseResult:
     # From a lecture notebook: the cells and lines the answer was taken from, and the cells left out (and why).
     answer_from: list = field(default_factory=list)
     left_out: list = field(default_factory=list)
+    # The code raised before its end: a gradient it did not set was not reached (layout.py folds those).
+    stopped: bool = False
+    # What failed the exercise as a whole, in a few words the same for every student ("timed out", "not
+    # answered", "uses autograd"): the class report counts them. "" when each check has its own verdict.
+    failure: str = ""
+    # Judged on the hidden seed too (a grade); the notebook's own check() sees the public seed only.
+    hidden_judged: bool = True
 
     @property
     def first_wrong(self) -> str | None:
         """The root cause: the first check, in the lecture's order, that is wrong even given its upstream."""
         return self.root_cause or next((c.name for c in self.checks if not c.locally_correct), None)
 
+    def layout(self) -> "Layout":
+        from .layout import layout
+
+        return layout(self)
+
     def to_dict(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "checks"}
-        return {**data, "first_wrong": self.first_wrong, "checks": [c.to_dict() for c in self.checks]}
+        return {**data, "first_wrong": self.first_wrong, "layout": self.layout().to_dict(),
+                "checks": [c.to_dict() for c in self.checks]}
 
     def __str__(self):
         from .render import exercise_text

@@ -137,7 +137,7 @@ def check(exercise_id: str, namespace: dict | None = None) -> ExerciseResult:
     score = Score(sum(c.points for c in checks))
     status = "not answered" if not any(c.assigned for c in checks) else score_status(score, ex.max_score)
     result = ExerciseResult(ex.id, ex.title, score, ex.max_score, status, "", [], checks, losses=losses,
-                            reference_losses=reference)
+                            reference_losses=reference, hidden_judged=False)
     if os.environ.get("NBGRADER_VALIDATING") and score < ex.max_score:
         # nbgrader's Validate says only "Partial credit; passed some but not all of the tests" for a check cell
         # short of full marks, unless the cell wrote to stderr: then it shows that. It sets this variable only

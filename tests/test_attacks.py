@@ -28,6 +28,8 @@ HIDDEN_EXERCISE_MESSAGE = ("right on the values you see but not on the hidden on
 
 # 10 s: long enough that an honest exercise never times out on a loaded 2-core CI machine; two attacks wait it out.
 TIMEOUT, MEMORY_GIB = 10, 1
+# What a run that ended its own process with exit status 0, before its result could be written, is told.
+EXITED = "ended its own process (exit code 0) before its gradients could be read"
 RIGHT_EX2 = solution_region("ex2")  # dlogits = F.softmax(logits, 1); dlogits[range(n), Yb] -= 1; dlogits /= n
 
 
@@ -166,7 +168,7 @@ ATTACKS = {
         "xs = []\nwhile True:\n    xs.append(torch.ones(2**24))", "failed", f"used more than {MEMORY_GIB} GiB"),
     "a Python list that does not fit": Attack("x = [0] * 10**10", "failed", f"used more than {MEMORY_GIB} GiB"),
     "sys.exit": Attack("import sys\nsys.exit(0)", "failed", "your code stopped at line 2 with SystemExit"),
-    "os._exit(0) before assigning anything": Attack("import os\nos._exit(0)", "failed", "dlogits was not assigned"),
+    "os._exit(0) before assigning anything": Attack("import os\nos._exit(0)", "failed", EXITED),
     "os._exit(3)": Attack("import os\nos._exit(3)", "failed", "ended its own process (exit code 3)"),
     "a segfault": Attack("import ctypes\nctypes.string_at(0)", "failed", "ended its own process (SIGSEGV)"),
     "KeyboardInterrupt": Attack("raise KeyboardInterrupt", "failed", "your code stopped at line 1 with KeyboardInterrupt"),
@@ -187,14 +189,14 @@ ATTACKS = {
     # ---- the job folder: nothing the child leaves there can hang, crash or fool the grader
     "a pipe in place of the result file": Attack(
         "import os\nos.mkfifo('result.json')\nos.mkfifo('arrays.npz')\nos.mkfifo('output.txt')\nos._exit(0)",
-        "failed", "dlogits was not assigned"),
+        "failed", EXITED),
     "printed output linked to the instructor's solutions": Attack(
         f"import os\nos.symlink({str(SOLUTIONS)!r}, 'output.txt')\nos.symlink({str(SOLUTIONS)!r}, 'result.json')\n"
         "os._exit(0)",
-        "failed", "dlogits was not assigned"),
+        "failed", EXITED),
     "the job folder swapped for a link": Attack(
         "import os\nd = os.getcwd()\nos.rename(d, d + '-moved')\nos.symlink('/etc', d)\nos._exit(0)",
-        "failed", "dlogits was not assigned"),
+        "failed", EXITED),
     "a forged result of the wrong form": Attack(
         "import json, os\nopen('result.json', 'w').write(json.dumps({'values': [1], 'losses': 'x', "
         "'error': {'type': 1}, 'autograd_calls': [1], 'aliases': [['dlogits', '<b>x</b>'], 'x', [1, 2]]}))\n"
@@ -216,7 +218,7 @@ ATTACKS = {
         "        for _ in range(320):\n"
         "            f.write(zeros)\n"
         "os._exit(0)",
-        "failed", "dlogits was not assigned"),
+        "failed", EXITED),
     "the zygote's memory read through /proc": Attack(
         "import os\ntry:\n    open(f'/proc/{os.getppid()}/mem', 'rb').read(1)\n    print('read it')\n"
         "except OSError as e:\n    print('refused', type(e).__name__)\ndlogits = torch.zeros_like(logits)",

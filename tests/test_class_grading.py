@@ -11,7 +11,7 @@ import pytest
 from courses import ASSIGNMENT, CELLS, COURSE_SEED, SAMPLES, cli, gradebook_scores, make_course, submit
 from nbgrader.api import Gradebook
 from nbgrader.utils import determine_grade
-from submissions import solution_region
+from submissions import answer, solution_region, write_submission
 
 from autograder.checks import EXERCISES, HIDDEN_SIZES, MAX_SCORE
 from autograder.class_report import check_pass_rates, load_results
@@ -26,6 +26,10 @@ def graded_class(tmp_path_factory):
     (submit(course, "alice") / "timestamp.txt").write_text("2026-03-01 09:30:00.000000 UTC")
     (course / "submitted" / "erin" / ASSIGNMENT).mkdir(parents=True)
     (course / "submitted" / "erin" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").write_text("{not json")
+    # one early slip: everything right but d(1/x)'s minus sign in Exercise 1
+    slip = answer("ex1", ("dcounts_sum = (-counts_sum**-2)", "dcounts_sum = (counts_sum**-2)"))
+    right = {ex: solution_region(ex) for ex in ("ex2", "ex3", "ex4")}
+    submit(course, "frank", write_submission(tmp_path_factory.mktemp("frank") / "nb.ipynb", ex1=slip, **right))
     # As an instructor may run it: by the path of a venv that is not activated, nothing of the venv on PATH, so
     # nbgrader's alembic and jupyter are found beside backprop-ninja (cli.tools_on_path) or not at all.
     scripts = Path(sysconfig.get_path("scripts"))
@@ -39,7 +43,7 @@ def graded_class(tmp_path_factory):
 def test_gradebook_holds_per_cell_scores_equal_to_check(graded_class):
     course, run = graded_class
     scores = gradebook_scores(course)
-    assert set(scores) == {"alice", "bob", "carol", "dave", "erin"}  # students were added
+    assert set(scores) == {"alice", "bob", "carol", "dave", "erin", "frank"}  # students were added
     assert scores["alice"] == {f"{ex.id}_check": ex.max_score for ex in EXERCISES}
     assert scores["dave"] == dict.fromkeys(CELLS, 0.0)
     for student in ("alice", "bob"):  # honest submissions: the class grade is the student's own check
@@ -53,7 +57,7 @@ def test_gradebook_holds_per_cell_scores_equal_to_check(graded_class):
 
 def test_broken_submissions_score_zero_with_the_reason_and_the_batch_goes_on(graded_class):
     course, run = graded_class
-    assert "Graded 5" in run.stdout
+    assert "Graded 6" in run.stdout
     assert "erin: scored 0, cannot grade" in run.stdout and "not a notebook" in run.stdout
     erin = json.loads((course / "results" / ASSIGNMENT / "erin.json").read_text())
     assert erin["score"] == 0 and "not a notebook" in erin["problem"]
@@ -97,7 +101,7 @@ def test_feedback_pages_show_tables_and_heatmaps_without_hidden_values_or_soluti
     failing = [c for e in result["report"]["exercises"] for c in e["checks"] if not c["passed"]]
     solution_lines = {line.strip() for ex in ("ex1", "ex2", "ex3", "ex4") for line in solution_region(ex).splitlines()
                       if len(line.strip()) > 25}  # fmt: skip
-    for student in ("alice", "bob", "carol", "dave", "erin"):
+    for student in ("alice", "bob", "carol", "dave", "erin", "frank"):
         page = (course / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
         text = _text(page)
         assert "Score: " in text and "Student " + student in text
@@ -139,7 +143,7 @@ def test_report_html_and_csv(graded_class):
     assert run.returncode == 0, run.stderr
     rows = list(csv.DictReader(open(course / "reports" / ASSIGNMENT / "report.csv")))
     by_student = {r["student"]: r for r in rows}
-    assert set(by_student) == {"alice", "bob", "carol", "dave", "erin"}
+    assert set(by_student) == {"alice", "bob", "carol", "dave", "erin", "frank"}
     assert float(by_student["alice"]["score"]) == MAX_SCORE and by_student["alice"]["failed_checks"] == ""
     assert by_student["erin"]["status"] == "not gradable"
     # grading takes time; refusing a file that is not a notebook may take well under the CSV's millisecond
@@ -148,13 +152,89 @@ def test_report_html_and_csv(graded_class):
     bob = json.loads((course / "results" / ASSIGNMENT / "bob.json").read_text())
     assert float(by_student["bob"]["score"]) == bob["score"]
     page = (course / "reports" / ASSIGNMENT / "report.html").read_text()
-    assert page.count("src='data:image/png;base64,") == 2  # histogram and pass rates
-    assert "Which gradients trip the class" in page and "5 submissions" in page
+    assert page.count("src='data:image/png;base64,") == 1 and "6 submissions" in page  # the score histogram
     rates = check_pass_rates(load_results(Course(course, ASSIGNMENT)))
-    assert rates["ex1/logprobs"] == 0.6  # alice, bob, carol; dave (untouched) and erin (not a notebook) fail it
-    assert rates["ex2/logits"] == 0.2  # alice only
-    hardest = re.findall(r"<tr><td>d(\w+) \((ex\d)\)</td><td>(\d+)%</td></tr>", page)
-    assert len(hardest) == 10 and all(int(p) <= 20 for _, _, p in hardest)
+    assert rates["ex1/logprobs"] == pytest.approx(4 / 6)  # dave (untouched) and erin (not a notebook) fail it
+    assert rates["ex2/logits"] == pytest.approx(2 / 6)  # alice and frank
+    # the pass rate of every gradient, in the lecture's order
+    gradients = re.findall(r"<tr><td>(Exercise \d)</td><td>d(\w+)</td>", page.split("id='gradients'")[1])
+    assert gradients == [(ex.title.partition(":")[0], c.name) for ex in EXERCISES for c in ex.checks]
+
+
+def test_what_a_person_sees_in_a_browser(graded_class, tmp_path):
+    """The feedback pages of an untouched notebook (dave), one that crashes (carol), one early slip (frank) and a
+    perfect one (alice), and the class report, opened in Debian's chromium as a person would, with screenshots.
+    What the browser shows is checked, not the HTML: a folded row is in the page but not on screen."""
+    from test_browser import ARTIFACTS, CHROMIUM, browser_page
+
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium (.ci/run installs it)")
+    course, _ = graded_class
+    assert cli("report", ASSIGNMENT, cwd=course).returncode == 0
+    shots = ARTIFACTS / "class"
+    shots.mkdir(parents=True, exist_ok=True)
+
+    def section(page, ex_id):
+        return page.locator(f".backprop-ninja-exercise[data-exercise='{ex_id}']")
+
+    def lines(locator) -> list[str]:
+        return [line for line in locator.inner_text().splitlines() if line.strip()]
+
+    def rows_on_screen(locator) -> list[str]:
+        return [row.get_attribute("data-check") for row in locator.locator("tr[data-check]").all() if row.is_visible()]
+
+    with browser_page(tmp_path / "profile") as page:
+        def feedback(student):
+            page.goto((course / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html").as_uri())
+            page.screenshot(path=shots / f"feedback-{student}.png", full_page=True)
+
+        feedback("dave")  # untouched: a line per exercise, no table
+        for ex in EXERCISES:
+            assert lines(section(page, ex.id))[1:] == [
+                "Not answered yet: replace `raise NotImplementedError()`."]
+        assert page.locator("table").count() == 0
+
+        feedback("carol")  # crashes: where it stopped once, what it never reached in a line, no contradictions
+        ex1 = section(page, "ex1")
+        assert ex1.locator("p.lead").inner_text().startswith("Your code stopped at line 16 with NameError")
+        assert ex1.locator("[data-fold='not reached']").inner_text().startswith("▸ 14 were not reached")
+        assert rows_on_screen(ex1) == [] and "root cause" not in page.inner_text("body")
+        assert lines(section(page, "ex3"))[1:] == [
+            "Your code ended its own process (exit code 3) before its gradients could be read, so nothing could be "
+            "graded."]  # fmt: skip
+        assert "hidden" not in section(page, "ex3").inner_text()
+
+        feedback("frank")  # one early slip: its row, hint and heatmap open; the 21 that follow folded until asked
+        ex1 = section(page, "ex1")
+        assert ex1.locator("p.lead").inner_text().startswith("Start at dcounts_sum:")
+        assert rows_on_screen(ex1) == ["counts_sum"] and ex1.locator("img:visible").count() == 1
+        follows = ex1.locator("details[data-fold='follows']")
+        assert follows.locator("summary").inner_text().startswith("21 more follow from dcounts_sum")
+        follows.locator("summary").click()
+        assert len(rows_on_screen(follows)) == 21 and follows.locator("img:visible").count() >= 1
+        page.screenshot(path=shots / "feedback-frank-opened.png", full_page=True)
+        assert [section(page, ex).get_attribute("data-status") for ex in ("ex2", "ex3", "ex4")] == ["passed"] * 3
+
+        feedback("alice")  # perfect: each exercise's verdict, every row folded under "all pass"
+        for ex in EXERCISES:
+            text = section(page, ex.id).inner_text()
+            assert "matches autograd" in text and rows_on_screen(section(page, ex.id)) == []
+        assert section(page, "ex1").locator("summary").inner_text().startswith("all 26 pass")
+
+        page.goto((course / "reports" / ASSIGNMENT / "report.html").as_uri())
+        page.screenshot(path=shots / "report.png", full_page=True)
+        headings = page.locator("h2").all_inner_texts()
+        assert headings[:2] == ["What the class got wrong", "Pass rates per exercise"]
+        mistakes = [row.split("\t") for row in page.locator("table.mistakes tr").all_inner_texts()[1:]]
+        assert ["1", "Exercise 1", "dcounts_sum"] == mistakes[0][:3] or any(
+            m[:3] == ["1", "Exercise 1", "dcounts_sum"] for m in mistakes)  # fmt: skip
+        assert any(m[2] == "dhpreact" and "tanh's derivative taken at its input" in m[3] and m[4] == "bob"
+                   for m in mistakes)  # fmt: skip
+        review = page.locator("table.review").inner_text()
+        assert "erin" in review and "not gradable" in review and "ended its own process" in review
+        assert "uses autograd" in review and "loss.backward()" in review
+        page.locator("table.review a", has_text="carol").first.click()
+        assert page.title() == f"{ASSIGNMENT}: feedback for carol"
 
 
 def test_course_not_ready_is_one_line(tmp_path):

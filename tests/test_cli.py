@@ -1,6 +1,7 @@
 """`backprop-ninja check` as a student runs it: tables, JSON, exit codes."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -13,8 +14,8 @@ SAMPLE_BOB = ROOT / "course" / "sample_submissions" / "bob" / "backprop_ninja" /
 
 
 def check(*args):
-    return subprocess.run([sys.executable, "-m", "autograder", "check", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    return subprocess.run([sys.executable, "-m", "autograder", "check", *map(str, args)], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})  # fmt: skip
 
 
 def test_solutions_full_marks_json_and_exit_0():
@@ -34,7 +35,12 @@ def test_solutions_full_marks_json_and_exit_0():
 def test_stubs_score_zero_exit_1_with_tables():
     run = check(EXERCISES)
     assert run.returncode == 1
-    assert "Exercise 1" in run.stdout and "not answered yet" in run.stdout
+    # one line per exercise: where it stands, never a row per gradient that was never set
+    lines = run.stdout.splitlines()
+    for k, title in enumerate(ex.title for ex in TABLE):
+        at = next(i for i, line in enumerate(lines) if line.startswith(f"Exercise {k + 1}:"))
+        assert lines[at + 1:at + 3] == ["Not answered yet: replace `raise NotImplementedError()`.", ""], lines[at:at + 3]
+    assert "FAIL" not in run.stdout and "WRONG" not in run.stdout and "not set" not in run.stdout
     assert f"Score: 0/{MAX_SCORE:g}" in run.stdout
     assert "Traceback" not in run.stdout + run.stderr
 
@@ -159,6 +165,15 @@ def test_the_terminal_view_follows_the_terminals_width_and_colour():
     wide_lines = [line for line in wide.stdout.splitlines() if line.startswith("dhpreact:")]
     assert len(wide_lines[0]) > 80  # a sentence wraps only at the terminal's edge
     assert "\x1b[" in coloured.stdout and "FAIL" in coloured.stdout
+    assert "▸ 12 more follow from dhpreact" in narrow.stdout and "hpreact  False" in narrow.stdout
+    assert "bngain  " not in narrow.stdout  # a gradient that only follows is folded, not a row
+
+
+def test_check_all_shows_every_row_in_the_lectures_order():
+    run = check(SAMPLE_BOB, "--all")
+    rows = [line.split()[0] for line in run.stdout.splitlines() if re.match(r"\w+ +(True|False) +(True|False)", line)]
+    assert rows == [c.name for ex in TABLE for c in ex.checks] and "▸" not in run.stdout
+    assert "dbngain: dbngain differs from autograd by up to 0.25: follows from an earlier mistake" in run.stdout
 
 
 def test_a_result_has_a_short_text_form(grader):

@@ -53,12 +53,18 @@ def test_the_first_wrong_step_is_named_with_its_mistake(grader, tmp_path, mistak
     assert data["first_wrong"] == root
     assert {(c["name"], c["locally_correct"], c["hint"]) for c in data["checks"]} == {
         (c.name, c.locally_correct, c.hint) for c in ex1.checks}
+    # every view leads with the root cause and its hint, and folds what only follows from it into one line
     text, page = str(ex1), ex1._repr_html_()
-    assert "root cause" in text and "root cause" in page
+    assert [row["check"] for row in data["layout"]["rows"]] == [root] and words in data["layout"]["rows"][0]["mistake"]
+    assert f"d{root}: " in text and words in text
     following = [c for c in ex1.checks if not c.passed and c.locally_correct]
-    assert page.count(">follows from an earlier mistake</td>") == len(following)
     if following:
-        assert f"Start at d{root}" in text and f"{len(following)} failing check(s)" in text
+        assert text.count(f"Start at d{root}") == 1 and f"{len(following)} more follow from d{root}" in text
+        fold = page.split("data-fold='follows'")[1].split("</details>")[0]
+        assert fold.count("<tr data-check=") == fold.count("follows from an earlier mistake") == len(following)
+        assert {f["kind"]: len(f["checks"]) for f in data["layout"]["folds"]}["follows"] == len(following)
+    open_rows = page.split("<details")[0]
+    assert open_rows.count("<tr data-check=") == 1 and f"data-check='{root}'" in open_rows
     assert page.count("<img") == (1 if checks[root].difference is not None else 0)  # a heatmap for the root cause
 
 
@@ -352,7 +358,9 @@ def test_the_loops_backward_is_judged_step_by_step(grader, old, new, root, follo
     assert ex4.first_wrong == root and ex4.message == words
     assert {c.name for c in ex4.checks if not c.passed} == follows
     assert all(c.locally_correct and c.hint is None for c in ex4.checks if not c.passed)
-    assert f"Start at d{root}" in str(ex4)
+    text = str(ex4)  # the loop's sentence leads; the graded gradients it spoils fold under it, the rest pass
+    assert text.splitlines()[1] == words + "."
+    assert f"▸ {len(follows)} more follow from d{root}" in text and not ex4.layout().rows
 
 
 def test_a_wrong_parameter_gradient_in_the_loop_is_the_root_cause_with_its_hint(grader):

@@ -126,7 +126,8 @@ def test_every_student_has_a_row_everywhere_and_honest_ones_full_marks(mixed_cla
     assert "not a notebook" in deep["problem"]
     page = (course / "reports" / ASSIGNMENT / "report.html").read_text()
     review = page.split("For your review")[1]
-    assert "<td>forker</td><td>ex1</td><td>1</td><td>import os</td>" in review  # flagged for the instructor
+    # flagged for the instructor, with a link to the student's page
+    assert ("forker</a></td><td>Exercise 1</td><td>for review</td><td><code>line 1: import os</code>") in review
     huge = json.loads((course / "results" / ASSIGNMENT / "huge-loss.json").read_text())
     assert huge["report"]["exercises"][3]["losses"][0] is None  # 1e308 is no loss: dropped, not drawn
 

@@ -1,0 +1,101 @@
+"""layout.py on verdicts made by hand: what leads, which rows stay open, what folds, for every shape of result."""
+from autograder.checks import EXERCISE_BY_ID
+from autograder.layout import FOLLOWS, NOT_REACHED, PASSING, layout
+from autograder.render import exercise_html, exercise_text
+from autograder.results import HIDDEN_FAILURE, CheckResult, ExerciseResult
+
+EX1 = EXERCISE_BY_ID["ex1"]
+NAMES = [c.name for c in EX1.checks]
+
+
+def check(name, passed=True, local=None, assigned=True, message="", hint=None, shape_ok=True):
+    return CheckResult(name, passed, passed, passed, 0.0 if passed else 0.5, shape_ok, True, float(passed), 1.0,
+                       message, passed if local is None else local, hint, assigned)  # fmt: skip
+
+
+def exercise(checks, status="partial", message="", stopped=False, hidden_judged=True):
+    return ExerciseResult("ex1", EX1.title, sum(c.points for c in checks), 26, status, message, checks=checks,
+                          stopped=stopped, hidden_judged=hidden_judged)  # fmt: skip
+
+
+def shape(view):
+    return [c.name for c in view.rows], [(f.kind, [c.name for c in f.checks]) for f in view.folds]
+
+
+def test_one_slip_leads_with_its_row_and_folds_what_follows():
+    checks = [check(n) for n in NAMES[:3]] + [check(NAMES[3], False, message="dcounts_sum differs", hint="the sign")]
+    checks += [check(n, False, local=True, message=f"d{n} differs") for n in NAMES[4:]]
+    view = layout(exercise(checks))
+    assert shape(view) == (["counts_sum"], [(FOLLOWS, NAMES[4:]), (PASSING, NAMES[:3])])
+    assert view.lead == ("Start at dcounts_sum: it is the first gradient that is wrong given your own upstream "
+                         "gradients. 22 more only follow from dcounts_sum.")  # fmt: skip
+    assert view.folds[0].summary.startswith("22 more follow from dcounts_sum (each is right given")
+    assert view.to_dict()["rows"] == [{"check": "counts_sum", "mistake": "the sign"}]
+
+
+def test_two_slips_name_both_and_each_follower_its_nearest_root():
+    checks = [check(n) for n in NAMES]
+    checks[0] = check(NAMES[0], False, message="x", hint="n = 32 times too large")
+    checks[1] = check(NAMES[1], False, local=True, message="y")
+    checks[5] = check(NAMES[5], False, message="z")
+    checks[6] = check(NAMES[6], False, local=True, message="w")
+    view = layout(exercise(checks))
+    assert [c.name for c in view.rows] == ["logprobs", "norm_logits"]
+    assert view.folds[0].summary.startswith("2 more follow from the mistakes above")
+    assert view.lead.endswith("1 other mistake: dnorm_logits.")
+
+
+def test_code_that_stopped_says_so_once_and_folds_what_it_never_reached():
+    checks = [check(n) for n in NAMES[:12]] + [check(n, False, assigned=False, message=f"d{n} was not assigned: your "
+                                                     "code stopped at line 16") for n in NAMES[12:]]  # fmt: skip
+    ex = exercise(checks, message="your code stopped at line 16 with NameError: x; the gradients assigned before it "
+                                  "are graded", stopped=True)  # fmt: skip
+    view = layout(ex)
+    assert shape(view) == ([], [(NOT_REACHED, NAMES[12:]), (PASSING, NAMES[:12])])
+    assert view.lead.startswith("Your code stopped at line 16") and view.lead.endswith(".")
+    text = exercise_text(ex)
+    assert "not set" not in text and "WRONG" not in text and "FAIL" not in text and "root cause" not in text
+    assert "▸ 14 were not reached (your code stopped before setting them): dbngain" in text
+
+
+def test_nothing_set_before_the_stop_or_a_limit_is_one_sentence():
+    unset = [check(n, False, assigned=False, message=f"d{n} was not assigned") for n in NAMES]
+    for ex in (exercise(unset, "failed", "your code stopped at line 2 with NotImplementedError, before it set any "
+                                         "gradient", stopped=True),
+               exercise([check(n, False, assigned=False, message="timed out after 60 s") for n in NAMES], "failed",
+                        "timed out after 60 s"),
+               exercise(unset, "not answered", "not answered yet: replace `raise NotImplementedError()`")):  # fmt: skip
+        view = layout(ex)
+        assert shape(view) == ([], [])
+        assert exercise_text(ex).splitlines()[1:] == [view.lead, ""]
+        assert "<table" not in exercise_html(ex) and "<details" not in exercise_html(ex)
+
+
+def test_a_gradient_never_set_without_a_stop_is_a_mistake_not_a_wrong_shape():
+    checks = [check(n) for n in NAMES]
+    checks[2] = check(NAMES[2], False, assigned=False, shape_ok=False,
+                      message="dcounts_sum_inv was not assigned: did you mean dcounts_suminv?")  # fmt: skip
+    ex = exercise(checks)
+    view = layout(ex)
+    assert [c.name for c in view.rows] == ["counts_sum_inv"] and view.to_dict()["rows"][0]["mistake"] == "not assigned"
+    row = next(line for line in exercise_text(ex).splitlines() if line.startswith("counts_sum_inv "))
+    assert row.split()[4:7] == ["not", "set", "FAIL"]
+    assert view.lead == "dcounts_sum_inv is wrong: not assigned."
+
+
+def test_right_on_the_values_seen_only_reads_the_same_in_lead_and_row():
+    checks = [check(n) for n in NAMES]
+    checks[7] = check(NAMES[7], False, message=HIDDEN_FAILURE)
+    view = layout(exercise(checks, message="right on the values you see but not on the hidden ones: compute every "
+                                           "gradient from the tensors you are given"))  # fmt: skip
+    assert view.to_dict()["rows"] == [{"check": "logits", "mistake": "right on the values you see, wrong on hidden ones"}]
+    assert view.lead.startswith("Right on the values you see but not on the hidden ones")
+
+
+def test_all_passing_says_which_seeds_it_was_judged_on():
+    checks = [check(n) for n in NAMES]
+    assert layout(exercise(checks, "passed")).lead == ("Every gradient matches autograd, on the values you see and "
+                                                       "on hidden ones.")  # fmt: skip
+    selfcheck = layout(exercise(checks, "passed", hidden_judged=False))
+    assert selfcheck.lead == "Every gradient matches autograd, on the values you see (your grade also checks hidden ones)."
+    assert shape(selfcheck) == ([], [(PASSING, NAMES)]) and selfcheck.folds[0].summary.startswith("all 26 pass")
