@@ -122,6 +122,7 @@ def grade_task(task: Task) -> dict:
         if why:
             raise SettingsMismatch(why)
         grader = worker_grader(task.settings)
+        start = time.perf_counter()  # the submission's own time: a worker's first task also made its Grader
         with tempfile.TemporaryDirectory(prefix="backprop-ninja-submission-") as tmp:
             path = Path(tmp) / Path(task.notebook).name
             if task.content is not None:

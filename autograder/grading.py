@@ -3,7 +3,6 @@
 A Grader computes the reference once (per seed) and keeps one sandbox, so grading many notebooks with one
 Grader costs one process fork per exercise each.
 """
-import ast
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,9 @@ from .notebook import ExerciseCell, read_submission
 from .reference import loop_batches, make_problem, reference_losses, training_references
 from .results import HIDDEN_FAILURE, CheckResult, ExerciseResult, Report, score_status
 from .sandbox import Limits, Sandbox, isolation_in_force
+from .student_process import encode_inputs
 from .run_result import clean_result
-from .static_checks import autograd_uses, hard_coded_size, placeholder_after_answer, review_flags
+from .static_checks import autograd_uses, hard_coded_size, placeholder_after_answer, review_flags, source_nodes
 
 
 class Grader:
@@ -49,6 +49,7 @@ class Grader:
                              HIDDEN: make_problem(hidden, self.Xtr, self.Ytr, HIDDEN_SIZES)}  # fmt: skip
             self._public_at = {PUBLIC_SIZES: self.problems[PUBLIC]}
             self._losses_at: dict = {}
+            self._encoded_inputs: dict = {}
         except BaseException:
             self.close()
             raise
@@ -186,6 +187,13 @@ class Grader:
             self._public_at[public_sizes] = make_problem(PUBLIC_SEED, self.Xtr, self.Ytr, public_sizes)
         return {PUBLIC: self._public_at[public_sizes], HIDDEN: self.problems[HIDDEN]}
 
+    def _inputs(self, ex: Exercise, problem) -> bytes:
+        """What a run of `ex` on `problem` starts from, encoded once per Grader (Exercise 4's holds the training set)."""
+        key = (ex.id, id(problem))  # the problems live as long as the Grader
+        if key not in self._encoded_inputs:
+            self._encoded_inputs[key] = encode_inputs(problem.inputs(ex, self.Xtr, self.Ytr))
+        return self._encoded_inputs[key]
+
     def _reference_losses(self, problem) -> list[float]:
         """The reference solution's loss at each graded training step: the same for every submission."""
         if problem.sizes not in self._losses_at:
@@ -206,7 +214,7 @@ class Grader:
         lines = len(source.splitlines())
         runs = {}
         for label, problem in problems.items():
-            run = self.sandboxes[label].run(ex.id, source, problem.inputs(ex, self.Xtr, self.Ytr),
+            run = self.sandboxes[label].run(ex.id, source, self._inputs(ex, problem),
                                             [c.variable for c in ex.checks], ex.steps, deadline - time.monotonic(),
                                             problem.constants())  # fmt: skip
             reply = run.reply
@@ -352,10 +360,8 @@ def _not_answered(checks: list, result: dict, cell: ExerciseCell) -> bool:
 
 
 def _has_statements(source: str) -> bool:
-    try:
-        return bool(ast.parse(source).body)
-    except (SyntaxError, ValueError, RecursionError):
-        return True
+    nodes = source_nodes(source)
+    return nodes is None or bool(nodes[0].body)  # nodes[0]: the module
 
 
 def _in_answer(error: dict, cell: ExerciseCell) -> bool:

@@ -7,6 +7,7 @@ import difflib
 import re
 
 from .checks import EXERCISES
+from .static_checks import source_nodes
 
 # Another of the lecture's gradients is never what a missing one meant (dprobs for dlogprobs): Exercise 1 names all.
 LECTURE_GRADIENTS = frozenset(check.variable for ex in EXERCISES for check in ex.checks)
@@ -14,11 +15,8 @@ LECTURE_GRADIENTS = frozenset(check.variable for ex in EXERCISES for check in ex
 
 def assigned_names(source: str) -> set[str]:
     """Every plain name the cell assigns (=, +=, for targets, with ... as, :=)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
+    nodes = source_nodes(source)
+    return {node.id for node in nodes or () if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
 
 
 def _same_tensor_other_scheme(name: str, tensor: str) -> bool:

@@ -68,6 +68,14 @@ def _figure(width, height):
     return plt.subplots(figsize=(width, height))
 
 
+@functools.cache
+def _font():
+    """Pillow's own font, loaded once: loading it costs more than drawing a heatmap."""
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=12)
+
+
 @_picture_or_none
 @_quiet()
 def difference_heatmap(name: str, difference: np.ndarray) -> str | None:
@@ -77,7 +85,7 @@ def difference_heatmap(name: str, difference: np.ndarray) -> str | None:
     colorbar costs ~50-200 ms where this costs ~2 ms. Dark is equal, bright is the largest difference (the scale
     is beside the image); NaN or infinite entries are cyan.
     """
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
     if difference.size == 0:
         return None
@@ -91,7 +99,7 @@ def difference_heatmap(name: str, difference: np.ndarray) -> str | None:
     cell_w, cell_h = max(1, min(24, 480 // cols)), max(1, min(24, 200 // rows), -(-48 // rows))  # bar labels fit
     heat = Image.fromarray(colours).resize((cols * cell_w, rows * cell_h), Image.NEAREST)
     bar = Image.fromarray(magma(np.linspace(1, 0, heat.height))[:, None, :].repeat(12, axis=1))
-    font = ImageFont.load_default(size=12)
+    font = _font()
     title = f"d{name}: |yours - autograd|, {rows} x {cols}"
     width = max(heat.width + 90, int(font.getlength(title)) + 8)  # a narrow gradient (a column) keeps its title
     image = Image.new("RGB", (width, heat.height + 28), "white")
@@ -102,7 +110,7 @@ def difference_heatmap(name: str, difference: np.ndarray) -> str | None:
     draw.text((heat.width + 28, 22), f"{top:.2g}", fill="black", font=font)
     draw.text((heat.width + 28, 22 + heat.height - 12), "0", fill="black", font=font)
     buffer = io.BytesIO()
-    image.save(buffer, format="png")
+    image.save(buffer, format="png", compress_level=1)  # a few blocks of colour: the fastest level is near the best
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

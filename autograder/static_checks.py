@@ -4,6 +4,7 @@ This is the static half of the rule; the run-time half (student_process.forbid_a
 hides. Aliases count: `import torch as T; T.autograd.grad(...)` and `from torch import autograd as ag` are found.
 """
 import ast
+import functools
 
 # Attribute names that only mean autograd, on any object: x.backward(), x.grad, x.requires_grad_() ...
 AUTOGRAD_ATTRIBUTES = {
@@ -14,12 +15,21 @@ AUTOGRAD_ATTRIBUTES = {
 AUTOGRAD_MODULES = ("torch.autograd", "torch.func", "functorch", "torch._C", "autograder")
 
 
+@functools.lru_cache(maxsize=8)
+def source_nodes(source: str) -> tuple | None:
+    """Every node of the cell's syntax tree, parsed once for all the checks that read a cell (a grade reads each
+    cell's source seven times); None when it does not parse (the run reports the syntax error itself)."""
+    try:
+        return tuple(ast.walk(ast.parse(source)))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
 def autograd_uses(source: str) -> list[dict]:
     """Each use of autograd as {"flag": "autograd", "line": N, "code": "..."}; empty for honest code."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []  # the run reports the syntax error itself
+    nodes = source_nodes(source)
+    if nodes is None:
+        return []
     lines = source.splitlines()
     torch_names = {"torch"}
     uses = []
@@ -28,7 +38,7 @@ def autograd_uses(source: str) -> list[dict]:
         code = lines[node.lineno - 1].strip() if 0 < node.lineno <= len(lines) else ""
         uses.append({"flag": "autograd", "line": node.lineno, "code": code, "what": what})
 
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith(AUTOGRAD_MODULES):
@@ -42,9 +52,9 @@ def autograd_uses(source: str) -> list[dict]:
             elif any(a.name in AUTOGRAD_ATTRIBUTES for a in node.names):
                 flag(node, f"from {node.module} import ...")
     # `p.grad = None` (the lecture's loop clears gradients so) asks nothing of autograd: it is not a use.
-    clears = {id(target) for node in ast.walk(tree) if isinstance(node, ast.Assign)
+    clears = {id(target) for node in nodes if isinstance(node, ast.Assign)
               and isinstance(node.value, ast.Constant) and node.value.value is None for target in node.targets}  # fmt: skip
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Attribute):
             if node.attr == "grad" and id(node) in clears:
                 continue
@@ -76,9 +86,8 @@ REVIEW_PATHS = ("/proc", "/sys/", "/dev/")
 def review_flags(source: str) -> list[dict]:
     """Constructs that only serve to reach around the grader's guards, each as {"flag": "review", "line": N,
     "code": "...", "what": "..."}. They cost no points: the instructor is shown them to look at."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
+    nodes = source_nodes(source)
+    if nodes is None:
         return []
     lines = source.splitlines()
     found = {}
@@ -87,7 +96,7 @@ def review_flags(source: str) -> list[dict]:
         code = lines[node.lineno - 1].strip() if 0 < node.lineno <= len(lines) else ""
         found.setdefault((node.lineno, what), {"flag": "review", "line": node.lineno, "code": code, "what": what})
 
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.split(".")[0] in REVIEW_MODULES:
@@ -112,15 +121,14 @@ def hard_coded_size(source: str, sizes) -> tuple[int, int, str] | None:
     """The first whole number in the cell that is one of the sizes the student sees (or that size times the
     context, embedding or vocabulary width), as (line, value, the name to use instead); None when there is none.
     `sizes`: checks.Sizes, the public run's."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
+    nodes = source_nodes(source)
+    if nodes is None:
         return None
     from . import lecture
 
     widths = (1, lecture.block_size, lecture.n_embd, lecture.vocab_size, lecture.block_size * lecture.n_embd)
     names = {sizes.batch_size * w: "n" for w in widths} | {sizes.n_hidden * w: "n_hidden" for w in widths}
-    found = [(node.lineno, node.value) for node in ast.walk(tree)
+    found = [(node.lineno, node.value) for node in nodes
              if isinstance(node, ast.Constant) and type(node.value) is int and node.value in names]  # fmt: skip
     if not found:
         return None
@@ -131,9 +139,8 @@ def hard_coded_size(source: str, sizes) -> tuple[int, int, str] | None:
 def placeholder_after_answer(source: str) -> int | None:
     """The line of a placeholder (`dC, dW1, ... = None, ...`, the lecture's) that sets gradients back to None after
     the cell has computed them: the learner wrote the answer above the placeholder instead of in its place."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError):
+    nodes = source_nodes(source)
+    if nodes is None:
         return None
 
     def names(target) -> set[str]:
@@ -144,7 +151,7 @@ def placeholder_after_answer(source: str) -> int | None:
         return all(isinstance(v, ast.Constant) and v.value is None for v in values)
 
     assigned: set[str] = set()
-    for node in sorted((n for n in ast.walk(tree) if isinstance(n, (ast.Assign, ast.AugAssign))),
+    for node in sorted((n for n in nodes if isinstance(n, (ast.Assign, ast.AugAssign))),
                        key=lambda n: n.lineno):  # fmt: skip
         targets = set().union(*map(names, node.targets)) if isinstance(node, ast.Assign) else names(node.target)
         if isinstance(node, ast.Assign) and is_none(node.value):

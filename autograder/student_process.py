@@ -8,6 +8,7 @@ sees) never sees the hidden seed's inputs.
 Nothing written here is trusted by the grader: it reads back only arrays of numbers and fields of a closed schema
 (run_result.py).
 """
+import io
 import json
 import os
 import resource
@@ -113,6 +114,14 @@ def record_step(step: int, ns: dict, values: dict, losses: list):
             values[f"{step}/d{name}"] = ns[f"d{name}"].clone()
     loss = ns.get("loss")
     losses.append(float(loss) if isinstance(loss, torch.Tensor) and loss.numel() == 1 else None)
+
+
+def encode_inputs(arrays: dict) -> bytes:
+    """A run's input arrays as the file the child reads (INPUTS_FILE). The same for every submission of a seed and
+    exercise: the grader encodes them once."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
 
 
 def run_student_code(job: dict, jobdir: Path):

@@ -219,6 +219,13 @@ ATTACKS = {
         "            f.write(zeros)\n"
         "os._exit(0)",
         "failed", EXITED),
+    # The sandbox shows /sys only for glibc's huge page size (sandbox.HUGE_PAGES_ENV), read-only.
+    "the kernel's settings in /sys": Attack(
+        "import os\nprint(sorted(os.listdir('/sys')), sorted(os.listdir('/sys/kernel/mm')))\n"
+        "print('writable', os.access('/sys/kernel/mm/transparent_hugepage/enabled', os.W_OK))\n"
+        "dlogits = torch.zeros_like(logits)",  # access(), not a write: without the sandbox this is the host's /sys
+        "failed", "dlogits differs from autograd",
+        output="['kernel'] ['transparent_hugepage']\nwritable False" if bwrap_works() else "writable"),
     "the zygote's memory read through /proc": Attack(
         "import os\ntry:\n    open(f'/proc/{os.getppid()}/mem', 'rb').read(1)\n    print('read it')\n"
         "except OSError as e:\n    print('refused', type(e).__name__)\ndlogits = torch.zeros_like(logits)",
