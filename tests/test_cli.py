@@ -147,19 +147,19 @@ def test_output_closed_early_is_not_an_error(command, first, code):
     assert run.returncode == code and run.stderr == ""
 
 
-def terminal(columns: int, colour: bool):
+def terminal(columns: int, colour: bool, *options: str):
     env = {**os.environ, "COLUMNS": str(columns)}
     env.pop("NO_COLOR", None)
     if colour:
         env["FORCE_COLOR"] = "1"
     else:
         env.pop("FORCE_COLOR", None)
-    return subprocess.run([sys.executable, "-m", "autograder", "check", str(SAMPLE_BOB)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "autograder", "check", str(SAMPLE_BOB), *options], capture_output=True,
                           text=True, timeout=300, env=env)  # fmt: skip
 
 
 def test_the_terminal_view_follows_the_terminals_width_and_colour():
-    narrow, wide, coloured = terminal(80, False), terminal(160, False), terminal(100, True)
+    narrow, wide, coloured = terminal(80, False), terminal(160, False, "--all"), terminal(100, True)
     assert max(map(len, narrow.stdout.splitlines())) <= 80 and "\x1b[" not in narrow.stdout  # piped: no colour
     assert "Start at dhpreact" in narrow.stdout and "dhpreact:" in narrow.stdout and "Score: 30/52" in narrow.stdout
     wide_lines = [line for line in wide.stdout.splitlines() if line.startswith("dhpreact:")]
@@ -167,13 +167,10 @@ def test_the_terminal_view_follows_the_terminals_width_and_colour():
     assert "\x1b[" in coloured.stdout and "FAIL" in coloured.stdout
     assert "▸ 12 more follow from dhpreact" in narrow.stdout and "hpreact  False" in narrow.stdout
     assert "bngain  " not in narrow.stdout  # a gradient that only follows is folded, not a row
-
-
-def test_check_all_shows_every_row_in_the_lectures_order():
-    run = check(SAMPLE_BOB, "--all")
-    rows = [line.split()[0] for line in run.stdout.splitlines() if re.match(r"\w+ +(True|False) +(True|False)", line)]
-    assert rows == [c.name for ex in TABLE for c in ex.checks] and "▸" not in run.stdout
-    assert "dbngain: dbngain differs from autograd by up to 0.25: follows from an earlier mistake" in run.stdout
+    # --all: every check's row in the lecture's order, and every sentence, nothing folded
+    rows = [line.split()[0] for line in wide.stdout.splitlines() if re.match(r"\w+ +(True|False) +(True|False)", line)]
+    assert rows == [c.name for ex in TABLE for c in ex.checks] and "▸" not in wide.stdout
+    assert "dbngain: dbngain differs from autograd by up to 0.25: follows from an earlier mistake" in wide.stdout
 
 
 def test_a_result_has_a_short_text_form(grader):
