@@ -13,6 +13,7 @@ from pathlib import Path
 from .checks import EXERCISE_BY_ID, EXERCISES, MAX_SCORE
 from .course import Course, CourseError
 from .pictures import score_histogram
+from .results import LIMITS_HIT
 
 # timestamp: when the student submitted (nbgrader's timestamp.txt; empty when the submission came without one,
 # as from zip_collect); graded_at: when it was graded; hidden_seed: which seed graded it, by its identity.
@@ -151,8 +152,6 @@ def review_items(results: list[dict]) -> list[tuple[str, str, str, str]]:
     """(student, exercise id or "", what, detail) for everything an instructor should look at by hand: internal
     errors, submissions that could not be graded, limits hit, autograd used, constructs that reach around the
     grader's guards (static_checks.review_flags; they cost no points)."""
-    from .grading import LIMITS_HIT
-
     items = []
     for r in results:
         student = r["student"]

@@ -15,7 +15,8 @@ from .localise import LoopView, SeedRun, earns_local_credit, forward_values, loo
 from .naming import assigned_names, did_you_mean
 from .notebook import ExerciseCell, read_submission
 from .reference import loop_batches, make_problem, reference_losses, training_references
-from .results import HIDDEN_FAILURE, CheckResult, ExerciseResult, Report, score_status
+from .results import (HIDDEN_FAILURE, LIMIT_ENDED, LIMIT_KILLED, LIMIT_MEMORY, LIMIT_TIME, CheckResult,
+                      ExerciseResult, Report, score_status)
 from .sandbox import Limits, Sandbox, isolation_in_force
 from .student_process import encode_inputs
 from .run_result import clean_result
@@ -332,11 +333,6 @@ def _limit_message(public: SeedOutcome, limits: Limits, cell: ExerciseCell) -> t
         return f"{memory}{_at_line(error, cell)}: allocate less", LIMIT_MEMORY
     return None, ""
 
-
-# An exercise's failure when it hit a limit: the class report lists these for the instructor's review.
-LIMIT_TIME, LIMIT_MEMORY, LIMIT_ENDED, LIMIT_KILLED = ("timed out", "over the memory limit",
-                                                       "ended its own process", "its process was killed")  # fmt: skip
-LIMITS_HIT = (LIMIT_TIME, LIMIT_MEMORY, LIMIT_ENDED, LIMIT_KILLED)
 
 
 def _at_line(error: dict, cell: ExerciseCell) -> str:

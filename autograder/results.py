@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 # The one thing a check says about the hidden seed.
 HIDDEN_FAILURE = ("right on the public seed but not on the hidden seed: compute it from the tensors you are given, "
                   "don't paste values or hard-code sizes")
+# An exercise's failure when its run hit a limit (ExerciseResult.failure): the class report lists these for the
+# instructor's review.
+LIMIT_TIME, LIMIT_MEMORY, LIMIT_ENDED, LIMIT_KILLED = ("timed out", "over the memory limit",
+                                                       "ended its own process", "its process was killed")  # fmt: skip
+LIMITS_HIT = (LIMIT_TIME, LIMIT_MEMORY, LIMIT_ENDED, LIMIT_KILLED)
 EXACT_NOTE = (
     "exact: False or approx: False alone is not a mistake: float32 rounds differently in each order of operations "
     "(PyTorch's tanh backward uses a fused multiply-add on AVX2/AVX512 CPUs; a gradient that is zero in exact "
