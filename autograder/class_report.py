@@ -190,6 +190,12 @@ def _student(name: str, links: dict) -> str:
     return f"<a href='{html.escape(link)}'>{html.escape(name)}</a>" if link else html.escape(name)
 
 
+def _exercise(ex_id: str) -> str:
+    """An exercise as the report names it: "Exercise 1" (a results file from another grader may name others)."""
+    ex = EXERCISE_BY_ID.get(ex_id)
+    return html.escape(ex.title.partition(":")[0] if ex else ex_id)
+
+
 def _bar(rate: float) -> str:
     return (f"<span class='bar{' low' if rate < 0.5 else ''}' style='width:{100 * rate:.0f}px'></span> "
             f"{100 * rate:.0f}%")
@@ -213,8 +219,7 @@ def _page(assignment: str, results: list[dict], rows: list[dict], links: dict, s
                f"{sum(r['status'] == 'internal error' for r in rows)} internal errors.")  # fmt: skip
     timing = (f"Grading took {statistics.median(seconds):.2f} s per submission (median), {max(seconds):.2f} s at "
               f"most. Graded with {esc(seeds)}.")  # fmt: skip
-    mistakes = [[f"{len(students)}", f"{esc(EXERCISE_BY_ID[ex_id].title.partition(':')[0]) if ex_id in EXERCISE_BY_ID else esc(ex_id)}",
-                 f"d{esc(check)}" if check else "the whole exercise", esc(what),
+    mistakes = [[f"{len(students)}", _exercise(ex_id), f"d{esc(check)}" if check else "the whole exercise", esc(what),
                  ", ".join(_student(s, links) for s in students)]
                 for ex_id, check, what, students in common_mistakes(results)[:20]]  # fmt: skip
     mistakes_html = (_table(["students", "exercise", "gradient", "mistake", "who"], mistakes, "mistakes")
@@ -222,9 +227,9 @@ def _page(assignment: str, results: list[dict], rows: list[dict], links: dict, s
     per_exercise = [[esc(e["title"]), _bar(e["full_marks"]), f"{e['mean']:.1f}/{e['max_score']:g}",
                      str(e["not_answered"])] for e in exercise_rates(results)]  # fmt: skip
     rates = check_pass_rates(results)
-    per_gradient = [[esc(EXERCISE_BY_ID[name.split('/')[0]].title.partition(':')[0]), f"d{esc(name.split('/')[1])}",
-                     _bar(rate)] for name, rate in rates.items()]  # fmt: skip
-    review = [[_student(student, links), esc(EXERCISE_BY_ID[ex].title.partition(':')[0]) if ex else "",
+    per_gradient = [[_exercise(name.split("/")[0]), f"d{esc(name.split('/')[1])}", _bar(rate)]
+                    for name, rate in rates.items()]  # fmt: skip
+    review = [[_student(student, links), _exercise(ex) if ex else "",
                esc(what), f"<code>{esc(detail)}</code>"] for student, ex, what, detail in review_items(results)]  # fmt: skip
     review_html = (_table(["student", "exercise", "what", "detail"], review, "review") if review
                    else "<p>Nothing to review: no internal errors, no limits hit, no autograd, no flagged code.</p>")  # fmt: skip
