@@ -1,14 +1,13 @@
 """The only place student code runs: a child forked by the zygote (zygote.py), in the sandbox.
 
 The child reads its own job (the zygote never does), applies the per-process limits, runs one exercise's student
-code on one seed's inputs and writes the student's tensors as plain .npy arrays (never pickle), what it printed,
+code on one seed's inputs and writes the student's tensors as plain arrays of numbers (array_file.py), what it printed,
 and a small JSON result. A job holds one seed's inputs only, so a run on the public seed (whose output the student
 sees) never sees the hidden seed's inputs.
 
 Nothing written here is trusted by the grader: it reads back only arrays of numbers and fields of a closed schema
 (run_result.py).
 """
-import io
 import json
 import os
 import resource
@@ -21,13 +20,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import autograd_guard, lecture
+from . import array_file, autograd_guard, lecture
 from .sandbox import MAX_ELEMENTS
 
-INPUTS_FILE = "inputs.npz"
+INPUTS_FILE = "inputs.arrays"
 OUTPUT_FILE = "output.txt"
 RESULT_FILE = "result.json"
-ARRAYS_FILE = "arrays.npz"
+ARRAYS_FILE = "tensors.arrays"
 # No file the child writes needs more; the cap keeps a submission from filling the disk one file at a time.
 MAX_FILE_BYTES = 256 * 2**20
 
@@ -119,16 +118,13 @@ def record_step(step: int, ns: dict, values: dict, losses: list):
 def encode_inputs(arrays: dict) -> bytes:
     """A run's input arrays as the file the child reads (INPUTS_FILE). The same for every submission of a seed and
     exercise: the grader encodes them once."""
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
+    return array_file.encode(arrays)
 
 
 def run_student_code(job: dict, jobdir: Path):
     filename = f"<{job['exercise']}>"
     me = os.getpid()
-    with np.load(jobdir / INPUTS_FILE, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+    arrays = array_file.decode((jobdir / INPUTS_FILE).read_bytes(), MAX_ELEMENTS)
     ns = namespace_for(job["steps"] > 0, arrays, job.get("constants"))
     out = CappedOutput(job["output_cap"])
     sys.stdout = sys.stderr = out
@@ -161,8 +157,8 @@ def run_student_code(job: dict, jobdir: Path):
     for name, value in values.items():
         meta[name], array = describe(value)
         if array is not None:
-            saved[name.replace("/", "__")] = array
-    np.savez(jobdir / ARRAYS_FILE, **saved)
+            saved[name] = array
+    (jobdir / ARRAYS_FILE).write_bytes(array_file.encode(saved))
     (jobdir / OUTPUT_FILE).write_text(out.text())
     result = {"values": meta, "losses": losses, "error": error, "autograd_calls": calls, "aliases": aliases(values)}
     (jobdir / RESULT_FILE).write_text(json.dumps(result))

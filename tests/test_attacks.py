@@ -90,11 +90,14 @@ ATTACKS = {
         "compare.compare = lambda *a, **k: None\ndlogits = torch.zeros_like(logits)",
         "failed", "dlogits differs from autograd"),
     "the child's own saving patched to claim a right answer": Attack(
-        "import numpy as np, json\n"
-        "real_savez = np.savez\n"
-        "np.savez = lambda path, **arrays: real_savez(path, dlogits=np.zeros((32, 27), np.float32))\n"
-        "json.dumps = lambda obj: '{\"values\": {\"dlogits\": {\"kind\": \"tensor\", \"dtype\": \"torch.float32\", "
-        "\"shape\": [32, 27]}}, \"losses\": [], \"error\": null, \"autograd_calls\": []}'\n"
+        "import importlib, json, numpy as np\n"
+        "array_file = importlib.import_module('autograder.array_' + 'file')\n"
+        "real_encode = array_file.encode\n"
+        "array_file.encode = lambda arrays: real_encode({'dlogits': np.zeros((32, 27), np.float32)})\n"
+        "real_dumps = json.dumps\n"  # the result claims a tensor; the arrays' manifest is still written honestly
+        "json.dumps = lambda obj, **k: '{\"values\": {\"dlogits\": {\"kind\": \"tensor\", \"dtype\": \"torch.float32\", "
+        "\"shape\": [32, 27]}}, \"losses\": [], \"error\": null, \"autograd_calls\": []}' if 'values' in obj "
+        "else real_dumps(obj, **k)\n"
         "dlogits = 'anything'",
         "failed", "dlogits differs from autograd"),
     "values pasted from the public seed": Attack(
@@ -188,7 +191,7 @@ ATTACKS = {
         "failed", "can't start new thread"),
     # ---- the job folder: nothing the child leaves there can hang, crash or fool the grader
     "a pipe in place of the result file": Attack(
-        "import os\nos.mkfifo('result.json')\nos.mkfifo('arrays.npz')\nos.mkfifo('output.txt')\nos._exit(0)",
+        "import os\nos.mkfifo('result.json')\nos.mkfifo('tensors.arrays')\nos.mkfifo('output.txt')\nos._exit(0)",
         "failed", EXITED),
     "printed output linked to the instructor's solutions": Attack(
         f"import os\nos.symlink({str(SOLUTIONS)!r}, 'output.txt')\nos.symlink({str(SOLUTIONS)!r}, 'result.json')\n"
@@ -203,21 +206,25 @@ ATTACKS = {
         "os._exit(0)",
         "failed", "dlogits was not assigned"),
     "a forged right-looking result": Attack(
-        "import json, os, numpy as np\nnp.savez('arrays.npz', dlogits=np.zeros((32, 27), np.float32))\n"
+        "import importlib, json, os, numpy as np\n"
+        "array_file = importlib.import_module('autograder.array_' + 'file')\n"
+        "open('tensors.arrays', 'wb').write(array_file.encode({'dlogits': np.zeros((32, 27), np.float32)}))\n"
         "open('result.json', 'w').write(json.dumps({'values': {'dlogits': {'kind': 'tensor', "
         "'dtype': 'torch.float32', 'shape': [32, 27]}}, 'losses': [], 'error': None, 'autograd_calls': []}))\n"
         "os._exit(0)",
         "failed", "dlogits differs from autograd"),
-    "a zip bomb in place of the arrays": Attack(
-        "import os, zipfile, numpy as np\n"
-        "with zipfile.ZipFile('arrays.npz', 'w', zipfile.ZIP_DEFLATED) as z:\n"
-        "    with z.open('dlogits.npy', 'w', force_zip64=True) as f:\n"
-        "        np.lib.format.write_array_header_2_0(f, {'descr': '<f4', 'fortran_order': False, "
-        "'shape': (80 * 2**20,)})\n"
-        "        zeros = bytes(2**20)\n"
-        "        for _ in range(320):\n"
-        "            f.write(zeros)\n"
+    # The arrays' manifest is checked whole before anything is allocated (array_file.py).
+    "an array file claiming a gigabyte it does not hold": Attack(
+        "import json, os\nhead = json.dumps([['dlogits', '<f4', [2**28]]]).encode()\n"
+        "open('tensors.arrays', 'wb').write(b'backprop-ninja arrays 1\\n' + len(head).to_bytes(8, 'little') + head "
+        "+ bytes(2**20))\nopen('result.json', 'w').write(json.dumps({'values': {'dlogits': {'kind': 'tensor', "
+        "'dtype': 'torch.float32', 'shape': [2**28]}}, 'losses': [], 'error': None, 'autograd_calls': []}))\n"
         "os._exit(0)",
+        "failed", "dlogits is not a tensor"),
+    "an array file of Python objects": Attack(
+        "import json, os\nhead = json.dumps([['dlogits', '|O', [1]]]).encode()\n"
+        "open('tensors.arrays', 'wb').write(b'backprop-ninja arrays 1\\n' + len(head).to_bytes(8, 'little') + head "
+        "+ bytes(8))\nos._exit(0)",
         "failed", EXITED),
     # The sandbox shows /sys only for glibc's huge page size (sandbox.HUGE_PAGES_ENV), read-only.
     "the kernel's settings in /sys": Attack(
@@ -295,7 +302,7 @@ def test_the_public_run_never_sees_the_hidden_seed(grader, tmp_path):
     ex2 = grader.grade(write_submission(tmp_path / "nb.ipynb", ex2=code + RIGHT_EX2)).exercises[1]
     assert ex2.status == "passed"
     listing, job = ex2.output.splitlines()[:2]
-    assert listing.startswith("['inputs.npz', 'job.json']")
+    assert listing.startswith("['inputs.arrays', 'job.json']")
     assert str(grader.problems[HIDDEN].seed) not in ex2.output
     assert not {"seed", "seeds"} & json.loads(job).keys()
 
