@@ -207,7 +207,9 @@ class Grader:
 
         The hidden run is read for one thing only, each check's pass or fail: a hidden run that did not finish or
         asked for autograd reports no values at all, and nothing else of it (its error, exit status, printout,
-        time) is kept. The hidden seed is not run when the public one did not finish.
+        time) is kept. The hidden seed is not run when the public one did not finish, nor when it set none of the
+        gradients: every check has failed already, and the hidden seed can only fail what the public one passes
+        (an untouched exercise, or code that stops before its first gradient, costs one run, not two).
         """
         deadline = time.monotonic() + self.limits.timeout
         loop = [c.variable for c in ex.checks] + [f"d{name}" for name in lecture.LOOP_INTERMEDIATES]
@@ -227,7 +229,7 @@ class Grader:
             arrays = {name: a for name, a in run.arrays.items() if name in result["values"]}
             if label == PUBLIC:
                 runs[label] = SeedOutcome(reply, result, arrays, run.output)
-                if reply.get("status") != "finished":
+                if reply.get("status") != "finished" or not result["values"]:
                     break
             else:
                 finished = reply.get("status") == "finished" and not result["autograd_calls"] and not any(
