@@ -81,10 +81,6 @@ def bwrap_command(job_root: Path, uid: int | None) -> list[str]:
                 cmd += ["--perms", "0755", "--dir", str(parent)]
                 made.add(str(parent))
         cmd += ["--ro-bind", path, path]
-    # glibc reads the huge page size here before its malloc asks for huge pages (HUGE_PAGES_ENV); the folder holds
-    # the kernel's THP settings only, read-only.
-    if Path(THP_SETTINGS).is_dir():
-        cmd += ["--perms", "0755", "--dir", "/sys/kernel/mm", "--ro-bind", THP_SETTINGS, THP_SETTINGS]
     cmd += ["--bind", str(job_root), JOB_MOUNT, "--chdir", "/"]  # the zygote, once it is not root, can enter it
     # No scratch space shared by the jobs of one sandbox: a run writes only in its job folder, which the grader
     # empties. (Read-only only now, after the binds: a runtime may live under /tmp.)
@@ -98,18 +94,9 @@ def _sandbox_uid() -> int | None:
     return 2_000_000_000 + secrets.randbelow(2**24) if _run_as_root() else None
 
 
-# Every run is a fork of the zygote, whose torch import leaves about 150 MB of anonymous memory: in 4 KB pages a
-# fork copies (and the child's exit tears down) 37,000 page-table entries, about 19 ms of CPU per run on our CI
-# machines. Allocated in 2 MB transparent huge pages instead (glibc's malloc asks for them; Python's objects go
-# through malloc rather than its own arenas) the same fork takes about 5 ms. Nothing else about a run changes.
-HUGE_PAGES_ENV = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1", "PYTHONMALLOC": "malloc"}
-THP_SETTINGS = "/sys/kernel/mm/transparent_hugepage"
-
-
 def _zygote_env(job_root_inside: Path, uid: int | None, sandboxed: bool) -> dict:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(job_root_inside),
-           "PYTHONPATH": str(PACKAGE_DIR.parent), "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
-           **HUGE_PAGES_ENV}  # fmt: skip
+           "PYTHONPATH": str(PACKAGE_DIR.parent), "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
     if sandboxed:
         env["BACKPROP_NINJA_OWN_PID_NAMESPACE"] = "1"
         if uid is not None:

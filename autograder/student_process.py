@@ -209,14 +209,9 @@ def remove_ipc_objects():
 
 def run_job(jobdir: Path, memory_bytes: int, max_tasks: int):
     """In the forked child: limits, then the student's code on the job's seed. Never returns."""
-    from .zygote import PR_SET_PDEATHSIG, PR_SET_THP_DISABLE, prctl
+    from .zygote import PR_SET_PDEATHSIG, prctl
 
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # if the zygote goes, so does its running child
-    # The zygote's heap is in huge pages (sandbox.HUGE_PAGES_ENV), which makes this fork cheap; the run's own
-    # allocations are not. On a machine whose memory is fragmented, each huge page a new allocation faults in
-    # waits for the kernel to compact memory: 64 MB tensors took a second each, and a run that eats memory timed
-    # out before it reached its memory limit.
-    prctl(PR_SET_THP_DISABLE, 1)
     os.setsid()
     os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])  # nothing of the zygote's is the student's
     job = json.loads((jobdir / "job.json").read_text())  # read here, after the fork: the zygote never holds it

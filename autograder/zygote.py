@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_THP_DISABLE = 1, 4, 24, 36, 41
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER = 1, 4, 24, 36
 POLL_SECONDS = 0.02
 # Processes and threads one job may add: honest code needs one; torch may start a few threads.
 MAX_TASKS = 32

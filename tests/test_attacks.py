@@ -226,13 +226,9 @@ ATTACKS = {
         "open('tensors.arrays', 'wb').write(b'backprop-ninja arrays 1\\n' + len(head).to_bytes(8, 'little') + head "
         "+ bytes(8))\nos._exit(0)",
         "failed", EXITED),
-    # The sandbox shows /sys only for glibc's huge page size (sandbox.HUGE_PAGES_ENV), read-only.
     "the kernel's settings in /sys": Attack(
-        "import os\nprint(sorted(os.listdir('/sys')), sorted(os.listdir('/sys/kernel/mm')))\n"
-        "print('writable', os.access('/sys/kernel/mm/transparent_hugepage/enabled', os.W_OK))\n"
-        "dlogits = torch.zeros_like(logits)",  # access(), not a write: without the sandbox this is the host's /sys
-        "failed", "dlogits differs from autograd",
-        output="['kernel'] ['transparent_hugepage']\nwritable False" if bwrap_works() else "writable"),
+        "import os\nprint('/sys:', os.path.exists('/sys'))\ndlogits = torch.zeros_like(logits)",
+        "failed", "dlogits differs from autograd", output=f"/sys: {not bwrap_works()}"),
     "the zygote's memory read through /proc": Attack(
         "import os\ntry:\n    open(f'/proc/{os.getppid()}/mem', 'rb').read(1)\n    print('read it')\n"
         "except OSError as e:\n    print('refused', type(e).__name__)\ndlogits = torch.zeros_like(logits)",
@@ -440,7 +436,7 @@ def test_a_batch_of_every_attack_gets_its_verdict(limited_grader, pasted, tmp_pa
         try:
             assert_verdict(report, ATTACKS[name])
         except AssertionError as e:
-            wrong[name] = str(e).splitlines()[0]
+            wrong[name] = " | ".join(str(e).splitlines()[:3])
     assert wrong == {}
 
 
