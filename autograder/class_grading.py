@@ -2,8 +2,8 @@
 
 The workers (class_worker.py) grade and render; the parent alone writes: the gradebook, the autograded notebook,
 the feedback page, and last the results JSON (what grading found, the one source the class report reads; its
-notebook hash and settings let a re-run skip what is unchanged). The workers are started first (`Workers`), so they
-import torch and start their sandboxes while the parent imports nbgrader and reads the course: nbgrader is
+notebook hash and settings let a re-run skip what is unchanged). The workers are started first (`Workers`), so torch
+is imported and their sandboxes start while the parent imports nbgrader and reads the course: nbgrader is
 imported here only inside the functions that use it.
 """
 import contextlib
@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import shutil
+import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -165,10 +166,11 @@ def _graded_as_completed(tasks: list[Task], workers: "Workers", progress: bool):
 
 class Workers:
     """The grading workers: a process pool on this machine, or a Dask cluster. A pool's processes start as this is
-    made (each imports torch and starts its sandboxes), not when the first task is sent."""
+    made (forked with torch imported, each starts its sandboxes), not when the first task is sent."""
 
     def __init__(self, settings: GradingSettings, jobs: int | None = None, scheduler: str | None = None):
         self.settings, self.jobs, self.scheduler = settings, jobs or os.cpu_count(), scheduler
+        self.starting: threading.Thread | None = None
         self.start()
 
     def start(self):
@@ -182,11 +184,17 @@ class Workers:
             except (OSError, TimeoutError) as e:
                 raise CourseError(f"cannot reach the Dask scheduler at {self.scheduler} ({e})") from None
         else:
-            # spawn: the parent holds a database connection and a progress thread, which a fork would copy.
-            self.pool = ProcessPoolExecutor(self.jobs, mp_context=get_context("spawn"), initializer=start_worker,
+            # Not forked from the parent, which holds a database connection and a progress thread: from a fork
+            # server, a clean process that imports torch once for every worker (each would take seconds on its
+            # own, while its two sandboxes import torch as well, all on the same cores).
+            context = get_context("forkserver")
+            context.set_forkserver_preload(["torch", "autograder.grading", "autograder.class_worker"])
+            self.pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=start_worker,
                                             initargs=(self.settings,))  # fmt: skip
-            for _ in range(self.jobs):  # the pool starts a process for each task it cannot give an idle one
-                self.pool.submit(ready)
+            # The pool starts a process for each task it cannot give an idle one, and the first waits until the
+            # fork server has imported torch: in a thread, so this process reads the course meanwhile.
+            self.starting = threading.Thread(target=lambda: [self.pool.submit(ready) for _ in range(self.jobs)])
+            self.starting.start()
 
     def __enter__(self):
         return self
@@ -199,7 +207,12 @@ class Workers:
         self.close()
         self.start()
 
+    def _started(self):
+        if self.starting:
+            self.starting.join()
+
     def close(self):
+        self._started()
         if self.scheduler:
             self.pool.close()
         else:
@@ -207,6 +220,7 @@ class Workers:
 
     def grade(self, tasks: list[Task]):
         """(task, outcome or the exception grading it raised), in the order they finish."""
+        self._started()
         if self.scheduler:
             from distributed import as_completed as dask_completed
 
