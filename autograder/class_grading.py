@@ -247,8 +247,7 @@ def _write(course: "Course", gradebook: "GradebookWriter", task: Task, graded: d
     # As nbgrader's autograde: the submission's other files (timestamp.txt, submission_secret.txt, data) come along.
     shutil.rmtree(autograded, ignore_errors=True)
     shutil.copytree(submitted, autograded, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
-    release = course.release() / f"{gradebook.notebook}.ipynb"
-    nb = autograded_notebook(release, submitted / f"{gradebook.notebook}.ipynb", graded["check_outputs"])
+    nb = autograded_notebook(gradebook.release, submitted / f"{gradebook.notebook}.ipynb", graded["check_outputs"])
     nbformat.write(nb, autograded / f"{gradebook.notebook}.ipynb")
     feedback.mkdir(parents=True, exist_ok=True)
     (feedback / f"{gradebook.notebook}.html").write_text(graded["feedback_html"])
@@ -259,7 +258,7 @@ def _write(course: "Course", gradebook: "GradebookWriter", task: Task, graded: d
     record.update(notebook=task.notebook, notebook_sha256=sha256(task.content), timestamp=task.timestamp,
                   settings=task.settings.record(), graded_at=utc_text(graded_at))  # fmt: skip
     course.results().mkdir(parents=True, exist_ok=True)
-    (course.results() / f"{student}.json").write_text(json.dumps(record, indent=1))
+    (course.results() / f"{student}.json").write_text(json.dumps(record))  # no indent: json's C encoder, 10x faster
 
 
 def _write_release_files(submitted: Path, feedback: Path, timestamp: str):

@@ -6,6 +6,7 @@ The autograded notebook is what the grader graded: the release notebook with the
 in, and each check cell holding the table and, as its last value, the score, so nbgrader's determine_grade
 reads the same number from the notebook that the gradebook holds.
 """
+import copy
 import warnings
 
 import nbformat
@@ -37,6 +38,12 @@ class GradebookWriter:
             raise CourseError(f"{self.assignment} in the gradebook is not the backprop_ninja notebook (grade cells "
                               f"{', '.join(sorted(cells))}): regenerate it with `nbgrader generate_assignment`")  # fmt: skip
         self.notebook = notebooks[0].name
+        release = course.release() / f"{self.notebook}.ipynb"
+        if not release.is_file():  # the autograded notebooks are made from it
+            self.gb.close()
+            raise CourseError(f"no release notebook {release}: run `nbgrader generate_assignment {self.assignment}` "
+                              f"in {course.root} first")  # fmt: skip
+        self.release = nbformat.read(release, as_version=4)
 
     def close(self):
         self.gb.close()
@@ -62,13 +69,15 @@ class GradebookWriter:
         self.gb.db.commit()
 
 
-def autograded_notebook(release_path, submission_path, check_outputs: dict[str, tuple[str, str, float]]):
-    """The release notebook with the student's exercise cells and each check cell's output filled in.
+def autograded_notebook(release: "nbformat.NotebookNode", submission_path, check_outputs: dict[str, tuple[str, str, float]]):
+    """The release notebook (read once per run, left as it is) with the student's exercise cells and each check
+    cell's output filled in.
 
     check_outputs: exercise id -> (html, text, score). Cells the student added, or provided cells they edited,
     are not carried over: the grader never read them, and nbgrader restores provided cells the same way.
+    The outputs are validated once, with the whole notebook, as nbformat.write writes it.
     """
-    nb = nbformat.read(release_path, as_version=4)
+    nb = copy.deepcopy(release)
     try:
         student_cells = read_submission(submission_path).cells
     except NotGradable:  # an ungradable file: the release's stubs stand in, and the check cells say why
@@ -81,9 +90,10 @@ def autograded_notebook(release_path, submission_path, check_outputs: dict[str, 
             if grade_id == check_cell and exercise_id in check_outputs:
                 html, text, score = check_outputs[exercise_id]
                 cell.outputs = [
-                    nbformat.v4.new_output("display_data", data={"text/html": html, "text/plain": text}),
-                    nbformat.v4.new_output("execute_result", data={"text/plain": f"{score:g}"},
-                                           execution_count=count),
+                    nbformat.from_dict({"output_type": "display_data", "metadata": {},
+                                        "data": {"text/html": html, "text/plain": text}}),
+                    nbformat.from_dict({"output_type": "execute_result", "metadata": {}, "execution_count": count,
+                                        "data": {"text/plain": f"{score:g}"}}),
                 ]  # fmt: skip
                 cell.execution_count = count
     return nb

@@ -246,3 +246,14 @@ def test_course_not_ready_is_one_line(tmp_path):
     assert run.returncode == 2 and "nbgrader generate_assignment" in run.stderr
     run = cli("report", ASSIGNMENT, cwd=course)
     assert run.returncode == 2 and "backprop-ninja grade" in run.stderr
+
+
+def test_a_course_whose_release_notebook_is_gone_is_one_line(tmp_path):
+    """The autograded notebooks are made from the release notebook, read once before anything is graded."""
+    course = make_course(tmp_path)
+    submit(course, "alice")
+    (course.parent / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").unlink()  # the config releases there
+    run = cli("grade", ASSIGNMENT, "--hidden-seed", str(COURSE_SEED), cwd=course)
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
+    assert "no release notebook" in run.stderr and "nbgrader generate_assignment" in run.stderr
+    assert not (course / "autograded").exists() and gradebook_scores(course) == {}
