@@ -185,10 +185,25 @@ def _peak_memory_mib(grader) -> float:
         zygote = sandbox.process
         if zygote is None or zygote.poll() is not None:
             continue
-        try:
-            root = psutil.Process(zygote.pid)
-            for p in [root, *root.children(recursive=True)]:
-                total += p.memory_info().rss / 2**20
-        except psutil.Error:
-            pass
+        for pid in _process_tree(zygote.pid):
+            try:
+                total += psutil.Process(pid).memory_info().rss / 2**20
+            except psutil.Error:
+                pass
     return round(total, 1)
+
+
+def _process_tree(pid: int) -> list[int]:
+    """pid and its descendants, from the kernel's list of each one's children: psutil's children() reads every
+    process on the machine, 6 ms per submission here."""
+    tree, frontier = [], [pid]
+    while frontier:
+        tree += frontier
+        children = []
+        for parent in frontier:
+            try:
+                children += [int(c) for c in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()]
+            except (OSError, ValueError):
+                pass
+        frontier = children
+    return tree
