@@ -57,7 +57,7 @@ demo: install
 	@echo "The demo's course: $(CURDIR)/$(DEMO)/course (its gradebook, feedback pages, report; exchange in $(DEMO)/exchange)"
 
 test: $(VENV)/.test-installed
-	$(BIN)/python -m pytest -n 2 --dist loadfile tests
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 tests
 
 # The student's JupyterLab: nbgrader's assignment list and validate button, not the instructor's tools
 # (student_lab/ is added to the config path for this run only; nothing in ~/.jupyter is touched).
