@@ -207,6 +207,17 @@ def remove_ipc_objects():
             remove(int(row.split()[1]))
 
 
+def signal_dispositions_of_a_fresh_python():
+    """Signals as a notebook's kernel has them, whatever the grader inherited: a grader started in the background
+    by a shell, or under nohup, ignores SIGINT or SIGHUP, and the zygote and this child would too, so a student's
+    own SIGINT would do nothing here where their kernel raises KeyboardInterrupt."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for sig in signal.valid_signals():
+        if sig not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGPIPE) and signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(sig, signal.SIG_DFL)  # SIGPIPE stays ignored, as Python itself sets it
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def run_job(jobdir: Path, memory_bytes: int, max_tasks: int):
     """In the forked child: limits, then the student's code on the job's seed. Never returns."""
     from .zygote import PR_SET_PDEATHSIG, prctl
@@ -224,6 +235,7 @@ def run_job(jobdir: Path, memory_bytes: int, max_tasks: int):
     vm_now = int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     limit = vm_now + memory_bytes  # per process; the zygote holds the whole tree to memory_bytes
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    signal_dispositions_of_a_fresh_python()
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the cap fails with an error instead
     resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
     if os.getuid() != 0:  # root is not held to RLIMIT_NPROC; under bubblewrap no run is root

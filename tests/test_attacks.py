@@ -419,6 +419,27 @@ def test_leftover_processes_are_killed_and_the_batch_goes_on(limited_grader, tmp
         assert len(tree) <= 3, tree  # bwrap, its pid-namespace init and the zygote; no student process
 
 
+def test_signals_the_grader_ignores_are_not_ignored_in_a_run(tmp_path):
+    """A grader started in the background by a shell ignores SIGINT (and under nohup SIGHUP); a run must not
+    inherit that: the student's own SIGINT raises KeyboardInterrupt as in their kernel, and SIGTERM ends the run."""
+    import signal
+    import subprocess
+
+    code = ("import os, signal\nos.kill(os.getpid(), signal.SIGINT)",
+            "import os, signal\ndlogits = torch.zeros_like(logits)\nos.kill(os.getpid(), signal.SIGTERM)")
+    path = write_submission(tmp_path / "nb.ipynb", ex2=code[0], ex3=code[1])
+
+    def ignoring():
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+
+    run = subprocess.run([sys.executable, "-m", "autograder", "check", str(path), "--json", "--hidden-seed", "4242"],
+                         capture_output=True, text=True, timeout=300, preexec_fn=ignoring)  # fmt: skip
+    ex2, ex3 = json.loads(run.stdout)["exercises"][1:3]
+    assert "your code stopped at line 2 with KeyboardInterrupt" in ex2["checks"][0]["message"]
+    assert ex3["status"] == "failed" and "ended its own process (SIGTERM)" in ex3["message"]
+
+
 def test_a_batch_of_every_attack_gets_its_verdict(limited_grader, pasted, tmp_path):
     """One grader, every attack notebook in turn, as an instructor's batch runs: each gets its own verdict.
 
