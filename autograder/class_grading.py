@@ -186,7 +186,9 @@ class Workers:
         else:
             # Not forked from the parent, which holds a database connection and a progress thread: from a fork
             # server, a clean process that imports torch once for every worker (each would take seconds on its
-            # own, while its two sandboxes import torch as well, all on the same cores).
+            # own, while its two sandboxes import torch as well, all on the same cores). Its environment is this
+            # process's when it started; nothing a worker grades by comes from it (settings.py), and a worker whose
+            # dataset differs from the run's refuses the task.
             context = get_context("forkserver")
             context.set_forkserver_preload(["torch", "autograder.grading", "autograder.class_worker"])
             self.pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=start_worker,
