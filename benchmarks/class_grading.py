@@ -57,7 +57,11 @@ KINDS = (right, wrong, crashing)
 
 def timed(cmd, cwd, env=None) -> float:
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, env=env)
+    run = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    if run.returncode:  # what went wrong, and each internal error the results recorded
+        errors = [f"{f.stem}: {json.loads(f.read_text()).get('internal_error')}"
+                  for f in Path(cwd).glob("results/*/*.json") if json.loads(f.read_text()).get("internal_error")]
+        sys.exit(f"{' '.join(map(str, cmd))} failed ({run.returncode}) in {cwd}:\n{run.stderr[-3000:]}\n" + "\n".join(errors[:5]))
     return time.perf_counter() - start
 
 
