@@ -274,7 +274,7 @@ class Sandbox:
         from .zygote import MAX_TASKS
 
         try:
-            self.cgroup.limit(self.limits.memory_bytes, MAX_TASKS)
+            self.cgroup.limit(self.limits.memory_bytes + cgroup_headroom(self.limits.memory_bytes), MAX_TASKS)
         except OSError:
             pass  # the zygote's own checks still hold the job to its limits
         return self.cgroup.oom_kills()
@@ -286,6 +286,14 @@ class Sandbox:
                 shutil.rmtree(entry, ignore_errors=True)  # does not follow links the student left
             else:
                 entry.unlink(missing_ok=True)
+
+
+def cgroup_headroom(memory_bytes: int) -> int:
+    """How far above the job's memory limit the kernel's cap sits. The zygote's own check (every POLL_SECONDS) ends
+    a job that allocates step by step; the cgroup is the backstop for one that allocates faster than that. Set at
+    the limit itself, the cgroup was always met first (it also counts the pages the child copies from the zygote),
+    and a run stopped by the kernel's OOM killer under a loaded machine could take longer than its time limit."""
+    return max(256 * 2**20, memory_bytes // 4)
 
 
 def valid_reply(reply: dict | None, job: str) -> dict | None:
