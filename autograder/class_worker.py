@@ -1,10 +1,11 @@
 """What a grading worker does with one submission: grade it (grading.py) and render what the student sees.
 
-A worker process owns one Grader, so the reference is computed once per worker (torch comes imported: workers
-are forked from a server that imported it once for all) and a submission costs only its own runs. It imports nothing of nbgrader or nbformat (seconds of start-up each): the
-parent alone writes into the course (class_grading.py). A task carries the notebook's bytes, not a path, so a Dask
-worker on another machine needs no shared filesystem, and the run's settings (settings.py), so no worker grades by
-its own environment: a worker whose grader code or dataset differ from the parent's refuses the task.
+A worker process owns one Grader, so the reference is computed once per worker (torch comes imported: workers are
+forked from a server that imported it once for all) and a submission costs only its own runs. It imports nothing of
+nbgrader or nbformat (seconds of start-up each): the parent alone writes into the course (class_grading.py). A task
+carries the notebook's bytes, not a path, so a Dask worker on another machine needs no shared filesystem, and the
+run's settings (settings.py), so no worker grades by its own environment: a worker whose grader code or dataset
+differ from the parent's refuses the task.
 """
 import functools
 import os

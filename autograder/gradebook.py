@@ -69,7 +69,8 @@ class GradebookWriter:
         self.gb.db.commit()
 
 
-def autograded_notebook(release: "nbformat.NotebookNode", submission_path, check_outputs: dict[str, tuple[str, str, float]]):
+def autograded_notebook(release: "nbformat.NotebookNode", submission_path,
+                        check_outputs: dict[str, tuple[str, str, float]]):
     """The release notebook (read once per run, left as it is) with the student's exercise cells and each check
     cell's output filled in.
 

@@ -61,7 +61,8 @@ def timed(cmd, cwd, env=None) -> float:
     if run.returncode:  # what went wrong, and each internal error the results recorded
         errors = [f"{f.stem}: {json.loads(f.read_text()).get('internal_error')}"
                   for f in Path(cwd).glob("results/*/*.json") if json.loads(f.read_text()).get("internal_error")]
-        sys.exit(f"{' '.join(map(str, cmd))} failed ({run.returncode}) in {cwd}:\n{run.stderr[-3000:]}\n" + "\n".join(errors[:5]))
+        sys.exit(f"{' '.join(map(str, cmd))} failed ({run.returncode}) in {cwd}:\n{run.stderr[-3000:]}\n"
+                 + "\n".join(errors[:5]))
     return time.perf_counter() - start
 
 
