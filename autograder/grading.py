@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import data, lecture, settings
+from . import array_file, data, lecture, settings
 from .checks import EXERCISES, HIDDEN, HIDDEN_SIZES, PUBLIC, PUBLIC_SEED, PUBLIC_SIZES, Exercise
 from .compare import Comparison, compare
 from .hints import aliasing_hint, diagnose, hint, slip_hint
@@ -18,7 +18,6 @@ from .reference import loop_batches, make_problem, reference_losses, training_re
 from .results import (HIDDEN_FAILURE, LIMIT_ENDED, LIMIT_KILLED, LIMIT_MEMORY, LIMIT_TIME, CheckResult,
                       ExerciseResult, Report, score_status)
 from .sandbox import Limits, Sandbox, isolation_in_force
-from .student_process import encode_inputs
 from .run_result import clean_result
 from .static_checks import autograd_uses, hard_coded_size, placeholder_after_answer, review_flags, source_nodes
 
@@ -192,7 +191,7 @@ class Grader:
         """What a run of `ex` on `problem` starts from, encoded once per Grader (Exercise 4's holds the training set)."""
         key = (ex.id, id(problem))  # the problems live as long as the Grader
         if key not in self._encoded_inputs:
-            self._encoded_inputs[key] = encode_inputs(problem.inputs(ex, self.Xtr, self.Ytr))
+            self._encoded_inputs[key] = array_file.encode(problem.inputs(ex, self.Xtr, self.Ytr))
         return self._encoded_inputs[key]
 
     def _reference_losses(self, problem) -> list[float]:

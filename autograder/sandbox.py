@@ -225,7 +225,7 @@ class Sandbox:
 
     def run(self, exercise_id: str, code: str, inputs: bytes, variables: list[str], steps: int,
             timeout: float, constants: dict | None = None) -> "RunOutcome":
-        """Run one exercise's code on one seed's inputs (student_process.encode_inputs), within `timeout` seconds.
+        """Run one exercise's code on one seed's inputs (array_file.encode), within `timeout` seconds.
         Never raises for the submission's sake: whatever happens comes back as the reply's status."""
         # A fresh, unpredictable folder per job: nothing a student planted in an earlier one is in it.
         jobdir = Path(tempfile.mkdtemp(dir=self.job_root, prefix="job-"))

@@ -115,12 +115,6 @@ def record_step(step: int, ns: dict, values: dict, losses: list):
     losses.append(float(loss) if isinstance(loss, torch.Tensor) and loss.numel() == 1 else None)
 
 
-def encode_inputs(arrays: dict) -> bytes:
-    """A run's input arrays as the file the child reads (INPUTS_FILE). The same for every submission of a seed and
-    exercise: the grader encodes them once."""
-    return array_file.encode(arrays)
-
-
 def run_student_code(job: dict, jobdir: Path):
     filename = f"<{job['exercise']}>"
     me = os.getpid()
