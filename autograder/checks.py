@@ -40,11 +40,18 @@ class Check:
     points: float
     rtol: float = RTOL
     atol: float = ATOL
+    # What the answer is: "tensor", a torch tensor of the reference's shape and of `dtype` (this assignment's
+    # float32 gradients); or "number", Python numbers (one, or a list of them, as the reference's shape says),
+    # which a run hands back as float64 (the micrograd assignment).
+    kind: str = "tensor"
+    dtype: str = "torch.float32"
+    # The student's name for the answer when it is not d<name> (the micrograd assignment's `gradf`).
+    answer: str = ""
 
     @property
     def variable(self) -> str:
         """The student's variable: `dlogprobs` for the check `logprobs`."""
-        return "d" + self.name
+        return self.answer or "d" + self.name
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,9 @@ def rounding_noise(value: np.ndarray, truth: np.ndarray) -> float:
     if not truth.size:
         return 0.0
     scale = float(np.abs(truth).max())
-    return max(float(np.abs(value.astype(np.float64) - truth).max()), FLOAT32_EPS * scale)
+    # One step of the reference's own precision: float32's for a tensor gradient, float64's for Python numbers.
+    eps = float(np.finfo(value.dtype).eps) if value.dtype.kind == "f" else FLOAT32_EPS
+    return max(float(np.abs(value.astype(np.float64) - truth).max()), eps * scale)
 
 
 @dataclass(frozen=True)
@@ -64,18 +66,25 @@ def compare(check: Check, meta: dict | None, array: np.ndarray | None, reference
     (the verdict, with `allowance`); without it the reference stands for the truth.
     """
     var, ref_shape = check.variable, list(reference.shape)
+    numbers = check.kind == "number"
     if meta is None:
         return Comparison(problem=f"{var} was not assigned", assigned=False)
     if meta.get("type") == "NoneType":  # the lecture's placeholders: dlogits = None # TODO
         return Comparison(problem=f"{var} is still None (not assigned yet)", assigned=False)
+    if meta.get("kind") == "failed":  # a harness called the student's code for it, and that raised
+        return Comparison(problem=f"{var}: your code {meta['why']}", assigned=not meta["unanswered"])
     if meta.get("kind") != "tensor" or array is None:
-        return Comparison(problem=f"{var} is not a tensor (it is a {meta.get('type', 'something else')})")
+        wanted = "a number" if numbers else "a tensor"
+        return Comparison(problem=f"{var} is not {wanted} (it is a {meta.get('type', 'something else')})")
     shape = list(array.shape)
     if shape != ref_shape or meta.get("shape") != shape:
+        if numbers:
+            return Comparison(problem=f"{var} is {_count(shape)} but should be {_count(ref_shape)}")
         hint = " (cmp would broadcast it and call it right)" if _broadcasts(shape, ref_shape) else ""
         return Comparison(problem=f"{var} has shape {shape} but {check.name} has shape {ref_shape}{hint}")
-    dtype_ok = meta.get("dtype") == "torch.float32"
-    student = array.astype(np.float32) if array.dtype != np.float32 else array
+    dtype_ok = meta.get("dtype") == check.dtype
+    wanted = np.float64 if check.dtype == "torch.float64" else np.float32
+    student = array.astype(wanted) if array.dtype != wanted else array
     if not np.isfinite(student).all():
         return Comparison(shape_ok=True, dtype_ok=dtype_ok, problem=f"{var} contains NaN or infinity")
     diff = np.abs(student.astype(np.float64) - reference.astype(np.float64))
@@ -87,12 +96,20 @@ def compare(check: Check, meta: dict | None, array: np.ndarray | None, reference
     truth = reference.astype(np.float64) if truth is None else truth.astype(np.float64)
     within = bool((np.abs(student.astype(np.float64) - truth) <= allowed).all())
     problem = None
-    if not dtype_ok:
-        problem = f"{var} is {meta.get('dtype')}; {check.name} is torch.float32, so its gradient must be too"
+    if not dtype_ok and numbers:
+        problem = f"{var} is a {meta.get('dtype')} tensor: give Python numbers (floats)"
+    elif not dtype_ok:
+        problem = f"{var} is {meta.get('dtype')}; {check.name} is {check.dtype}, so its gradient must be too"
     elif not within:
         problem = f"{var} differs from autograd by up to {maxdiff:.3g}"
     return Comparison(exact, approx, maxdiff, True, dtype_ok, within, problem,
                       diff.astype(np.float32) if not within else None)  # fmt: skip
+
+
+def _count(shape: list) -> str:
+    if not shape:
+        return "one number"
+    return f"a list of {shape[0]} numbers" if len(shape) == 1 else f"an array of shape {shape}"
 
 
 def allowance(check: Check, reference: np.ndarray, truth: np.ndarray | None) -> np.ndarray:

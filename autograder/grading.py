@@ -1,30 +1,31 @@
 """Grading a notebook: its exercise cells → isolated runs on the public and hidden seed → comparison → verdicts.
 
-A Grader computes the reference once (per seed) and keeps one sandbox, so grading many notebooks with one
-Grader costs one process fork per exercise each.
+The engine's side of every assignment: it reads the answers, runs them in the sandboxes, and turns comparisons
+into verdicts and messages. What an exercise's inputs, answers and hints are, it asks the notebook's assignment
+(assignment.py). A Grader makes each assignment's references once and keeps one sandbox per seed, so grading many
+notebooks with one Grader costs one process fork per exercise and seed.
 """
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import array_file, data, lecture, settings
-from .checks import EXERCISES, HIDDEN, HIDDEN_SIZES, PUBLIC, PUBLIC_SEED, PUBLIC_SIZES, Exercise
-from .compare import Comparison, compare
-from .hints import aliasing_hint, diagnose, hint, slip_hint
-from .localise import LoopView, SeedRun, earns_local_credit, forward_values, loop_check, loop_view
+from . import assignments, settings
+from .checks import HIDDEN, PUBLIC, Exercise
+from .compare import Comparison
 from .naming import assigned_names, did_you_mean
 from .notebook import ExerciseCell, read_submission
-from .reference import loop_batches, make_problem, reference_losses, training_references
 from .results import (HIDDEN_FAILURE, LIMIT_ENDED, LIMIT_KILLED, LIMIT_MEMORY, LIMIT_TIME, CheckResult,
                       ExerciseResult, Report, score_status)
 from .sandbox import Limits, Sandbox, isolation_in_force
 from .run_result import clean_result
-from .static_checks import autograd_uses, hard_coded_size, placeholder_after_answer, review_flags, source_nodes
+from .static_checks import placeholder_after_answer, review_flags, source_nodes
+
+DEFAULT_ASSIGNMENT = assignments.all_ids()[0]
 
 
 class Grader:
-    def __init__(self, limits: Limits = Limits(), hidden_seed: int | None = None, words: "data.Words | None" = None,
-                 credit: str = "strict", sandboxes: dict | None = None):
+    def __init__(self, limits: Limits = Limits(), hidden_seed: int | None = None, credit: str = "strict",
+                 sandboxes: dict | None = None, **options):
         # "strict": a check scores when its gradient is right, as in the lecture. "local": also when it is right
         # given the student's own upstream gradients (Exercise 1), so one early slip costs one point.
         self.credit = credit
@@ -40,19 +41,25 @@ class Grader:
         self.sandboxes = sandboxes or {label: Sandbox(limits) for label in (PUBLIC, HIDDEN)}
         for sandbox in self.sandboxes.values():
             sandbox.start()
+        # `options` go to every assignment's Grading (the first assignment's `words`, its dataset).
+        self.options, self._gradings = options, {}
         try:
-            self.words = words or data.load_words()
-            (self.Xtr, self.Ytr), _, _ = lecture.split_dataset(self.words.words)
-            # The public seed is what the student saw; the hidden one (other values, other sizes) catches
-            # pasted values and hard-coded sizes.
-            self.problems = {PUBLIC: make_problem(PUBLIC_SEED, self.Xtr, self.Ytr, PUBLIC_SIZES),
-                             HIDDEN: make_problem(hidden, self.Xtr, self.Ytr, HIDDEN_SIZES)}  # fmt: skip
-            self._public_at = {PUBLIC_SIZES: self.problems[PUBLIC]}
-            self._losses_at: dict = {}
-            self._encoded_inputs: dict = {}
+            self.grading(DEFAULT_ASSIGNMENT)  # the first assignment's references, made while the zygotes start
         except BaseException:
             self.close()
             raise
+
+    def grading(self, assignment_id: str):
+        """This Grader's side of an assignment (its problems and references), made on first use."""
+        if assignment_id not in self._gradings:
+            self._gradings[assignment_id] = assignments.get(assignment_id).grading(self.hidden_seed, **self.options)
+        return self._gradings[assignment_id]
+
+    def __getattr__(self, name):
+        # The first assignment's own attributes (problems, Xtr, Ytr, words), which its tests and tools read.
+        if name.startswith("_") or name in ("options", "sandboxes"):
+            raise AttributeError(name)
+        return getattr(self.grading(DEFAULT_ASSIGNMENT), name)
 
     def __enter__(self):
         return self
@@ -67,7 +74,8 @@ class Grader:
     def grade(self, path) -> Report:
         """Grade one notebook. Raises notebook.NotGradable when it is not a gradable notebook at all."""
         submission = read_submission(path)
-        exercises = [self.grade_exercise(ex, submission.cells[ex.id]) for ex in EXERCISES]
+        part = self.grading(submission.assignment.id)
+        exercises = [self.grade_exercise(ex, submission.cells[ex.id], part) for ex in submission.assignment.exercises]
         return Report(
             format=submission.format,
             notebook=str(Path(path)),
@@ -75,66 +83,42 @@ class Grader:
             max_score=sum(e.max_score for e in exercises),
             exercises=exercises,
             isolation=isolation_in_force(),
-            dataset=self.words.source,
+            dataset=part.dataset,
+            assignment=submission.assignment.id,
         )
 
-    def grade_exercise(self, ex: Exercise, cell: ExerciseCell) -> ExerciseResult:
+    def grade_exercise(self, ex: Exercise, cell: ExerciseCell, part=None) -> ExerciseResult:
+        part = part or self.grading(DEFAULT_ASSIGNMENT)
         if cell.problem:
             return _all_failed(ex, cell.status, cell.problem, failure=cell.status)
-        problems = self._problems(cell.public_sizes)
-        runs = self._run(ex, cell.source, problems)
+        problems = part.problems_for(cell)
+        runs = self._run(part, ex, cell.source, problems)
         public = runs[PUBLIC]
         limit, failure = _limit_message(public, self.limits, cell)
         if limit:
             return _all_failed(ex, "failed", limit, failure)
         error = public.result["error"]
-        if ex.trains:
-            comparisons, loop = self._training_comparisons(ex, runs, problems)
-        else:
-            comparisons = {
-                check.name: {label: compare(check, run.result["values"].get(check.variable),
-                                            run.arrays.get(check.variable), problems[label].grads[check.name],
-                                            problems[label].truth[check.name])
-                             for label, run in runs.items()}
-                for check in ex.checks
-            }  # fmt: skip
+        comparisons, context = part.comparisons(ex, runs, problems)
         checks = [CheckResult.from_comparisons(c, comparisons[c.name]) for c in ex.checks]
-        loop_root = ""
-        if ex.trains:
-            if loop:
-                loop_root = self._loop_diagnosis(ex, checks, loop, public)
-        else:
-            views = diagnose(ex, checks, [SeedRun(problems[label], run.result["values"], run.arrays)
-                                          for label, run in runs.items()])  # fmt: skip
-            for check, verdict in zip(ex.checks, checks):  # what no other hint explains, sharing a tensor may
-                if not verdict.passed and verdict.shape_ok and not verdict.hint:
-                    verdict.hint = aliasing_hint(check.variable, public.result["aliases"], cell.source, cell.where)
-            if self.credit == "local" and views:
-                for check, result in zip(ex.checks, checks):
-                    if not result.passed and result.locally_correct:
-                        credited = earns_local_credit(check, views, list(problems.values()))
-                        result.points = result.max_points if credited else 0.0
-        never_set_grads = ex.trains and not error and not public.result["values"]
+        root = part.diagnose(ex, cell, checks, runs, problems, context, self.credit)
+        unset = None if error else part.unset_message(ex, public)
         assigned = assigned_names(cell.source)
         for check, verdict in zip(ex.checks, checks):
             if verdict.assigned:
                 continue
             if error:
                 verdict.message += f": your code stopped{_at_line(error, cell)} with {error['message']}"
-            elif never_set_grads:
-                verdict.message = GRADS_NEVER_SET
+            elif unset:
+                verdict.message = unset
             else:
                 meant = did_you_mean(check.variable, check.name, assigned)
                 verdict.message += f": {meant}" if meant else ""
-        flags = autograd_uses(cell.source) + _runtime_autograd(public.result, cell.source)
+        flags = part.autograd_flags(cell.source) + _runtime_autograd(public.result, cell.source)
         result = ExerciseResult(ex.id, ex.title, sum(c.points for c in checks), ex.max_score, "", "",
                                 _located(flags, cell), checks, output=public.output, losses=public.result["losses"],
                                 review=_located(review_flags(cell.source), cell), answer_from=cell.answer_from(),
                                 left_out=list(cell.left_out), stopped=bool(error))  # fmt: skip
-        if ex.trains and result.losses:
-            result.reference_losses = self._reference_losses(problems[PUBLIC])[: len(result.losses)]
-        if loop_root:
-            result.root_cause = loop.root
+        part.finish(ex, result, runs, problems, context, root)
         if flags:
             first = flags[0]
             result.score, result.status, result.failure = 0.0, "autograd", "uses autograd"
@@ -159,49 +143,18 @@ class Grader:
         elif error:
             result.message = (f"your code stopped{_at_line(error, cell)} with {error['message']}; "
                               "the gradients assigned before it are graded")  # fmt: skip
-        elif never_set_grads:
-            result.failure = GRADS_NEVER_SET
-            result.message = (f"{GRADS_NEVER_SET}: each step of the loop must set grads = [dC, dW1, db1, dW2, db2, "
-                              "dbngain, dbnbias] (the loop applies them), so none of your gradients could be graded")  # fmt: skip
-        elif loop_root:
-            result.message = loop_root
+        elif said := part.explain(ex, cell, result, public):
+            result.failure, result.message = said
+        elif root:
+            result.message = root
         elif any(c.message == HIDDEN_FAILURE for c in checks):
-            result.message = ("right on the values you see but not on the hidden ones: compute every gradient from "
-                              "the tensors you are given (no pasted values, no hard-coded sizes)")  # fmt: skip
-            # The hidden run said one bit per check; the source alone says why, when it holds one of the sizes.
-            size = hard_coded_size(cell.source, cell.public_sizes)
-            if size:
-                line, value, name = size
-                result.message = (f"right at the sizes you see, wrong at others: look for the hard-coded {value} at "
-                                  f"{cell.where(line)} (use {name}, or the tensors' shapes)")  # fmt: skip
-                for check in checks:
-                    if check.message == HIDDEN_FAILURE:
-                        check.message = f"right at the sizes you see, wrong at others (the hard-coded {value}?)"
+            result.message = part.hidden_message(ex, cell, result) or (
+                "right on the values you see but not on the hidden ones: compute every gradient from the tensors "
+                "you are given (no pasted values, no hard-coded sizes)")  # fmt: skip
         result.status = result.status or score_status(result.score, ex.max_score)
         return result
 
-    def _problems(self, public_sizes) -> dict:
-        """The public problem at the sizes the student's notebook had (the lecture's Exercise 4 has a wider layer
-        than ours), beside the hidden one. Each is made once per Grader."""
-        if public_sizes not in self._public_at:
-            self._public_at[public_sizes] = make_problem(PUBLIC_SEED, self.Xtr, self.Ytr, public_sizes)
-        return {PUBLIC: self._public_at[public_sizes], HIDDEN: self.problems[HIDDEN]}
-
-    def _inputs(self, ex: Exercise, problem) -> bytes:
-        """What a run of `ex` on `problem` starts from, encoded once per Grader (Exercise 4's holds the training set)."""
-        key = (ex.id, id(problem))  # the problems live as long as the Grader
-        if key not in self._encoded_inputs:
-            self._encoded_inputs[key] = array_file.encode(problem.inputs(ex, self.Xtr, self.Ytr))
-        return self._encoded_inputs[key]
-
-    def _reference_losses(self, problem) -> list[float]:
-        """The reference solution's loss at each graded training step: the same for every submission."""
-        if problem.sizes not in self._losses_at:
-            steps = max(ex.steps for ex in EXERCISES)
-            self._losses_at[problem.sizes] = reference_losses(problem, self.Xtr, self.Ytr, steps)
-        return self._losses_at[problem.sizes]
-
-    def _run(self, ex: Exercise, source: str, problems: dict) -> dict[str, "SeedOutcome"]:
+    def _run(self, part, ex: Exercise, source: str, problems: dict) -> dict[str, "SeedOutcome"]:
         """The student's code on each seed, public first, each in its own sandbox, all within one time limit.
 
         The hidden run is read for one thing only, each check's pass or fail: a hidden run that did not finish or
@@ -211,14 +164,13 @@ class Grader:
         (an untouched exercise, or code that stops before its first gradient, costs one run, not two).
         """
         deadline = time.monotonic() + self.limits.timeout
-        loop = [c.variable for c in ex.checks] + [f"d{name}" for name in lecture.LOOP_INTERMEDIATES]
-        names = {f"{k}/{name}" for k in range(ex.steps) for name in loop} if ex.trains else {c.variable for c in ex.checks}
+        names = part.value_names(ex)
         lines = len(source.splitlines())
         runs = {}
         for label, problem in problems.items():
-            run = self.sandboxes[label].run(ex.id, source, self._inputs(ex, problem),
+            run = self.sandboxes[label].run(part.assignment.id, ex.id, source, part.inputs(ex, problem),
                                             [c.variable for c in ex.checks], ex.steps, deadline - time.monotonic(),
-                                            problem.constants())  # fmt: skip
+                                            part.constants(ex, problem))  # fmt: skip
             reply = run.reply
             if reply.get("status") == "finished" and run.result is None:
                 # Every run that reaches the end of the code writes its result: with none, the code ended its
@@ -238,65 +190,6 @@ class Grader:
                 runs[label] = SeedOutcome({"status": "finished"}, values_only, arrays if finished else {})
         return runs
 
-    def _training_comparisons(self, ex: Exercise, runs: dict, problems: dict) -> tuple[dict, LoopView | None]:
-        """Exercise 4: each step's gradients against autograd at the parameters the student's run reached.
-
-        Only the steps the loop got through are judged (at least the first): a loop that stops early says why in
-        the exercise's message, and a gradient that was right on every step it reached still counts.
-        Also returns the public run's first failing step, seen step by step (localise.loop_view).
-        """
-        comparisons, view = {c.name: {} for c in ex.checks}, None
-        for label, run in runs.items():
-            problem, values = problems[label], run.result["values"]
-            ran = max(1, len({key.split("/")[0] for key in values}))
-            steps = [{name: run.arrays.get(f"{k}/d{name}") for name in lecture.PARAMETER_NAMES}
-                     for k in range(min(ran, ex.steps))]  # fmt: skip
-            references = training_references(problem, self.Xtr, self.Ytr, steps)
-            batches = loop_batches(problem, self.Xtr, self.Ytr, len(steps))
-            for k, ((reference, truth, params), (Xb, Yb)) in enumerate(zip(references, batches)):
-                failed = False
-                for check in ex.checks:
-                    key = f"{k}/{check.variable}"
-                    meta, array = values.get(key), run.arrays.get(key)
-                    comparison = compare(check, meta, array, reference[check.name], truth[check.name])
-                    comparisons[check.name][f"{label}, step {k + 1}"] = comparison
-                    failed = failed or not comparison.passed
-                if label == PUBLIC and failed and view is None:
-                    student = {name: (values.get(f"{k}/d{name}"), run.arrays.get(f"{k}/d{name}")) for name in reference
-                               if f"{k}/d{name}" in values}  # fmt: skip
-                    view = loop_view(k, forward_values(params, Xb, Yb), reference, student)
-        return comparisons, view
-
-    def _loop_diagnosis(self, ex: Exercise, checks: list, view: LoopView, public: "SeedOutcome") -> str:
-        """Exercise 4's root cause, as Exercise 1's: every failing gradient right given the student's own upstream
-        'follows'; the first that is not gets the hint. Returns the exercise's line when the root cause is a
-        gradient the loop computes on the way (dhprebn, ...), which has no row of its own."""
-        Xb = view.values["Xb"].numpy()
-
-        def student(name):  # what the loop gave for d<name> at the step judged: (meta, array)
-            key = f"{view.step}/d{name}"
-            return public.result["values"].get(key), public.arrays.get(key)
-
-        for check, verdict in zip(ex.checks, checks):
-            if verdict.passed:
-                continue
-            meta, array = student(check.name)
-            verdict.locally_correct = check.name != view.root and compare(check, meta, array,
-                                                                          view.local[check.name]).passed  # fmt: skip
-            if not verdict.locally_correct:
-                verdict.hint = hint(check, meta, array, view.local[check.name], Xb)
-        if view.root is None or view.root in lecture.PARAMETER_NAMES:
-            root = next((c for c in ex.checks if c.name == view.root), None)
-            if root is not None:
-                verdict = checks[ex.checks.index(root)]
-                verdict.hint = slip_hint(root, student(root.name)[1], view.values, view.upstream) or verdict.hint
-            return ""
-        meta, array = student(view.root)
-        root = loop_check(view.root)
-        what = slip_hint(root, array, view.values, view.upstream) or hint(root, meta, array, view.local[view.root], Xb)
-        return (f"Step {view.step + 1} of your loop first goes wrong at d{view.root}, which it computes on the way "
-                f"(not graded itself){': ' + what if what else ''}")
-
 
 @dataclass
 class SeedOutcome:
@@ -307,9 +200,6 @@ class SeedOutcome:
     result: dict
     arrays: dict
     output: str = ""
-
-
-GRADS_NEVER_SET = "grads was never set"
 
 
 def _limit_message(public: SeedOutcome, limits: Limits, cell: ExerciseCell) -> tuple[str | None, str]:

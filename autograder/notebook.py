@@ -9,11 +9,16 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .checks import EXERCISES, PUBLIC_SIZES, Sizes
+from .checks import PUBLIC_SIZES, Sizes
 
-ASSIGNMENT = "backprop_ninja"
+if TYPE_CHECKING:
+    from .assignment import Assignment
+
 COURSE, LECTURE = "course", "lecture"
+# Where our notebooks say which assignment they are: metadata["backprop_ninja"]["assignment"].
+MARKER = "backprop_ninja"
 
 
 class NotGradable(Exception):
@@ -75,14 +80,17 @@ class ExerciseCell:
 class Submission:
     format: str  # COURSE: our notebook (cells by grade_id); LECTURE: the lecture's own (lecture_notebook.py)
     cells: dict[str, ExerciseCell]
+    assignment: "Assignment"
 
 
 def read_submission(path) -> Submission:
     """Each exercise's answer. Raises NotGradable for a file that is neither our notebook nor the lecture's."""
+    from . import assignments
+
     path = Path(path)
     if path.is_dir():
         inside = sorted(path.glob("*.ipynb"))
-        example = inside[0] if len(inside) == 1 else path / f"{ASSIGNMENT}.ipynb"
+        example = inside[0] if len(inside) == 1 else path / f"{assignments.all_ids()[0]}.ipynb"
         raise NotGradable(f"{path}: a folder, not a notebook: give the notebook file, e.g. {example}")
     if not path.is_file():
         raise NotGradable(f"{path}: no such file")
@@ -103,15 +111,21 @@ def read_submission(path) -> Submission:
         grade_id = _field(cell, "metadata", "nbgrader", "grade_id")
         if isinstance(grade_id, str):
             found.setdefault(grade_id, []).append(cell)
-    marked = _field(nb, "metadata", "backprop_ninja", "assignment") == ASSIGNMENT
-    if not marked and not any(ex.id in found for ex in EXERCISES):
+    # Which assignment: the notebook's marker, else its file's name, else the first assignment (whose early
+    # notebooks carried no marker).
+    marker = _field(nb, "metadata", MARKER, "assignment")
+    named = marker if marker in assignments.all_ids() else path.stem if path.stem in assignments.all_ids() else None
+    assignment = assignments.get(named or assignments.all_ids()[0])
+    if named is None and not any(ex.id in found for ex in assignment.exercises):
         from .lecture_notebook import is_lecture_notebook, read_lecture_notebook
 
         if is_lecture_notebook(cells):
-            return Submission(LECTURE, read_lecture_notebook(cells))
-        raise NotGradable(f"{path}: not a {ASSIGNMENT} notebook (neither ours, with exercise cells ex1..ex4, nor "
-                          "the lecture's makemore_part4_backprop.ipynb with its '# Exercise 1' ... headings)")  # fmt: skip
-    return Submission(COURSE, {ex.id: _exercise_cell(ex.id, found.get(ex.id, [])) for ex in EXERCISES})
+            return Submission(LECTURE, read_lecture_notebook(cells), assignment)
+        ids = f"{assignment.exercises[0].id}..{assignment.exercises[-1].id}"
+        raise NotGradable(f"{path}: not a {assignment.id} notebook (neither ours, with exercise cells {ids}, nor the "
+                          "lecture's makemore_part4_backprop.ipynb with its '# Exercise 1' ... headings)")  # fmt: skip
+    cells = {ex.id: _exercise_cell(ex.id, found.get(ex.id, [])) for ex in assignment.exercises}
+    return Submission(COURSE, cells, assignment)
 
 
 def _field(value, *keys):

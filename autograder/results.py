@@ -177,6 +177,7 @@ class Report:
     isolation: str = ""
     dataset: str = ""
     format: str = COURSE  # or LECTURE: the lecture's own notebook (notebook.py, lecture_notebook.py)
+    assignment: str = ""  # the assignment's id (assignments/)
 
     @property
     def full_marks(self) -> bool:

@@ -41,6 +41,9 @@ def _meta(meta: dict) -> dict:
     if (meta.get("kind") == "tensor" and meta.get("dtype") in DTYPES and isinstance(shape, list) and len(shape) <= 8
             and all(type(d) is int and 0 <= d <= 10**8 for d in shape)):  # fmt: skip
         return {"kind": "tensor", "dtype": meta["dtype"], "shape": shape, "has_graph": meta.get("has_graph") is True}
+    if meta.get("kind") == "failed":
+        return {"kind": "failed", "why": plain_text(meta.get("why"), MAX_TEXT) or "raised an error",
+                "unanswered": meta.get("unanswered") is True}  # fmt: skip
     return {"kind": "other", "type": plain_text(meta.get("type"), 80) or "something else"}
 
 

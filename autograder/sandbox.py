@@ -223,7 +223,7 @@ class Sandbox:
             return None
         return reply if isinstance(reply, dict) else None
 
-    def run(self, exercise_id: str, code: str, inputs: bytes, variables: list[str], steps: int,
+    def run(self, assignment_id: str, exercise_id: str, code: str, inputs: bytes, variables: list[str], steps: int,
             timeout: float, constants: dict | None = None) -> "RunOutcome":
         """Run one exercise's code on one seed's inputs (array_file.encode), within `timeout` seconds.
         Never raises for the submission's sake: whatever happens comes back as the reply's status."""
@@ -232,7 +232,7 @@ class Sandbox:
         _give_job_root(jobdir, self.uid)
         dir_fd = os.open(jobdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         timeout = max(timeout, 0.0)
-        job = dict(exercise=exercise_id, code=code, variables=variables, steps=steps,
+        job = dict(assignment=assignment_id, exercise=exercise_id, code=code, variables=variables, steps=steps,
                    output_cap=self.limits.output_cap, constants=constants or {})  # fmt: skip
         # What the zygote reads: the grader's own choices only, never a submission's data.
         request = dict(job=str(self.inside_root / jobdir.name), timeout=timeout,

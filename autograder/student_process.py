@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from . import array_file, autograd_guard, lecture
+from . import array_file, assignments, autograd_guard
 from .sandbox import MAX_ELEMENTS
 
 INPUTS_FILE = "inputs.arrays"
@@ -60,31 +59,18 @@ class CappedOutput:
         return "".join(self.parts) + ("\n[output truncated]\n" if self.truncated else "")
 
 
-def namespace_for(trains: bool, arrays: dict, constants: dict | None = None) -> dict:
-    """What the notebook has defined when the exercise's cell runs, rebuilt from the grader's arrays and the
-    sizes the run is drawn at (`constants`: n, batch_size, n_hidden; the lecture's by default)."""
-    tensors = {name: torch.from_numpy(a) for name, a in arrays.items() if name != "generator_state"}
-    params = {name: tensors[name] for name in lecture.PARAMETER_NAMES}
-    ns = {
-        "torch": torch, "F": F, "block_size": lecture.block_size, "n_embd": lecture.n_embd,
-        "n_hidden": lecture.n_hidden, "vocab_size": lecture.vocab_size, "batch_size": lecture.batch_size,
-        "n": lecture.batch_size, "parameters": list(params.values()),
-        # Self-check calls left in a solution cell must not break the graded run.
-        "cmp": lambda *a, **k: None, "check": lambda *a, **k: None,
-    }  # fmt: skip
-    ns.update({name: int(value) for name, value in (constants or {}).items() if name in ("n", "batch_size", "n_hidden")})
-    ns.update(tensors)
-    if trains:
-        g = torch.Generator()
-        g.set_state(torch.from_numpy(arrays["generator_state"]))
-        ns.update(g=g, max_steps=1, lossi=[])
-    else:
-        ns.update(vars(lecture.forward(**params, Xb=tensors["Xb"], Yb=tensors["Yb"])))
-    return ns
+class NotComputed:
+    """A check's value that a run side's harness could not compute, because the student's code raised while it
+    called it (Exercise 4 of micrograd calls the student's Value class): the row says how, and where."""
+
+    def __init__(self, why: str, unanswered: bool = False):
+        self.why, self.unanswered = why, unanswered  # unanswered: it raised the stub's NotImplementedError
 
 
 def describe(value):
     """A student's value as (metadata, array or None). The array is float32 or float64 numbers, nothing else."""
+    if isinstance(value, NotComputed):
+        return {"kind": "failed", "why": value.why, "unanswered": value.unanswered}, None
     if not isinstance(value, torch.Tensor):
         return {"kind": "other", "type": type(value).__name__}, None
     try:
@@ -102,39 +88,18 @@ def describe(value):
         return {"kind": "other", "type": f"{type(value).__name__} ({type(e).__name__})"}, None
 
 
-def record_step(step: int, ns: dict, values: dict, losses: list):
-    grads = ns["grads"]
-    if not isinstance(grads, (list, tuple)) or len(grads) != len(lecture.PARAMETER_NAMES):
-        raise ValueError("grads must be the list [dC, dW1, db1, dW2, db2, dbngain, dbnbias]")
-    for name, grad in zip(lecture.PARAMETER_NAMES, grads):
-        values[f"{step}/d{name}"] = grad.clone() if isinstance(grad, torch.Tensor) else grad
-    for name in lecture.LOOP_INTERMEDIATES:  # dlogits, dh, ...: where the loop's own backward went wrong
-        if isinstance(ns.get(f"d{name}"), torch.Tensor):
-            values[f"{step}/d{name}"] = ns[f"d{name}"].clone()
-    loss = ns.get("loss")
-    losses.append(float(loss) if isinstance(loss, torch.Tensor) and loss.numel() == 1 else None)
-
-
 def run_student_code(job: dict, jobdir: Path):
     filename = f"<{job['exercise']}>"
     me = os.getpid()
+    side = assignments.get(job["assignment"]).run_side()
     arrays = array_file.decode((jobdir / INPUTS_FILE).read_bytes(), MAX_ELEMENTS)
-    ns = namespace_for(job["steps"] > 0, arrays, job.get("constants"))
+    ns = side.namespace(job, arrays)
     out = CappedOutput(job["output_cap"])
     sys.stdout = sys.stderr = out
     values, losses, error = {}, [], None
     autograd_guard.begin(filename)
     try:
-        code = compile(job["code"], filename, "exec")
-        for step in range(job["steps"] or 1):
-            ns.pop("grads", None)
-            try:
-                exec(code, ns)
-            finally:
-                # Exercise 4: keep this step's gradients even when the loop's own update then fails (a wrong
-                # shape does that), so each gradient is still judged on its own.
-                if job["steps"] and "grads" in ns:
-                    record_step(step, ns, values, losses)
+        side.execute(compile(job["code"], filename, "exec"), ns, job, arrays, values, losses)
     except BaseException as e:  # SystemExit and KeyboardInterrupt too: they end only this exercise
         error = {"type": type(e).__name__, "message": (traceback.format_exception_only(e)[-1]).strip()}
         tb = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == filename]
@@ -145,8 +110,7 @@ def run_student_code(job: dict, jobdir: Path):
     if os.getpid() != me:  # a process the student's code forked: only the run itself reports
         os._exit(0)
     calls = autograd_guard.end()
-    if not job["steps"]:
-        values = {v: ns[v] for v in job["variables"] if v in ns}
+    side.collect(job, ns, values)
     meta, saved = {}, {}
     for name, value in values.items():
         meta[name], array = describe(value)
@@ -177,10 +141,10 @@ def aliases(values: dict) -> list[list[str]]:
 
 
 def prepare():
-    """In the zygote, once: warm up torch's lazily initialised parts, so each fork starts ready, and switch
-    autograd off for every run to come."""
-    lecture.forward(**lecture.init_parameters(torch.Generator().manual_seed(0)),
-                    Xb=torch.zeros(2, lecture.block_size, dtype=torch.long), Yb=torch.zeros(2, dtype=torch.long))
+    """In the zygote, once: warm up each assignment's run side (torch's lazily initialised parts), so each fork
+    starts ready, and switch autograd off for every run to come."""
+    for assignment_id in assignments.all_ids():
+        assignments.get(assignment_id).run_side().warm_up()
     autograd_guard.install()
 
 

@@ -1,0 +1,104 @@
+"""What the engine knows of an assignment: one `Assignment` each (assignments/), and nothing else.
+
+The engine (sandbox, comparison, verdicts, views, class grading) reads an assignment's table of exercises and
+checks, and calls two small sets of hooks:
+- `Grading`, in the grader's process: the problems a seed gives (inputs for the run, autograd's answers), the
+  comparison of a run's values with them, and the hints and root causes that explain a failure;
+- the run side (`Assignment.run_module`, imported in the sandbox's child only): the namespace the student's cell
+  runs in, how it runs, and which of its values are handed back.
+An assignment's tensors, exercises and names live in its own package and nowhere else.
+"""
+import importlib
+from dataclasses import dataclass
+from functools import cached_property
+
+from .checks import Exercise
+
+
+@dataclass(frozen=True)
+class Assignment:
+    id: str  # nbgrader's assignment id, the notebook's file name and the notebook metadata's marker
+    title: str
+    exercises: tuple[Exercise, ...]
+    public_seed: int  # the values the student sees are drawn at it
+    grading_class: str  # "module:Class", a subclass of Grading, made once per Grader
+    run_module: str  # the run side, imported only in the sandbox's child and the zygote
+
+    @cached_property
+    def exercise_by_id(self) -> dict[str, Exercise]:
+        return {ex.id: ex for ex in self.exercises}
+
+    @property
+    def max_score(self) -> float:
+        return sum(ex.max_score for ex in self.exercises)
+
+    def grading(self, hidden_seed: int, **options) -> "Grading":
+        module, name = self.grading_class.split(":")
+        return getattr(importlib.import_module(module), name)(self, hidden_seed, **options)
+
+    def run_side(self):
+        return importlib.import_module(self.run_module)
+
+
+class Grading:
+    """An assignment's side of one Grader: its problems on the public and the hidden seed, and its judgement.
+
+    The engine runs the student's code on each problem's inputs and hands the runs back here; every method gets
+    the runs as {seed label: SeedOutcome} (grading.py), public first.
+    """
+
+    def __init__(self, assignment: Assignment, hidden_seed: int):
+        self.assignment, self.hidden_seed = assignment, hidden_seed
+
+    def problems_for(self, cell) -> dict:
+        """{PUBLIC: problem, HIDDEN: problem} for this answer (`cell`, notebook.ExerciseCell)."""
+        raise NotImplementedError
+
+    def inputs(self, ex: Exercise, problem) -> bytes:
+        """What a run of `ex` on `problem` starts from, as array_file bytes."""
+        raise NotImplementedError
+
+    def constants(self, ex: Exercise, problem) -> dict:
+        """Small numbers the run's namespace is built with (sizes), beside the inputs."""
+        return {}
+
+    def value_names(self, ex: Exercise) -> set[str]:
+        """Every name a run of `ex` may hand back: the rest of what it reports is dropped unread."""
+        return {check.variable for check in ex.checks}
+
+    def comparisons(self, ex: Exercise, runs: dict, problems: dict) -> tuple[dict, object]:
+        """{check name: {label: compare.Comparison}}, and whatever diagnose needs from the comparing."""
+        raise NotImplementedError
+
+    def diagnose(self, ex: Exercise, cell, checks: list, runs: dict, problems: dict, context, credit: str) -> str:
+        """Set each failing check's hint and locally_correct; return the exercise's own line when its root cause
+        has no row of its own ("" otherwise)."""
+        return ""
+
+    def autograd_flags(self, source: str) -> list[dict]:
+        """What the cell's source shows of torch's autograd (static_checks.autograd_uses); the run's own
+        refusals are flagged by the engine beside these."""
+        from .static_checks import autograd_uses
+
+        return autograd_uses(source)
+
+    def unset_message(self, ex: Exercise, public) -> str | None:
+        """What a check never set says when the code did not stop (None: the engine's own words)."""
+        return None
+
+    def explain(self, ex: Exercise, cell, result, public) -> tuple[str, str] | None:
+        """(failure, message) for what only this assignment can say of the exercise as a whole, after the
+        engine's reasons that end a run (not answered, a syntax error, a stop); None to let the engine go on."""
+        return None
+
+    def hidden_message(self, ex: Exercise, cell, result) -> str | None:
+        """The exercise's line when a check passed on the public seed only; None for the engine's."""
+        return None
+
+    @property
+    def dataset(self) -> str:
+        """Where the assignment's data came from, for the report ("" when it has none)."""
+        return ""
+
+    def finish(self, ex: Exercise, result, runs: dict, problems: dict, context, root: str):
+        """Last touches to an exercise's result (a training loop's losses); `root` is what diagnose returned."""
