@@ -10,6 +10,7 @@ from ..assignment import Assignment
 # assignment id -> the package whose ASSIGNMENT it is. The first is what a notebook without a marker is taken for.
 ASSIGNMENT_MODULES = {
     "backprop_ninja": "autograder.assignments.backprop_ninja",
+    "micrograd": "autograder.assignments.micrograd",
 }
 
 

@@ -1,0 +1,62 @@
+"""The second assignment, the first lecture's: backprop by hand through micrograd.
+
+Its table of exercises and checks is here; the lecture's values, Value class and graphs are lecture.py; the
+references (torch autograd in float64), comparisons and hints grading.py; the sandbox's side run.py.
+"""
+from ...assignment import Assignment
+from ...checks import Check, Exercise
+
+# Every answer here is Python numbers, computed in float64: right answers written in another order differ by a
+# few units in the 16th digit, mistakes by far more than these.
+RTOL, ATOL = 1e-7, 1e-10
+# The values the student sees are the lecture's own; this seed draws Exercise 4's op cases and graphs for them.
+PUBLIC_SEED = 2147483647
+
+
+def _numbers(names: str, points: float, called: bool = False) -> tuple[Check, ...]:
+    """Checks of Python numbers. `called`: what the harness gets from the student's functions and classes, under
+    the check's own name (Exercises 3-5), rather than the student's variable d<name>."""
+    return tuple(Check(name, points, RTOL, ATOL, kind="number", dtype="torch.float64", answer=name if called else "")
+                 for name in names.split())  # fmt: skip
+
+
+EXERCISES = (
+    Exercise(
+        "ex1",
+        "Exercise 1: the expression graph by hand",
+        _numbers("L d f e c b a", 1),  # from the output back, as the lecture fills them in
+        step_by_step=True,
+    ),
+    Exercise(
+        "ex2",
+        "Exercise 2: one neuron by hand",
+        _numbers("o n b x1w1x2w2 x2w2 x1w1 w2 x2 w1 x1", 1),
+        step_by_step=True,
+    ),
+    Exercise(
+        "ex3",
+        "Exercise 3: a derivative two ways",
+        # numerical_grad's tolerance follows from its step h at each point (grading.numerical_tolerance).
+        _numbers("gradf numerical_grad", 3, called=True),
+    ),
+    Exercise(
+        "ex4",
+        "Exercise 4: the Value class's backward pass",
+        _numbers("add mul pow tanh exp", 1, called=True) + _numbers("backward", 2, called=True)
+        + _numbers("graphs", 3, called=True),
+    ),
+    Exercise(
+        "ex5",
+        "Exercise 5: training the MLP",
+        _numbers("step1 step2 step3 update", 2, called=True),
+        steps=3,
+    ),
+)
+ASSIGNMENT = Assignment(
+    id="micrograd",
+    title="Building micrograd: backpropagation by hand",
+    exercises=EXERCISES,
+    public_seed=PUBLIC_SEED,
+    grading_class="autograder.assignments.micrograd.grading:MicrogradGrading",
+    run_module="autograder.assignments.micrograd.run",
+)

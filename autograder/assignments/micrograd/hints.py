@@ -1,0 +1,194 @@
+"""What a wrong answer in the micrograd assignment looks like, for the mistakes the lecture is about: the chain
+rule's upstream factor left out, tanh's derivative taken at its input, the power rule's exponent, `=` where `+=`
+accumulates, a wrong topological order, the forgotten zero_grad. Each hint is said only when the student's numbers
+are exactly what that mistake computes; and in Exercises 1 and 2 a gradient that is right given the student's own
+upstream gradients is marked as following from the first one that is not (the root cause)."""
+import math
+
+import numpy as np
+
+from . import lecture
+from .grading import mlp_gradients
+
+
+def close(student, expected) -> bool:
+    student, expected = np.asarray(student, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    return student.shape == expected.shape and bool(np.allclose(student, expected, rtol=1e-7, atol=1e-10))
+
+
+def diagnose(ex, checks: list, public, problem):
+    values, arrays = public.result["values"], public.arrays
+
+    def student(check):
+        return arrays.get(check.variable) if values.get(check.variable, {}).get("kind") == "tensor" else None
+
+    by_name = {c.name: (check, verdict) for check, verdict in zip(ex.checks, checks) for c in [check]}
+    if ex.id in ("ex1", "ex2"):
+        _graph_hints(ex, by_name, student, problem)
+    elif ex.id == "ex3":
+        _derivative_hints(by_name, student, problem)
+    elif ex.id == "ex4":
+        _value_class_hints(by_name, student, problem)
+    elif ex.id == "ex5":
+        _training_hints(by_name, student, arrays, problem)
+
+
+def _graph_hints(ex, by_name: dict, student, problem):
+    """Exercises 1-2, from the output back: each gradient against what the student's own upstream gradients
+    make of it (the sum, over the ops that use the node, of d<op's output> times the op's local derivative)."""
+    partials, truth, values = problem.partials[ex.id], problem.truth[ex.id], problem.values[ex.id]
+    output = ex.checks[0].name
+    for check in ex.checks:
+        _, verdict = by_name[check.name]
+        mine = student(check)
+        if verdict.passed or mine is None:
+            continue
+        uses = [(consumer, local) for (consumer, wrt), local in partials.items() if wrt == check.name]
+
+        def upstream(consumer):
+            given = student(by_name[consumer][0])
+            return float(given) if given is not None else float(truth[consumer])
+
+        local = 1.0 if check.name == output else sum(upstream(c) * d for c, d in uses)
+        if check.name != output and close(mine, local):
+            verdict.locally_correct = True  # right given its upstream: it follows from an earlier mistake
+            continue
+        verdict.hint = _node_hint(check.name, float(mine), uses, upstream, values, output)
+
+
+def _node_hint(name: str, mine: float, uses: list, upstream, values: dict, output: str) -> str | None:
+    if name == output:
+        return f"the output's own gradient, d{output}/d{output}, is 1.0" if not close(mine, 1.0) else None
+    if uses and close(mine, sum(d for _, d in uses)) and not all(close(upstream(c), 1.0) for c, _ in uses):
+        consumer = uses[0][0]
+        return (f"the chain rule's upstream factor is missing: multiply the local derivative by d{consumer} (the "
+                "gradient flowing into the op that uses it)")  # fmt: skip
+    for consumer, _ in uses:
+        if consumer == "o":  # o = tanh(n)
+            if close(mine, (1 - values["n"] ** 2) * upstream("o")):
+                return "tanh's derivative is 1 - o**2, taken at its output o = tanh(n), not at its input n"
+            if close(mine, (1 - math.tanh(values["n"])) * upstream("o")):
+                return "tanh's derivative is 1 - o**2 (the square of the output), not 1 - o"
+    if uses and close(mine, -sum(upstream(c) * d for c, d in uses)):
+        return "the sign is flipped"
+    if len(uses) == 1 and close(mine, upstream(uses[0][0])):
+        return (f"that is d{uses[0][0]} itself: multiply it by the local derivative (for a product, the other "
+                "factor's value)")  # fmt: skip
+    return None
+
+
+def _derivative_hints(by_name: dict, student, problem):
+    point = tuple(float(x) for x in problem.inputs["ex3"]["point"])
+    truth = problem.truth["ex3"]["gradf"]
+    check, verdict = by_name["gradf"]
+    mine = student(check)
+    if not verdict.passed and mine is not None and mine.shape == truth.shape:
+        wrong = [name for name, m, t in zip("abc", mine, truth) if not close(m, t)]
+        if wrong:
+            verdict.hint = f"wrong in df/d{', df/d'.join(wrong)}; the other {'one is' if len(wrong) == 2 else 'ones are'} right"
+            if "a" in wrong and close(mine[0], -3 * point[0] ** 2 - 0.5 * point[0] ** 0.5):
+                verdict.hint = "df/da: the power rule gives d/da a**0.5 = 0.5 * a**-0.5 (the exponent goes down by one)"
+    check, verdict = by_name["numerical_grad"]
+    mine = student(check)
+    if not verdict.passed and mine is not None and mine.shape == (3,):
+        h, f = lecture.H, lecture.f
+        one_sided = []
+        for i in range(3):
+            moved = list(point)
+            moved[i] += h
+            one_sided.append((f(*moved) - f(*point)) / h)
+        if close(mine, one_sided):
+            verdict.hint = ("that is the one-sided difference (f(x + h) - f(x)) / h, whose error is of order h: use "
+                            "the symmetric one, (f(x + h) - f(x - h)) / (2 * h), whose error is of order h**2")  # fmt: skip
+        elif close(mine, truth):
+            verdict.hint = None
+        elif np.allclose(mine, truth, rtol=1e-3, atol=1e-3):
+            verdict.hint = (f"close, but further off than a step of h = {h:g} allows: use the notebook's h and the "
+                            "symmetric difference")  # fmt: skip
+
+
+# ---------------------------------------------------------------- Exercise 4
+
+
+def _value_class_hints(by_name: dict, student, problem):
+    inputs, failed = problem.inputs["ex4"], []
+    for name in ("add", "mul", "pow", "tanh", "exp"):
+        check, verdict = by_name[name]
+        if verdict.passed:
+            continue
+        failed.append(name)
+        mine = student(check)
+        if mine is not None:
+            verdict.hint = _op_hint(name, mine, inputs[name])
+    check, verdict = by_name["backward"]
+    if not verdict.passed:
+        failed.append("backward")
+        mine = student(check)
+        if mine is not None:
+            verdict.hint = ("every gradient is 0: backward() must start with self.grad = 1.0" if not mine.any() else
+                            "the nodes' gradients are not propagated in reverse topological order: build topo by a "
+                            "depth-first search that appends a node after all its children, then call _backward on "
+                            "reversed(topo)")  # fmt: skip
+    check, verdict = by_name["graphs"]
+    if not verdict.passed and verdict.assigned and failed:
+        verdict.locally_correct = True  # these graphs use what failed above: fix that first
+        verdict.hint = f"these graphs use {', '.join(failed)}, which failed above: fix {'it' if len(failed) == 1 else 'them'} first"
+
+
+def _op_hint(name: str, mine: np.ndarray, rows: np.ndarray) -> str | None:
+    """The op's mistake, when every case's numbers are what it computes: (prior grads, local derivatives)."""
+    if name in ("add", "mul"):
+        prior = rows[:, 2:4].reshape(-1)
+        g = np.repeat(rows[:, 4], 2)
+        a, b = rows[:, 0], rows[:, 1]
+        local = np.ones(len(prior)) if name == "add" else np.stack([b, a], 1).reshape(-1)
+        swapped = None if name == "add" else np.stack([a, b], 1).reshape(-1)
+    else:
+        a = rows[:, 0]
+        prior, g = rows[:, -2], rows[:, -1]
+        if name == "pow":
+            p = rows[:, 1]
+            local = p * a ** (p - 1)
+            if close(mine, prior + p * a**p * g) or close(mine, prior + a ** (p - 1) * g) or close(mine, prior + (p - 1) * a ** (p - 2) * g):
+                return "the power rule: d/dx x**p = p * x**(p - 1)"
+        elif name == "tanh":
+            local = 1 - np.tanh(a) ** 2
+            if close(mine, prior + (1 - a**2) * g):
+                return "tanh's derivative is 1 - t**2 with t = tanh(x), the output, not the input x"
+        else:
+            local = np.exp(a)
+            if close(mine, prior + a * g):
+                return "exp's derivative is exp(x) itself: out.data"
+        swapped = None
+    if close(mine, local * g):
+        return ("the gradient is overwritten (=) instead of accumulated (+=): a node used twice, or by two ops, must "
+                "sum what each gives it")  # fmt: skip
+    if close(mine, prior + local):
+        return "the chain rule's upstream factor is missing: multiply by out.grad"
+    if close(mine, local):
+        return "the gradient is overwritten (=) instead of accumulated (+=), and out.grad is not multiplied in"
+    if swapped is not None and close(mine, prior + swapped * g):
+        return "each factor's gradient is the other factor's value times out.grad (self.grad += other.data * out.grad)"
+    return None
+
+
+# ---------------------------------------------------------------- Exercise 5
+
+
+def _training_hints(by_name: dict, student, arrays: dict, problem):
+    inputs, count = problem.inputs["ex5"], lecture.mlp_parameter_count()
+    accumulated = None
+    for k in (1, 2, 3):
+        check, verdict = by_name[f"step{k}"]
+        params, mine = arrays.get(f"params{k}"), student(check)
+        if params is None or params.shape != (count,) or mine is None:
+            if mine is not None and not verdict.passed:
+                verdict.hint = (f"MLP(3, [4, 4, 1]) has {count} parameters (4 neurons of 3 weights and a bias, 4 of 4 "
+                                "and a bias, 1 of 4 and a bias): n.parameters() must list them all, layer by layer")  # fmt: skip
+            accumulated = None
+            continue
+        truth = mlp_gradients(params, inputs["xs"], inputs["ys"])
+        accumulated = truth if accumulated is None else accumulated + truth
+        if not verdict.passed and k > 1 and close(mine, accumulated):
+            verdict.hint = ("these are this step's gradients plus every earlier step's: set p.grad = 0.0 for every "
+                            "parameter before loss.backward() (the lecture's forgotten zero_grad)")  # fmt: skip

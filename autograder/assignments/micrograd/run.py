@@ -1,0 +1,238 @@
+"""The micrograd assignment's run side, in the sandbox's child: the notebook's namespace at an exercise's cell,
+the cell run, and the numbers it gives, as float64 tensors for the engine (Python floats in the notebook).
+
+Exercises 3-5 define functions and classes rather than numbers: after the cell, the harness here calls them on
+the run's inputs (Exercise 3's point, Exercise 4's op cases and random expression graphs, built with the
+student's own Value class) and records what came out. Each check is computed on its own, so a Value whose pow
+raises still has its add, mul, tanh and exp graded; one that raises says where in its row (NotComputed).
+"""
+import math
+import random
+import traceback
+
+import torch
+
+from ...student_process import NotComputed
+from . import lecture
+
+OP_CASES = ("add", "mul", "pow", "tanh", "exp")
+
+
+def as_numbers(value):
+    """A Python number, or a list of them, as a float64 tensor; anything else as it is (describe says what)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return torch.tensor(float(value), dtype=torch.float64)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                          for v in value):  # fmt: skip
+        return torch.tensor([float(v) for v in value], dtype=torch.float64)
+    return value
+
+
+def namespace(job: dict, arrays: dict) -> dict:
+    ex = job["exercise"]
+    ns = {"math": math, "check": lambda *a, **k: None}
+    if ex in ("ex1", "ex2"):
+        graph = lecture.GRAPH if ex == "ex1" else lecture.NEURON
+        leaves = lecture.GRAPH_LEAVES if ex == "ex1" else lecture.NEURON_LEAVES
+        ns.update(lecture.forward(graph, {name: float(arrays[name]) for name in leaves}))
+    elif ex == "ex3":
+        ns.update(f=lecture.f, h=lecture.H)
+    elif ex == "ex5":
+        random.seed(int(arrays["init_seed"]))  # the network's initial weights, drawn with random.uniform
+        ns.update(Value=lecture.Value, random=random, steps=job["steps"],
+                  xs=[list(map(float, x)) for x in arrays["xs"]], ys=[float(y) for y in arrays["ys"]])
+    return ns
+
+
+def execute(code, ns: dict, job: dict, arrays: dict, values: dict, losses: list):
+    ex, where = job["exercise"], f"<{job['exercise']}>"
+    if ex == "ex5":
+        _record_training(ns, job["steps"], values, losses)
+    exec(code, ns)
+    if ex == "ex3":
+        point = tuple(float(x) for x in arrays["point"])
+        for name in job["variables"]:
+            values[name] = _computed(where, lambda name=name: _call(ns, name, point))
+    elif ex == "ex4":
+        _value_class_checks(ns, arrays, where, values)
+    elif ex == "ex5":
+        _final_parameters(ns, job["steps"], values)
+
+
+def collect(job: dict, ns: dict, values: dict):
+    if job["exercise"] in ("ex1", "ex2"):
+        values.update({v: as_numbers(ns[v]) for v in job["variables"] if v in ns})
+
+
+def warm_up():
+    """Nothing to warm: this assignment's runs are plain Python."""
+
+
+def _computed(where: str, compute):
+    """compute() as numbers, or NotComputed saying how the student's code raised (and at which of its lines)."""
+    try:
+        return as_numbers(compute())
+    except Exception as e:
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == where]
+        at = f" at line {frames[-1].lineno}" if frames else ""
+        said = f": {e}" if str(e) else ""
+        return NotComputed(f"raised {type(e).__name__}{at}{said}"[:200], unanswered=isinstance(e, NotImplementedError))
+
+
+def _call(ns: dict, name: str, point: tuple):
+    function = ns.get(name)
+    if not callable(function):
+        raise NameError(f"{name} is not defined as a function")
+    return list(function(*point))
+
+
+# ---------------------------------------------------------------- Exercise 4: the student's Value class
+
+
+def _value_class_checks(ns: dict, cases: dict, where: str, values: dict):
+    Value = ns.get("Value")
+    if not isinstance(Value, type):
+        raise NameError("the cell must define the class Value")
+    for name in OP_CASES:
+        values[name] = _computed(where, lambda name=name: _op_case_grads(Value, name, cases[name]))
+    graphs = lecture.split_graphs(cases["graphs"], cases["graph_sizes"])
+    values["backward"] = _computed(where, lambda: _graph_grads(Value, graphs, our_backward=True))
+    values["graphs"] = _computed(where, lambda: _graph_grads(Value, graphs, our_backward=False))
+    if all(isinstance(values[name], NotComputed) and values[name].unanswered for name in values):
+        values.clear()  # the notebook's stub, untouched: not answered, as an exercise that raised at once
+        raise NotImplementedError("the Value class's backward is not written yet")
+
+
+def _op_case_grads(Value, name: str, rows) -> list:
+    """Each case of one op, alone: the operands' grads after one call of the result's _backward, where the
+    operands already hold a gradient (it must be added to, not replaced) and out.grad is not 1 (it must be
+    multiplied by)."""
+    grads = []
+    for row in rows:
+        if name in ("add", "mul"):
+            a, b, ra, rb, g = map(float, row)
+            x, y = Value(a), Value(b)
+            out = x + y if name == "add" else x * y
+            x.grad, y.grad, out.grad = ra, rb, g
+            out._backward()
+            grads += [x.grad, y.grad]
+        else:
+            if name == "pow":
+                a, p, ra, g = map(float, row)
+                x = Value(a)
+                out = x ** (int(p) if p.is_integer() else p)
+            else:
+                a, ra, g = map(float, row)
+                x = Value(a)
+                out = x.tanh() if name == "tanh" else x.exp()
+            x.grad, out.grad = ra, g
+            out._backward()
+            grads.append(x.grad)
+    return grads
+
+
+def _graph_grads(Value, graphs: list, our_backward: bool) -> list:
+    """Every node's grad after the output's backward(), graph after graph. With `our_backward`, each node's own
+    _backward is the lecture's, so what is graded is backward() alone: its order and its out.grad = 1."""
+    grads = []
+    for rows in graphs:
+        nodes = []
+        for op, i, j, constant in rows:
+            if op == lecture.LEAF:
+                nodes.append(Value(constant))
+            else:
+                nodes.append(lecture.apply(op, nodes[i], nodes[j], constant, lambda v: v.tanh(), lambda v: v.exp()))
+        if our_backward:
+            _replace_backwards(nodes[-1])
+        nodes[-1].backward()
+        grads += [node.grad for node in nodes]
+    return grads
+
+
+def _replace_backwards(output):
+    """Give every node under `output` the lecture's _backward for its _op, read from its _prev and data."""
+    seen, stack = set(), [output]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        children = list(node._prev)
+        stack += children
+        node._backward = _lecture_backward(node, children)
+
+
+def _lecture_backward(out, children: list):
+    op = out._op
+    if op == "":
+        return lambda: None
+    if op == "+":
+        def backward():
+            for child in children:
+                child.grad += (2.0 if len(children) == 1 else 1.0) * out.grad
+    elif op == "*":
+        def backward():
+            if len(children) == 1:
+                children[0].grad += 2.0 * children[0].data * out.grad
+            else:
+                a, b = children
+                a.grad += b.data * out.grad
+                b.grad += a.data * out.grad
+    elif op.startswith("**"):
+        p = float(op[2:])
+
+        def backward():
+            children[0].grad += p * children[0].data ** (p - 1) * out.grad
+    elif op == "tanh":
+        def backward():
+            children[0].grad += (1 - out.data**2) * out.grad
+    elif op == "exp":
+        def backward():
+            children[0].grad += out.data * out.grad
+    else:
+        raise ValueError(f"a node's _op is {op!r}, not one of the lecture's (+, *, **p, tanh, exp)")
+    return backward
+
+
+# ---------------------------------------------------------------- Exercise 5: the training loop
+
+
+def _network(ns: dict):
+    """The loop's network: `n`, as in the lecture, else the one MLP the cell made."""
+    net = ns.get("n")
+    if hasattr(net, "parameters"):
+        return net
+    mlps = [v for v in ns.values() if type(v).__name__ == "MLP" and hasattr(v, "parameters")]
+    return mlps[0] if len(mlps) == 1 else None
+
+
+def _parameters(ns: dict) -> list | None:
+    net = _network(ns)
+    return list(net.parameters()) if net is not None else None
+
+
+def _record_training(ns: dict, steps: int, values: dict, losses: list):
+    """Each backward() of the loss, up to `steps`: the parameters it was computed at and the gradients it left."""
+    original = lecture.Value.backward
+    calls = []
+
+    def recording_backward(self):
+        original(self)
+        params = _parameters(ns)
+        k = len(calls)
+        if params is None or k >= steps:
+            return
+        calls.append(k)
+        values[f"params{k + 1}"] = as_numbers([p.data for p in params])
+        values[f"step{k + 1}"] = as_numbers([p.grad for p in params])
+        losses.append(float(self.data) if isinstance(self.data, float) else None)
+
+    lecture.Value.backward = recording_backward  # this child's copy of the class: the zygote's is untouched
+
+
+def _final_parameters(ns: dict, steps: int, values: dict):
+    """Where the loop left the parameters: the last step's update is judged from them."""
+    params = _parameters(ns)
+    done = sum(1 for k in range(steps) if f"step{k + 1}" in values)
+    if params is not None and done:
+        values[f"params{done + 1}"] = as_numbers([p.data for p in params])

@@ -1,0 +1,158 @@
+"""The micrograd assignment end to end: its solutions get full marks and its stubs zero through `check`, and a
+corpus of realistic answers, right ones written differently and the mistakes this lecture is about, gets exact
+verdicts and hints, each graded in the sandbox on the public and the hidden values."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder.grading import Grader
+from autograder.sandbox import Limits
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTION = ROOT / "solutions" / "micrograd" / "micrograd.ipynb"
+RELEASE = ROOT / "exercises" / "micrograd" / "micrograd.ipynb"
+
+
+def solution_cell(grade_id: str) -> str:
+    nb = json.loads(SOLUTION.read_text())
+    (cell,) = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id]
+    return re.sub(r"(?m)^ *### (BEGIN|END) SOLUTION\n", "", "".join(cell["source"]))
+
+
+def value_class(**replacements) -> str:
+    """The solution's Value class with some of its lines replaced: {old line (stripped): new line}."""
+    lines = []
+    for line in solution_cell("ex4").splitlines():
+        stripped = line.strip()
+        lines.append(line.replace(stripped, replacements[stripped]) if stripped in replacements else line)
+    return "\n".join(lines)
+
+
+def training_loop(old: str, new: str) -> str:
+    source = solution_cell("ex5")
+    assert old in source
+    return source.replace(old, new)
+
+
+EX1_RIGHT = "dL = 1.0\ndf = d\ndd = f\nde = dd\ndc = dd\nda = b * de\ndb = a * de\n"
+EX2_RIGHT = ("do = 1.0\ndn = do * (1 - o**2)\ndb = dn\ndx1w1x2w2 = dn\ndx1w1 = dn\ndx2w2 = dn\n"
+             "dx1 = w1 * dx1w1\ndw1 = x1 * dx1w1\ndx2 = w2 * dx2w2\ndw2 = x2 * dx2w2\n")
+EX3_SOLUTION = solution_cell("ex3")
+BACKWARD_BFS = """
+    def backward(self):
+        self.grad = 1.0
+        queue = [self]
+        while queue:
+            node = queue.pop(0)
+            node._backward()
+            queue.extend(node._prev)
+"""
+
+# (exercise, answer, score, {check: expected hint fragment, or "follows", or "hidden"}), the checks named are all
+# the ones that fail.
+CORPUS = [
+    ("ex1", EX1_RIGHT, 7, {}),
+    ("ex1", "dL = 1.0\ndd = -2.0\ndf = 4.0\nde = -2.0\ndc = -2.0\nda = 6.0\ndb = -4.0\n", 1,
+     {n: "hidden" for n in "d f e c a b".split()}),
+    ("ex1", EX1_RIGHT.replace("da = b * de", "da = b").replace("db = a * de", "db = a"), 5,
+     {"a": "upstream factor is missing", "b": "upstream factor is missing"}),
+    ("ex1", EX1_RIGHT.replace("dd = f", "dd = -f"), 2,
+     {"d": "sign is flipped", "e": "follows", "c": "follows", "a": "follows", "b": "follows"}),
+    ("ex1", EX1_RIGHT.replace("da = b * de", "da = a * de"), 6, {"a": None}),
+    ("ex2", EX2_RIGHT, 10, {}),
+    ("ex2", EX2_RIGHT.replace("dn = do * (1 - o**2)", "dn = do * (1 - n**2)"), 1,
+     {"n": "at its output", **{k: "follows" for k in "b x1w1x2w2 x1w1 x2w2 x1 w1 x2 w2".split()}}),
+    ("ex2", EX2_RIGHT.replace("dn = do * (1 - o**2)", "dn = (1 - o) * do"), 1,
+     {"n": "not 1 - o", **{k: "follows" for k in "b x1w1x2w2 x1w1 x2w2 x1 w1 x2 w2".split()}}),
+    ("ex2", EX2_RIGHT.replace("dw2 = x2 * dx2w2", "dw2 = 0.0"), 9, {"w2": "hidden"}),
+    ("ex2", EX2_RIGHT.replace("dx2 = w2 * dx2w2", "dx2 = w2"), 9, {"x2": "upstream factor is missing"}),
+    ("ex3", EX3_SOLUTION.replace("-3*a**2 - 0.5*a**-0.5", "-3*a*a - 1/(2*math.sqrt(a))"), 6, {}),
+    ("ex3", EX3_SOLUTION.replace("-3*a**2 - 0.5*a**-0.5", "-3*a**2 - 0.5*a**0.5"), 3, {"gradf": "power rule"}),
+    ("ex3", EX3_SOLUTION.replace("(f(a + h, b, c) - f(a - h, b, c)) / (2*h)", "(f(a + h, b, c) - f(a, b, c)) / h")
+     .replace("(f(a, b + h, c) - f(a, b - h, c)) / (2*h)", "(f(a, b + h, c) - f(a, b, c)) / h")
+     .replace("(f(a, b, c + h) - f(a, b, c - h)) / (2*h)", "(f(a, b, c + h) - f(a, b, c)) / h"), 3,
+     {"numerical_grad": "one-sided difference"}),
+    ("ex3", EX3_SOLUTION.replace("def numerical_grad(a, b, c):", "def numerical_grad(a, b, c, h=0.001):"), 3,
+     {"numerical_grad": "further off than a step"}),
+    ("ex3", EX3_SOLUTION.replace("return [-3*a**2 - 0.5*a**-0.5, 3*math.cos(3*b) + 2.5*b**1.5, 1/c**2]",
+                                 "return [-12.353553390593273, 10.25699027111255, 0.0625]"), 3, {"gradf": "hidden"}),
+    ("ex4", value_class(**{"self.grad += 1.0 * out.grad": "self.grad = self.grad + out.grad",
+                           "other.grad += 1.0 * out.grad": "other.grad = out.grad + other.grad"}), 10, {}),
+    ("ex4", value_class(**{"self.grad += 1.0 * out.grad": "self.grad = 1.0 * out.grad",
+                           "other.grad += 1.0 * out.grad": "other.grad = 1.0 * out.grad"}), 6,
+     {"add": "overwritten (=) instead of accumulated", "graphs": "follows"}),
+    ("ex4", value_class(**{"self.grad += other.data * out.grad": "self.grad += other.data",
+                           "other.grad += self.data * out.grad": "other.grad += self.data"}), 6,
+     {"mul": "upstream factor is missing", "graphs": "follows"}),
+    ("ex4", value_class(**{"self.grad += (1 - t**2) * out.grad": "self.grad += (1 - x**2) * out.grad"}), 6,
+     {"tanh": "the output, not the input", "graphs": "follows"}),
+    ("ex4", value_class(**{"self.grad += other * (self.data ** (other - 1)) * out.grad":
+                           "self.grad += other * self.data ** other * out.grad"}), 6,
+     {"pow": "power rule", "graphs": "follows"}),
+    ("ex4", value_class(**{"self.grad += out.data * out.grad": "self.grad += x * out.grad"}), 6,
+     {"exp": "out.data", "graphs": "follows"}),
+    ("ex4", value_class(**{"self.grad = 1.0": "pass"}), 5, {"backward": "self.grad = 1.0", "graphs": "follows"}),
+    ("ex4", solution_cell("ex4").split("    def backward(self):")[0] + BACKWARD_BFS, 5,
+     {"backward": "reverse topological order", "graphs": "follows"}),
+    ("ex5", training_loop("p.data += -0.1 * p.grad", "p.data -= 0.05 * p.grad"), 8, {}),
+    ("ex5", training_loop("  for p in n.parameters():\n    p.grad = 0.0\n", ""), 4,
+     {"step2": "zero_grad", "step3": "zero_grad"}),
+    ("ex5", training_loop("p.data += -0.1 * p.grad", "p.data += 0.1 * p.grad"), 6, {"update": "up the gradient"}),
+    ("ex5", training_loop("return act.tanh()", "return act"), 2, {"step1": None, "step2": None, "step3": None}),
+]
+
+
+def notebook_with(tmp_path: Path, exercise: str, answer: str, k: int) -> Path:
+    nb = json.loads(SOLUTION.read_text())
+    for cell in nb["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == exercise:
+            cell["source"] = answer
+    path = tmp_path / f"answer{k}" / "micrograd.ipynb"
+    path.parent.mkdir()
+    path.write_text(json.dumps(nb))
+    return path
+
+
+@pytest.fixture(scope="module")
+def grader():
+    with Grader(Limits(timeout=30), hidden_seed=4242) as g:
+        yield g
+
+
+def test_the_corpus_is_large_enough():
+    assert len(CORPUS) >= 25
+    assert {ex for ex, *_ in CORPUS} == {"ex1", "ex2", "ex3", "ex4", "ex5"}
+
+
+@pytest.mark.parametrize("k", range(len(CORPUS)))
+def test_each_answer_gets_its_verdict_and_hint(grader, tmp_path, k):
+    exercise, answer, score, failing = CORPUS[k]
+    report = grader.grade(notebook_with(tmp_path, exercise, answer, k))
+    others = [ex for ex in report.exercises if ex.id != exercise]
+    assert all(ex.score == ex.max_score for ex in others), [(ex.id, ex.message) for ex in others]
+    (ex,) = [ex for ex in report.exercises if ex.id == exercise]
+    failed = {c.name: c for c in ex.checks if not c.passed}
+    assert set(failed) == set(failing), [(c.name, c.message, c.hint) for c in ex.checks]
+    assert ex.score == score
+    for name, expected in failing.items():
+        check = failed[name]
+        if expected == "follows":
+            assert check.locally_correct and ex.first_wrong != name
+        elif expected == "hidden":
+            assert "hidden" in check.message and check.hint is None
+        elif expected is None:
+            assert check.hint is None
+        else:
+            assert expected in (check.hint or check.message), (name, check.message, check.hint)
+            assert ex.first_wrong == name or not check.locally_correct
+
+
+def test_check_gives_the_solutions_full_marks_and_the_stubs_zero():
+    for notebook, expected in ((SOLUTION, "41/41"), (RELEASE, "0/41")):
+        run = subprocess.run([sys.executable, "-m", "autograder", "check", str(notebook)], capture_output=True,
+                             text=True, timeout=300)  # fmt: skip
+        assert re.search(rf"\b{expected}\b", run.stdout), run.stdout + run.stderr
