@@ -23,6 +23,8 @@ class Assignment:
     public_seed: int  # the values the student sees are drawn at it
     grading_class: str  # "module:Class", a subclass of Grading, made once per Grader
     run_module: str  # the run side, imported only in the sandbox's child and the zygote
+    # Under every report: what "exact: False" means for this assignment's numbers, and when a check passes.
+    note: str = ""
 
     @cached_property
     def exercise_by_id(self) -> dict[str, Exercise]:

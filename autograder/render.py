@@ -11,7 +11,7 @@ from .checks import EXERCISES, MAX_SCORE
 from .layout import FOLLOWS, NOT_REACHED
 from .notebook import LECTURE
 from .pictures import difference_heatmap, loss_curves
-from .results import EXACT_NOTE, ExerciseResult, Report
+from .results import ExerciseResult, Report
 
 COLUMNS = ("check", "exact", "approx", "maxdiff", "shape", "verdict", "points", "message")
 VERDICT_STYLE = {"passed": "#1a7f37", "partial": "#9a6700", "failed": "#cf222e", "not answered": "#6e7781",
@@ -83,7 +83,7 @@ def report_renderables(report: Report, every_row: bool = False) -> list:
     parts = [Text(LECTURE_FORMAT), Text("")] if report.format == LECTURE else []
     parts += [part for ex in report.exercises for part in exercise_renderables(ex, every_row)]
     isolation = [Text(f"Isolation: {report.isolation.partition(':')[0]}")] if report.isolation else []
-    return parts + [Text(EXACT_NOTE), Text.assemble("Score: ", (points(report.score, report.max_score), "bold")),
+    return parts + [Text(report.note), Text.assemble("Score: ", (points(report.score, report.max_score), "bold")),
                     *isolation]
 
 
@@ -158,7 +158,7 @@ def report_html(report: Report) -> str:
     body = "".join(exercise_html(ex) for ex in report.exercises)
     if report.format == LECTURE:
         body = f"<p>{html.escape(LECTURE_FORMAT)}</p>{body}"
-    return (f"<div class='backprop-ninja-report'>{body}<p><small>{html.escape(EXACT_NOTE)}</small></p>"
+    return (f"<div class='backprop-ninja-report'>{body}<p><small>{html.escape(report.note)}</small></p>"
             f"<p><b>Score: {points(report.score, report.max_score)}</b></p></div>")
 
 

@@ -183,6 +183,13 @@ class Report:
     def full_marks(self) -> bool:
         return self.score == self.max_score
 
+    @property
+    def note(self) -> str:
+        """What every view says under the exercises: the assignment's own note on exact and approximate."""
+        from . import assignments
+
+        return assignments.get(self.assignment or assignments.all_ids()[0]).note
+
     def to_dict(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "exercises"}
         return {**data, "exercises": [e.to_dict() for e in self.exercises]}

@@ -143,7 +143,8 @@ def test_each_answer_gets_its_verdict_and_hint(grader, tmp_path, k):
         if expected == "follows":
             assert check.locally_correct and ex.first_wrong != name
         elif expected == "hidden":
-            assert "hidden" in check.message and check.hint is None
+            assert check.message.startswith("right at the values you see, wrong at others") and check.hint is None
+            assert "not on the hidden ones" in ex.message
         elif expected is None:
             assert check.hint is None
         else:
@@ -156,3 +157,19 @@ def test_check_gives_the_solutions_full_marks_and_the_stubs_zero():
         run = subprocess.run([sys.executable, "-m", "autograder", "check", str(notebook)], capture_output=True,
                              text=True, timeout=300)  # fmt: skip
         assert re.search(rf"\b{expected}\b", run.stdout), run.stdout + run.stderr
+
+
+def test_an_object_posing_as_a_float_is_not_converted_by_running_its_code(grader, tmp_path):
+    # isinstance() believes __class__, and float() would call the object's own __float__ after the run's guards
+    # are off: only exact ints and floats are read as numbers.
+    sneaky = EX1_RIGHT.replace("da = b * de", (
+        "class Sneaky:\n"
+        "    __class__ = property(lambda self: float)\n"
+        "    def __float__(self):\n"
+        "        return b * de\n"
+        "da = Sneaky()"))
+    report = grader.grade(notebook_with(tmp_path, "ex1", sneaky, 0))
+    (ex1,) = [ex for ex in report.exercises if ex.id == "ex1"]
+    (failed,) = [c for c in ex1.checks if not c.passed]
+    assert failed.name == "a" and failed.message == "da is not a number (it is a Sneaky)"
+    assert ex1.score == 6

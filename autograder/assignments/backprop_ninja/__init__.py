@@ -14,7 +14,7 @@ from ...compare import compare
 from ...hints import aliasing_hint, diagnose, hint, slip_hint
 from ...localise import LoopView, SeedRun, earns_local_credit, forward_values, loop_check, loop_view
 from ...reference import loop_batches, make_problem, reference_losses, training_references
-from ...results import HIDDEN_FAILURE
+from ...results import EXACT_NOTE, HIDDEN_FAILURE
 from ...static_checks import hard_coded_size
 
 ASSIGNMENT = Assignment(
@@ -24,6 +24,7 @@ ASSIGNMENT = Assignment(
     public_seed=PUBLIC_SEED,
     grading_class="autograder.assignments.backprop_ninja:BackpropGrading",
     run_module="autograder.assignments.backprop_ninja.run",
+    note=EXACT_NOTE,
 )
 
 GRADS_NEVER_SET = "grads was never set"

@@ -10,6 +10,7 @@ from ... import array_file
 from ...assignment import Grading
 from ...checks import HIDDEN, PUBLIC, Exercise
 from ...compare import Comparison, compare
+from ...results import HIDDEN_FAILURE
 from . import PUBLIC_SEED, lecture
 
 OP_CASES = 4  # cases per op in Exercise 4
@@ -23,6 +24,7 @@ class Problem:
     seed: int
     inputs: dict = field(default_factory=dict)  # exercise id -> {name: array}
     truth: dict = field(default_factory=dict)  # exercise id -> {check name: array}
+    numerical_tolerance: np.ndarray | None = None  # Exercise 3's estimate: how far its step lets it be, per variable
     partials: dict = field(default_factory=dict)  # Exercises 1-2: (consumer, input) -> local derivative
     values: dict = field(default_factory=dict)  # Exercises 1-2: every node's value
 
@@ -45,6 +47,7 @@ def make_problem(seed: int, public: bool) -> Problem:
     problem.inputs["ex3"] = {"point": np.array(point, dtype=np.float64)}
     gradient = _gradient_of_f(point)
     problem.truth["ex3"] = {"gradf": gradient, "numerical_grad": gradient}
+    problem.numerical_tolerance = numerical_tolerance(point)
     problem.inputs["ex4"], problem.truth["ex4"] = _value_class_problem(rng)
     xs = lecture.XS if public else [[rng.uniform(-2, 2) for _ in range(3)] for _ in range(4)]
     ys = lecture.YS if public else [rng.choice((-1.0, 1.0)) for _ in range(4)]
@@ -190,7 +193,7 @@ class MicrogradGrading(Grading):
         return []
 
     def inputs(self, ex: Exercise, problem) -> bytes:
-        key = (ex.id, problem.seed, id(problem))
+        key = (ex.id, id(problem))  # the problems live as long as the Grader
         if key not in self._encoded:
             self._encoded[key] = array_file.encode(problem.inputs[ex.id])
         return self._encoded[key]
@@ -208,10 +211,10 @@ class MicrogradGrading(Grading):
             comparisons[check.name] = {}
             for label, run in runs.items():
                 truth = problems[label].truth[ex.id][check.name]
-                if check.name == "numerical_grad":  # its own tolerance, from its step at this point
-                    point = tuple(problems[label].inputs["ex3"]["point"])
-                    check = replace(check, rtol=0.0, atol=numerical_tolerance(point))
-                comparisons[check.name][label] = compare(check, run.result["values"].get(check.variable),
+                held = check  # numerical_grad: its own tolerance, from its step at this point
+                if check.name == "numerical_grad":
+                    held = replace(check, rtol=0.0, atol=problems[label].numerical_tolerance)
+                comparisons[check.name][label] = compare(held, run.result["values"].get(check.variable),
                                                          run.arrays.get(check.variable), truth, truth)  # fmt: skip
         return comparisons, None
 
@@ -220,6 +223,13 @@ class MicrogradGrading(Grading):
 
         diagnose(ex, checks, runs[PUBLIC], problems[PUBLIC])
         return ""
+
+    def hidden_message(self, ex: Exercise, cell, result) -> str | None:
+        for check in result.checks:
+            if check.message == HIDDEN_FAILURE:
+                check.message = "right at the values you see, wrong at others: a number worked out, not an expression?"
+        return ("right on the values you see but not on the hidden ones: write each answer as an expression of the "
+                "values you are given (da = de * b, not da = 6.0), so it holds at any values")  # fmt: skip
 
     def _training_comparisons(self, ex: Exercise, runs: dict, problems: dict) -> dict:
         """Each step's gradients against autograd's at the parameters the student's loop had at that step; and

@@ -181,12 +181,12 @@ def random_graph(rng: random.Random, leaves: int, ops: int) -> list[tuple]:
         i = min(unused) if unused and rng.random() < 0.7 else rng.randrange(len(rows))
         j = i if rng.random() < 0.2 else (max(unused - {i}) if len(unused) > 1 else rng.randrange(len(rows)))
         constant = 0.0
-        if op == POW:
-            op, constant = (POW, float(rng.choice((2, 3)))) if k % 3 else (SQUARE_THEN_ROOT, 0.0)
-        if op == SQUARE_THEN_ROOT:  # a fractional power needs a positive base: (x*x + 1) ** 0.5
+        if op == POW and k % 3 == 0:  # a fractional power needs a positive base: (x*x + 1) ** 0.5
             rows.append((MUL, i, i, 0.0))
             rows.append((ADD_CONSTANT, len(rows) - 1, 0, 1.0))
-            op, i, constant = POW, len(rows) - 1, 0.5
+            i, constant = len(rows) - 1, 0.5
+        elif op == POW:
+            constant = float(rng.choice((2, 3)))
         elif op == DIV:
             rows.append((EXP, j, 0, 0.0))  # a divisor away from zero
             j = len(rows) - 1
@@ -207,8 +207,6 @@ def random_graph(rng: random.Random, leaves: int, ops: int) -> list[tuple]:
         unused.add(len(rows) - 1)
     return rows
 
-
-SQUARE_THEN_ROOT = -1
 
 
 def split_graphs(rows, sizes) -> list[list[tuple]]:
