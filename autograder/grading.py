@@ -147,7 +147,7 @@ class Grader:
             result.failure, result.message = said
         elif root:
             result.message = root
-        elif any(c.message == HIDDEN_FAILURE for c in checks):
+        elif (failing := [c for c in checks if not c.passed]) and all(c.message == HIDDEN_FAILURE for c in failing):
             result.message = part.hidden_message(ex, cell, result) or (
                 "right on the values you see but not on the hidden ones: compute every gradient from the tensors "
                 "you are given (no pasted values, no hard-coded sizes)")  # fmt: skip

@@ -57,7 +57,7 @@ def layout(ex) -> "Layout":
     root = _common_root(ex, rows, follows)
     folds = []
     if follows:
-        source = f"d{root}" if root else "the mistakes above"
+        source = label_of(ex, root) if root else "the mistakes above"
         folds.append(Fold(FOLLOWS, f"{_count(follows, 'more follows', 'more follow')} from {source} (each is right "
                                    f"given your own upstream gradients): {_names(follows)}", follows))  # fmt: skip
     if not_reached:
@@ -84,16 +84,19 @@ def _common_root(ex, rows: list, follows: list) -> str | None:
 
 def _lead(ex, rows: list, follows: list, root: str | None) -> str:
     if not rows and not follows:
-        subject = f"d{ex.checks[0].name}" if len(ex.checks) == 1 else "Every gradient"
+        subject = ex.checks[0].label if len(ex.checks) == 1 else "Every gradient"
         seeds = "on the values you see and on hidden ones" if ex.hidden_judged else (
             "on the values you see (your grade also checks hidden ones)")
         return f"{subject} matches autograd, {seeds}."
     first = ex.first_wrong or rows[0].name
     if not follows and len(rows) == 1:
-        return f"d{rows[0].name} is wrong: {mistake(rows[0])}."
-    lead = f"Start at d{first}: it is the first gradient that is wrong given your own upstream gradients."
+        return f"{rows[0].label} is wrong: {mistake(rows[0])}."
+    if not follows and not ex.localised:
+        return f"{_count(rows, 'check fails', 'checks fail')}, each a mistake of its own: {_names(rows)}."
+    lead = (f"Start at {label_of(ex, first)}: it is the first gradient that is wrong given your own upstream "
+            "gradients.")
     if follows:
-        lead += f" {len(follows)} more only follow from {f'd{root}' if root else 'the mistakes below'}."
+        lead += f" {len(follows)} more only follow from {label_of(ex, root) if root else 'the mistakes below'}."
     others = [r for r in rows if r.name != first]
     if others:
         lead += f" {_count(others, 'other mistake', 'other mistakes')}: {_names(others)}."
@@ -104,13 +107,13 @@ def _passing(passing: list, total: int) -> str:
     largest = max((c.maxdiff for c in passing if c.maxdiff is not None), default=None)
     within = f" (maxdiff at most {largest:.2g})" if largest is not None else ""
     if len(passing) == 1:
-        return f"d{passing[0].name} passes{within}"
+        return f"{passing[0].label} passes{within}"
     return f"{'all ' if len(passing) == total else ''}{len(passing)} pass{within}: {_names(passing)}"
 
 
 def _sentence(text: str, ex) -> str:
     """A message as the lead's sentence: capitalised (unless it starts with a gradient's name) and ended."""
-    if text and not any(text.startswith(f"d{c.name}") for c in ex.checks):
+    if text and not any(text.startswith(c.label) for c in ex.checks):
         text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."
 
@@ -147,4 +150,9 @@ def _count(checks: list, one: str, many: str) -> str:
 
 
 def _names(checks: list) -> str:
-    return ", ".join(f"d{c.name}" for c in checks)
+    return ", ".join(c.label for c in checks)
+
+
+def label_of(ex, name: str) -> str:
+    """A check's label by its name; a root cause that is no check (Exercise 4's dhprebn) as d<name>."""
+    return next((c.label for c in ex.checks if c.name == name), f"d{name}")

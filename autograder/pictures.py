@@ -100,7 +100,7 @@ def difference_heatmap(name: str, difference: np.ndarray) -> str | None:
     heat = Image.fromarray(colours).resize((cols * cell_w, rows * cell_h), Image.NEAREST)
     bar = Image.fromarray(magma(np.linspace(1, 0, heat.height))[:, None, :].repeat(12, axis=1))
     font = _font()
-    title = f"d{name}: |yours - autograd|, {rows} x {cols}"
+    title = f"{name}: |yours - autograd|, {rows} x {cols}"
     width = max(heat.width + 90, int(font.getlength(title)) + 8)  # a narrow gradient (a column) keeps its title
     image = Image.new("RGB", (width, heat.height + 28), "white")
     image.paste(heat, (4, 22))

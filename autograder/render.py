@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .checks import EXERCISES, MAX_SCORE
-from .layout import FOLLOWS, NOT_REACHED
+from .layout import FOLLOWS, NOT_REACHED, label_of
 from .notebook import LECTURE
 from .pictures import difference_heatmap, loss_curves
 from .results import ExerciseResult, Report
@@ -69,7 +69,7 @@ def exercise_renderables(ex: ExerciseResult, every_row: bool = False) -> list:
     rows = ex.checks if every_row and (view.rows or view.folds) else view.rows
     if rows:
         parts.append(_text_table(rows))
-    parts += [Text.assemble((f"d{c.name}: ", "bold"), _explanation(c)) for c in rows if not c.passed]
+    parts += [Text.assemble((f"{c.label}: ", "bold"), _explanation(c)) for c in rows if not c.passed]
     if not every_row:
         parts += [Text(FOLDED + fold.summary) for fold in view.folds]
     return parts + [Text(note) for note in view.notes] + [Text("")]
@@ -105,7 +105,7 @@ def report_text(report: Report) -> str:
 
 def exercise_summary(ex: ExerciseResult) -> str:
     """One short line (nbgrader's Validate cuts at 87 characters): the exercise, its score, where to look first."""
-    where = f"; start at d{ex.first_wrong}" if ex.first_wrong and ex.status in ("partial", "failed") else ""
+    where = f"; start at {label_of(ex, ex.first_wrong)}" if ex.first_wrong and ex.status in ("partial", "failed") else ""
     return f"{ex.title.partition(':')[0]}: {points(ex.score, ex.max_score)} points ({ex.status}){where}"
 
 
@@ -119,9 +119,9 @@ def _html_rows(checks: list, pictures: bool) -> str:
     for check in checks:
         cells = list(map(html.escape, _row(check))) + [html.escape(_explanation(check))]
         cells[5] = f"<b style='color:{PASS if check.passed else FAIL}'>{cells[5]}</b>"
-        picture = difference_heatmap(check.name, check.difference) if pictures and check.difference is not None else None
+        picture = difference_heatmap(check.label, check.difference) if pictures and check.difference is not None else None
         if picture:
-            cells[7] += f"<br><img alt='d{check.name}: where it differs' src='{picture}'>"
+            cells[7] += f"<br><img alt='{check.label}: where it differs' src='{picture}'>"
         rows.append(f"<tr data-check='{html.escape(check.name)}'>" + "".join(CELL + c + "</td>" for c in cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 

@@ -57,9 +57,15 @@ class CheckResult:
     locally_correct: bool = False
     hint: str | None = None  # what kind of mistake a failing check looks like (hints.py)
     assigned: bool = True  # the student's code set the variable (on the public seed)
+    variable: str = ""  # what the student wrote it as (dlogits; micrograd's gradf); "" in results from before it
     # Where a wrong value differs, |student - reference|, on the public seed only: pictures may show it to the
     # student, and the hidden seed's values must never leave the grader. Not part of the JSON.
     difference: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def label(self) -> str:
+        """The check as every view names it: the student's own name for the answer."""
+        return self.variable or f"d{self.name}"
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "difference"}
@@ -81,7 +87,7 @@ class CheckResult:
             label, first = next(((label, c) for label, c in public if not c.passed), ("", None))
             step = label.partition(", ")[2]
             problem = first.problem if first is not None else None
-            message = (f"{step}: " if step else "") + (problem or f"d{check.name} is not close enough")
+            message = (f"{step}: " if step else "") + (problem or f"{check.variable} is not close enough")
         elif not hidden_passed:
             message = HIDDEN_FAILURE
         passed = public_passed and hidden_passed
@@ -98,6 +104,7 @@ class CheckResult:
             message=message,
             locally_correct=passed,
             assigned=all(c.assigned for _, c in public),
+            variable=check.variable,
             difference=next((c.difference for _, c in public if c.difference is not None), None),
         )
 
@@ -135,6 +142,9 @@ class ExerciseResult:
     failure: str = ""
     # Judged on the hidden seed too (a grade); the notebook's own check() sees the public seed only.
     hidden_judged: bool = True
+    # Whether its checks were judged against the student's own upstream gradients (a step-by-step backward pass),
+    # so that the first failing one is the root cause; else each failing check is a mistake of its own.
+    localised: bool = True
 
     @property
     def first_wrong(self) -> str | None:

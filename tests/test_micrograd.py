@@ -84,20 +84,20 @@ CORPUS = [
                            "other.grad += 1.0 * out.grad": "other.grad = out.grad + other.grad"}), 10, {}),
     ("ex4", value_class(**{"self.grad += 1.0 * out.grad": "self.grad = 1.0 * out.grad",
                            "other.grad += 1.0 * out.grad": "other.grad = 1.0 * out.grad"}), 6,
-     {"add": "overwritten (=) instead of accumulated", "graphs": "follows"}),
+     {"add": "overwritten (=) instead of accumulated", "graphs": "failed above"}),
     ("ex4", value_class(**{"self.grad += other.data * out.grad": "self.grad += other.data",
                            "other.grad += self.data * out.grad": "other.grad += self.data"}), 6,
-     {"mul": "upstream factor is missing", "graphs": "follows"}),
+     {"mul": "upstream factor is missing", "graphs": "failed above"}),
     ("ex4", value_class(**{"self.grad += (1 - t**2) * out.grad": "self.grad += (1 - x**2) * out.grad"}), 6,
-     {"tanh": "the output, not the input", "graphs": "follows"}),
+     {"tanh": "the output, not the input", "graphs": "failed above"}),
     ("ex4", value_class(**{"self.grad += other * (self.data ** (other - 1)) * out.grad":
                            "self.grad += other * self.data ** other * out.grad"}), 6,
-     {"pow": "power rule", "graphs": "follows"}),
+     {"pow": "power rule", "graphs": "failed above"}),
     ("ex4", value_class(**{"self.grad += out.data * out.grad": "self.grad += x * out.grad"}), 6,
-     {"exp": "out.data", "graphs": "follows"}),
-    ("ex4", value_class(**{"self.grad = 1.0": "pass"}), 5, {"backward": "self.grad = 1.0", "graphs": "follows"}),
+     {"exp": "out.data", "graphs": "failed above"}),
+    ("ex4", value_class(**{"self.grad = 1.0": "pass"}), 5, {"backward": "self.grad = 1.0", "graphs": "failed above"}),
     ("ex4", solution_cell("ex4").split("    def backward(self):")[0] + BACKWARD_BFS, 5,
-     {"backward": "reverse topological order", "graphs": "follows"}),
+     {"backward": "reverse topological order", "graphs": "failed above"}),
     ("ex5", training_loop("p.data += -0.1 * p.grad", "p.data -= 0.05 * p.grad"), 8, {}),
     ("ex5", training_loop("  for p in n.parameters():\n    p.grad = 0.0\n", ""), 4,
      {"step2": "zero_grad", "step3": "zero_grad"}),
@@ -173,3 +173,21 @@ def test_an_object_posing_as_a_float_is_not_converted_by_running_its_code(grader
     (failed,) = [c for c in ex1.checks if not c.passed]
     assert failed.name == "a" and failed.message == "da is not a number (it is a Sneaky)"
     assert ex1.score == 6
+
+
+def test_the_lead_names_the_root_cause_or_each_mistake_as_it_is(grader, tmp_path):
+    # Exercise 2's slip at dn also makes dw2 wrong on the hidden values only (x2 = 0 on the public ones): the lead
+    # is still the root cause, not the hidden-values line. Exercise 5 has no upstream to judge against: its two
+    # failing steps are each a mistake of their own, named as the student wrote them (no d prefix).
+    ex2_answer = CORPUS[6][1]
+    ex5_answer = CORPUS[24][1]
+    nb = json.loads(SOLUTION.read_text())
+    for cell in nb["cells"]:
+        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        cell["source"] = {"ex2": ex2_answer, "ex5": ex5_answer}.get(grade_id, cell["source"])
+    path = tmp_path / "micrograd.ipynb"
+    path.write_text(json.dumps(nb))
+    exercises = {ex.id: ex for ex in grader.grade(path).exercises}
+    assert exercises["ex2"].message == ""
+    assert exercises["ex2"].layout().lead.startswith("Start at dn: it is the first gradient that is wrong given your own")
+    assert exercises["ex5"].layout().lead == "2 checks fail, each a mistake of its own: step2, step3."

@@ -131,7 +131,6 @@ def _value_class_hints(by_name: dict, student, problem):
                             "reversed(topo)")  # fmt: skip
     check, verdict = by_name["graphs"]
     if not verdict.passed and verdict.assigned and failed:
-        verdict.locally_correct = True  # these graphs use what failed above: fix that first
         verdict.hint = f"these graphs use {', '.join(failed)}, which failed above: fix {'it' if len(failed) == 1 else 'them'} first"
 
 
