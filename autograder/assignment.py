@@ -25,6 +25,9 @@ class Assignment:
     run_module: str  # the run side, imported only in the sandbox's child and the zygote
     # Under every report: what "exact: False" means for this assignment's numbers, and when a check passes.
     note: str = ""
+    # The module that reads the lecture's own notebook for this assignment (is_lecture_notebook,
+    # read_lecture_notebook, DESCRIPTION), "" when it has none.
+    lecture_notebook: str = ""
 
     @cached_property
     def exercise_by_id(self) -> dict[str, Exercise]:
@@ -40,6 +43,9 @@ class Assignment:
 
     def run_side(self):
         return importlib.import_module(self.run_module)
+
+    def lecture_reader(self):
+        return importlib.import_module(self.lecture_notebook) if self.lecture_notebook else None
 
 
 class Grading:

@@ -34,6 +34,8 @@ MAGIC = re.compile(r"^[ \t]*[%!]|\?\s*$")
 SHOWING = frozenset({"cmp", "print", "display", "plt", "sns", "matplotlib"})
 # The lecture's Exercise 4 trains a wider hidden layer than the rest of its notebook.
 LOOP_SIZES = Sizes(batch_size=PUBLIC_SIZES.batch_size, n_hidden=200)
+# How a message names the notebook this module reads.
+DESCRIPTION = "the lecture's makemore_part4_backprop.ipynb with its '# Exercise 1' ... headings"
 UNANSWERED = "write your code where the lecture's notebook says # YOUR CODE HERE :)"
 
 

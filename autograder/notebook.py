@@ -113,17 +113,15 @@ def read_submission(path) -> Submission:
             found.setdefault(grade_id, []).append(cell)
     # Which assignment: the notebook's marker, else its file's name, else the first assignment (whose early
     # notebooks carried no marker).
-    marker = _field(nb, "metadata", MARKER, "assignment")
-    named = marker if marker in assignments.all_ids() else path.stem if path.stem in assignments.all_ids() else None
-    assignment = assignments.get(named or assignments.all_ids()[0])
-    if named is None and not any(ex.id in found for ex in assignment.exercises):
-        from .lecture_notebook import is_lecture_notebook, read_lecture_notebook
-
-        if is_lecture_notebook(cells):
-            return Submission(LECTURE, read_lecture_notebook(cells), assignment)
-        ids = f"{assignment.exercises[0].id}..{assignment.exercises[-1].id}"
-        raise NotGradable(f"{path}: not a {assignment.id} notebook (neither ours, with exercise cells {ids}, nor the "
-                          "lecture's makemore_part4_backprop.ipynb with its '# Exercise 1' ... headings)")  # fmt: skip
+    marker, ids = _field(nb, "metadata", MARKER, "assignment"), assignments.all_ids()
+    assignment = assignments.get(marker if marker in ids else path.stem if path.stem in ids else ids[0])
+    if marker not in ids and not any(ex.id in found for ex in assignment.exercises):
+        reader = assignment.lecture_reader()
+        if reader and reader.is_lecture_notebook(cells):
+            return Submission(LECTURE, reader.read_lecture_notebook(cells), assignment)
+        ours = f"ours, with exercise cells {assignment.exercises[0].id}..{assignment.exercises[-1].id}"
+        raise NotGradable(f"{path}: not a {assignment.id} notebook "
+                          + (f"(neither {ours}, nor {reader.DESCRIPTION})" if reader else f"({ours})"))  # fmt: skip
     cells = {ex.id: _exercise_cell(ex.id, found.get(ex.id, [])) for ex in assignment.exercises}
     return Submission(COURSE, cells, assignment)
 

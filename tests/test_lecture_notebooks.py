@@ -235,3 +235,11 @@ def test_crafted_cells_are_read_without_a_crash(grader, tmp_path):
     assert exercises["ex2"].left_out == [f"cell {k} was left out: it does not parse (a syntax error)" for k in (11, 14, 15)]
     assert all(span["execution_count"] is None or type(span["execution_count"]) is int
                for span in exercises["ex2"].answer_from)  # fmt: skip
+
+
+def test_the_lecture_notebook_saved_under_an_assignments_name_is_still_the_lectures(tmp_path):
+    # The file's name picks the assignment; it must not stop the lecture's own notebook from being recognised.
+    path = lecture_notebook(tmp_path / "backprop_ninja.ipynb", ex2=right("ex2"))
+    submission = read_submission(path)
+    assert submission.format == LECTURE and submission.assignment.id == "backprop_ninja"
+    assert submission.cells["ex2"].source and not submission.cells["ex2"].problem

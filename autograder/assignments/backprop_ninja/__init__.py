@@ -25,6 +25,7 @@ ASSIGNMENT = Assignment(
     grading_class="autograder.assignments.backprop_ninja:BackpropGrading",
     run_module="autograder.assignments.backprop_ninja.run",
     note=EXACT_NOTE,
+    lecture_notebook="autograder.lecture_notebook",
 )
 
 GRADS_NEVER_SET = "grads was never set"
