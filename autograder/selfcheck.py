@@ -136,11 +136,16 @@ def check(exercise_id: str, namespace: dict | None = None) -> ExerciseResult:
         losses, reference = _loop_losses(ns) if ex.trains else ([], [])
     score = Score(sum(c.points for c in checks))
     status = "not answered" if not any(c.assigned for c in checks) else score_status(score, ex.max_score)
-    result = ExerciseResult(ex.id, ex.title, score, ex.max_score, status, "", [], checks, losses=losses,
-                            reference_losses=reference, hidden_judged=False)
-    if os.environ.get("NBGRADER_VALIDATING") and score < ex.max_score:
-        # nbgrader's Validate says only "Partial credit; passed some but not all of the tests" for a check cell
-        # short of full marks, unless the cell wrote to stderr: then it shows that. It sets this variable only
-        # while validating, so `nbgrader autograde` still reads the cell's score as partial credit.
+    return for_the_validator(ExerciseResult(ex.id, ex.title, score, ex.max_score, status, "", [], checks,
+                                            losses=losses, reference_losses=reference, hidden_judged=False))
+
+
+def for_the_validator(result: ExerciseResult) -> ExerciseResult:
+    """A check cell's result, said on stderr too when nbgrader validates and it is short of full marks.
+
+    nbgrader's Validate says only "Partial credit; passed some but not all of the tests" for such a cell, unless
+    the cell wrote to stderr: then it shows that. It sets this variable only while validating, so `nbgrader
+    autograde` still reads the cell's score as partial credit."""
+    if os.environ.get("NBGRADER_VALIDATING") and result.score < result.max_score:
         print(exercise_summary(result), file=sys.stderr)
     return result

@@ -191,3 +191,67 @@ def test_the_lead_names_the_root_cause_or_each_mistake_as_it_is(grader, tmp_path
     assert exercises["ex2"].message == ""
     assert exercises["ex2"].layout().lead.startswith("Start at dn: it is the first gradient that is wrong given your own")
     assert exercises["ex5"].layout().lead == "2 checks fail, each a mistake of its own: step2, step3."
+
+
+def test_the_release_is_nbgraders_of_the_solutions_and_its_points_come_from_the_table(tmp_path):
+    import shutil
+
+    import nbformat
+
+    from autograder.assignments import get
+
+    shutil.copytree(ROOT / "course", tmp_path / "course", ignore=shutil.ignore_patterns("gradebook.db", "sample_*"))
+    shutil.copytree(ROOT / "solutions", tmp_path / "solutions")
+    subprocess.run(["nbgrader", "generate_assignment", "micrograd", "--force"], cwd=tmp_path / "course", check=True,
+                   capture_output=True)  # fmt: skip
+    fresh = tmp_path / "exercises" / "micrograd" / "micrograd.ipynb"
+    cells = [(c.cell_type, c.metadata, c.source) for c in nbformat.read(fresh, as_version=4).cells]
+    assert cells == [(c.cell_type, c.metadata, c.source) for c in nbformat.read(RELEASE, as_version=4).cells]
+    by_id = {meta["nbgrader"]["grade_id"]: (meta["nbgrader"], source) for _, meta, source in cells}
+    for ex in get("micrograd").exercises:
+        assert "raise NotImplementedError()" in by_id[ex.id][1]
+        assert by_id[f"{ex.id}_check"][0]["points"] == ex.max_score
+
+
+def test_the_solutions_run_in_a_kernel_and_every_check_cell_gives_full_marks(tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+    from nbgrader.utils import determine_grade
+
+    nb = nbformat.read(SOLUTION, as_version=4)
+    NotebookClient(nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    scores = {}
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            score, max_score = determine_grade(cell)
+            scores[cell.metadata["nbgrader"]["grade_id"]] = (score, max_score)
+            assert any("text/html" in o.get("data", {}) for o in cell.outputs)
+    assert scores == {"ex1_check": (7, 7), "ex2_check": (10, 10), "ex3_check": (6, 6), "ex4_check": (10, 10),
+                      "ex5_check": (8, 8)}  # fmt: skip
+
+
+@pytest.mark.parametrize("k", [0, 9, 11, 16, 24])
+def test_the_notebooks_check_gives_what_the_grade_gives_on_the_values_the_student_sees(k):
+    # The same harness, comparisons and hints as a graded run, on the kernel's own namespace (public values only;
+    # none of these answers differs on the hidden ones). Exercise 5's loop runs 20 steps in the notebook and is
+    # recorded by the setup cell's record_training().
+    from autograder.assignments.micrograd import selfcheck
+
+    exercise, answer, score, failing = CORPUS[k]
+    nb = json.loads(SOLUTION.read_text())
+    ns = {}
+    for cell in nb["cells"]:
+        grade_id = cell["metadata"]["nbgrader"]["grade_id"]
+        if cell["cell_type"] != "code" or grade_id.endswith("_check") or grade_id == "imports":
+            continue
+        source = answer if grade_id == exercise else re.sub(r"(?m)^ *### (BEGIN|END) SOLUTION\n", "",
+                                                            "".join(cell["source"]))  # fmt: skip
+        exec(source.replace("record_training()", "record_training(globals())"), ns)
+        if grade_id == exercise:
+            break
+    result = selfcheck.check(exercise, ns)
+    assert result.score == score and not result.hidden_judged
+    assert {c.name for c in result.checks if not c.passed} == set(failing)
+    for name, expected in failing.items():
+        check = next(c for c in result.checks if c.name == name)
+        assert expected in (check.hint or check.message)

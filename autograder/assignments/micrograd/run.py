@@ -50,10 +50,17 @@ def namespace(job: dict, arrays: dict) -> dict:
 
 
 def execute(code, ns: dict, job: dict, arrays: dict, values: dict, losses: list):
-    ex, where = job["exercise"], f"<{job['exercise']}>"
-    if ex == "ex5":
-        _record_training(ns, job["steps"], values, losses)
+    if job["exercise"] == "ex5":
+        TrainingRecorder(ns, job["steps"], values, losses).install()
     exec(code, ns)
+    after_cell(job, ns, arrays, values, where=f"<{job['exercise']}>")
+
+
+def after_cell(job: dict, ns: dict, arrays: dict, values: dict, where: str = ""):
+    """What Exercises 3-5 give once their cell has run: its functions called at the point, its Value class put
+    through the op cases and graphs, its loop's last parameters. `where`: the cell's file name in tracebacks, for
+    the line a failure names. The notebook's own check() calls this on the kernel's namespace too."""
+    ex = job["exercise"]
     if ex == "ex3":
         point = tuple(float(x) for x in arrays["point"])
         for name in job["variables"]:
@@ -216,28 +223,53 @@ def _parameters(ns: dict) -> list | None:
     return list(net.parameters()) if net is not None else None
 
 
-def _record_training(ns: dict, steps: int, values: dict, losses: list):
-    """Each backward() of the loss, up to `steps`: the parameters it was computed at and the gradients it left."""
-    original = lecture.Value.backward
-    calls = []
+# The lecture's backward, as the class has it before any recorder replaces it.
+_LECTURE_BACKWARD = lecture.Value.backward
 
-    def recording_backward(self):
-        original(self)
-        params = _parameters(ns)
-        k = len(calls)
-        if params is None or k >= steps:
+
+class TrainingRecorder:
+    """Each backward() of the loss through the lecture's Value, up to `steps`: the parameters it was computed at
+    and the gradients it left; and the parameters one backward later, after the last judged update. A new
+    network (the cell run again) starts the recording afresh."""
+
+    def __init__(self, ns: dict, steps: int, values: dict | None = None, losses: list | None = None):
+        self.ns, self.steps = ns, steps
+        self.values = {} if values is None else values
+        self.losses = [] if losses is None else losses
+        self.net, self.calls = None, 0
+
+    def install(self) -> "TrainingRecorder":
+        recorder = self
+
+        def recording_backward(loss):
+            _LECTURE_BACKWARD(loss)
+            recorder.record(loss)
+
+        lecture.Value.backward = recording_backward  # in a run, this child's copy of the class only
+        return self
+
+    def record(self, loss):
+        net = _network(self.ns)
+        if net is None:
             return
-        calls.append(k)
-        values[f"params{k + 1}"] = as_numbers([p.data for p in params])
-        values[f"step{k + 1}"] = as_numbers([p.grad for p in params])
-        losses.append(float(self.data) if type(self.data) in NUMBER_TYPES else None)
-
-    lecture.Value.backward = recording_backward  # this child's copy of the class: the zygote's is untouched
+        if net is not self.net:
+            self.net, self.calls = net, 0
+            self.values.clear()
+            self.losses.clear()
+        self.calls += 1
+        k = self.calls
+        if k > self.steps + 1:
+            return
+        params = list(net.parameters())
+        self.values[f"params{k}"] = as_numbers([p.data for p in params])
+        if k <= self.steps:
+            self.values[f"step{k}"] = as_numbers([p.grad for p in params])
+            self.losses.append(float(loss.data) if type(loss.data) in NUMBER_TYPES else None)
 
 
 def _final_parameters(ns: dict, steps: int, values: dict):
     """Where the loop left the parameters: the last step's update is judged from them."""
     params = _parameters(ns)
     done = sum(1 for k in range(steps) if f"step{k + 1}" in values)
-    if params is not None and done:
+    if params is not None and done and f"params{done + 1}" not in values:
         values[f"params{done + 1}"] = as_numbers([p.data for p in params])

@@ -1,0 +1,61 @@
+"""The micrograd notebook's self-check: `check("ex1")` judges what the kernel holds now, on the lecture's values
+only (the grade also uses hidden ones, in the sandbox), with the same harness as a graded run (run.py) and the
+same comparisons and hints (grading.py, hints.py).
+
+Exercise 5's loop has run by the time its check does: the notebook's setup cell calls `record_training()`
+first, so the loop's first steps are recorded as it runs, as in a graded run.
+"""
+import functools
+import warnings
+
+from ...checks import PUBLIC
+from ...grading import SeedOutcome
+from ...results import CheckResult, ExerciseResult, Score, score_status
+from ...run_result import clean_result
+from ...selfcheck import _caller_namespace, for_the_validator
+from ...student_process import describe
+from . import ASSIGNMENT, run
+from .grading import MicrogradGrading
+
+_recorder: "run.TrainingRecorder | None" = None
+
+
+@functools.cache
+def _grading() -> MicrogradGrading:
+    return MicrogradGrading(ASSIGNMENT, hidden_seed=0)  # only the public problem is used here
+
+
+def record_training(namespace: dict | None = None):
+    """Record Exercise 5's loop from here on (the notebook's setup cell calls it)."""
+    global _recorder
+    steps = ASSIGNMENT.exercise_by_id["ex5"].steps
+    _recorder = run.TrainingRecorder(_caller_namespace() if namespace is None else namespace, steps).install()
+
+
+def check(exercise_id: str, namespace: dict | None = None) -> ExerciseResult:
+    ex = ASSIGNMENT.exercise_by_id[exercise_id]
+    ns = _caller_namespace() if namespace is None else namespace
+    part = _grading()
+    problem = part.problems[PUBLIC]
+    job = {"exercise": ex.id, "variables": [c.variable for c in ex.checks], "steps": ex.steps}
+    with warnings.catch_warnings():  # nbgrader gives a test cell 0 points for any output on stderr
+        warnings.simplefilter("ignore")
+        values = dict(_recorder.values) if ex.id == "ex5" and _recorder is not None else {}
+        if ex.id in ("ex1", "ex2"):
+            run.collect(job, ns, values)
+        else:
+            run.after_cell(job, ns, problem.inputs[ex.id], values)
+        metas, arrays = {}, {}
+        for name, value in values.items():
+            metas[name], array = describe(value)
+            if array is not None:
+                arrays[name] = array
+        result = clean_result({"values": metas}, part.value_names(ex), 0)
+        runs = {PUBLIC: SeedOutcome({"status": "finished"}, result, arrays)}
+        comparisons, context = part.comparisons(ex, runs, {PUBLIC: problem})
+        checks = [CheckResult.from_comparisons(c, comparisons[c.name]) for c in ex.checks]
+        part.diagnose(ex, None, checks, runs, {PUBLIC: problem}, context, "strict")
+    score = Score(sum(c.points for c in checks))
+    status = "not answered" if not any(c.assigned for c in checks) else score_status(score, ex.max_score)
+    return for_the_validator(ExerciseResult(ex.id, ex.title, score, ex.max_score, status, "", [], checks,
+                                            hidden_judged=False, localised=ex.step_by_step))
