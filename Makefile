@@ -34,15 +34,18 @@ install: $(VENV)/.installed
 # Regenerate the student notebooks from the instructor source, as nbgrader releases them.
 exercises: install
 	cd course && nbgrader generate_assignment backprop_ninja --force
+	cd course && nbgrader generate_assignment micrograd --force
 	# The package ships the release too, for `backprop-ninja notebook` and lecture notebooks' Exercise 4 loop.
 	cp exercises/backprop_ninja/backprop_ninja.ipynb autograder/notebooks/backprop_ninja.ipynb
 
-# The instructor's loop on the sample class (right, wrong, crashing, untouched), in a course of its own under
+# The instructor's loop on the sample class (right, wrong, crashing, untouched) for each assignment, in a course of its own under
 # demo-output/: release, grade, report, release feedback through a local exchange. Nothing in course/, where a
 # real class is collected, is read or written but its nbgrader_config.py. Re-running starts from the same
 # submissions; grading skips the ones already graded and unchanged.
 DEMO := demo-output
 DEMO_SEED := 8675309
+# Both assignments, in one nbgrader course and one gradebook.
+DEMO_ASSIGNMENTS := backprop_ninja micrograd
 demo: install
 	rm -rf $(DEMO)/solutions $(DEMO)/course/submitted
 	mkdir -p $(DEMO)/course $(DEMO)/exchange
@@ -50,10 +53,12 @@ demo: install
 	cp -r course/sample_submissions $(DEMO)/course/submitted
 	cp course/nbgrader_config.py $(DEMO)/course/nbgrader_config.py
 	echo 'c.Exchange.root = os.path.join(here, "..", "exchange")  # the demo'"'"'s own exchange' >> $(DEMO)/course/nbgrader_config.py
-	cd $(DEMO)/course && nbgrader generate_assignment backprop_ninja --force --log-level=WARN
-	cd $(DEMO)/course && backprop-ninja grade backprop_ninja --hidden-seed $(DEMO_SEED)
-	cd $(DEMO)/course && backprop-ninja report backprop_ninja
-	cd $(DEMO)/course && nbgrader release_feedback backprop_ninja --log-level=WARN
+	for assignment in $(DEMO_ASSIGNMENTS); do \
+	  (cd $(DEMO)/course && nbgrader generate_assignment $$assignment --force --log-level=WARN \
+	    && backprop-ninja grade $$assignment --hidden-seed $(DEMO_SEED) \
+	    && backprop-ninja report $$assignment \
+	    && nbgrader release_feedback $$assignment --log-level=WARN) || exit 1; \
+	done
 	@echo "The demo's course: $(CURDIR)/$(DEMO)/course (its gradebook, feedback pages, report; exchange in $(DEMO)/exchange)"
 
 test: $(VENV)/.test-installed

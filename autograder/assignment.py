@@ -57,6 +57,8 @@ class Grading:
 
     def __init__(self, assignment: Assignment, hidden_seed: int):
         self.assignment, self.hidden_seed = assignment, hidden_seed
+        # Every answer's name in the assignment: another of them is never what a missing one meant (naming.py).
+        self.answer_names = frozenset(c.variable for ex in assignment.exercises for c in ex.checks)
 
     def problems_for(self, cell) -> dict:
         """{PUBLIC: problem, HIDDEN: problem} for this answer (`cell`, notebook.ExerciseCell)."""

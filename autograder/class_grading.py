@@ -85,7 +85,7 @@ def _grade_class(course: "Course", settings: GradingSettings, force: bool, progr
                     continue
                 run.regraded[student] = changed
             tasks.append(Task(student, course.assignment, str(path.relative_to(course.root)), content,
-                              _timestamp(folder), settings))  # fmt: skip
+                              _timestamp(folder), settings, gradebook.graded_as.id))  # fmt: skip
         lost = []
         for task, outcome in _graded_as_completed(tasks, workers, progress):
             if isinstance(outcome, BaseException):
@@ -249,14 +249,15 @@ def _write(course: "Course", gradebook: "GradebookWriter", task: Task, graded: d
     # As nbgrader's autograde: the submission's other files (timestamp.txt, submission_secret.txt, data) come along.
     shutil.rmtree(autograded, ignore_errors=True)
     shutil.copytree(submitted, autograded, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
-    nb = autograded_notebook(gradebook.release, submitted / f"{gradebook.notebook}.ipynb", graded["check_outputs"])
+    nb = autograded_notebook(gradebook.release, submitted / f"{gradebook.notebook}.ipynb", graded["check_outputs"],
+                             gradebook.graded_as)  # fmt: skip
     nbformat.write(nb, autograded / f"{gradebook.notebook}.ipynb")
     feedback.mkdir(parents=True, exist_ok=True)
     (feedback / f"{gradebook.notebook}.html").write_text(graded["feedback_html"])
     graded_at = datetime.now(timezone.utc)
     _write_release_files(submitted, feedback, task.timestamp or utc_text(graded_at))
-    record = {key: graded[key] for key in ("student", "score", "max_score", "scores", "problem", "internal_error",
-                                           "seconds", "worker", "report")}  # fmt: skip
+    record = {key: graded[key] for key in ("student", "score", "max_score", "graded_as", "scores", "problem",
+                                           "internal_error", "seconds", "worker", "report")}  # fmt: skip
     record.update(notebook=task.notebook, notebook_sha256=sha256(task.content), timestamp=task.timestamp,
                   settings=task.settings.record(), graded_at=utc_text(graded_at))  # fmt: skip
     course.results().mkdir(parents=True, exist_ok=True)

@@ -10,15 +10,23 @@ import os
 import statistics
 from pathlib import Path
 
-from .checks import EXERCISE_BY_ID, EXERCISES, MAX_SCORE
+from . import assignments
 from .course import Course, CourseError
 from .pictures import score_histogram
 from .results import LIMITS_HIT
 
 # timestamp: when the student submitted (nbgrader's timestamp.txt; empty when the submission came without one,
 # as from zip_collect); graded_at: when it was graded; hidden_seed: which seed graded it, by its identity.
-CSV_COLUMNS = ["student", "score", "max_score", *[ex.id for ex in EXERCISES], "status", "seconds", "failed_checks",
-               "problem", "timestamp", "graded_at", "hidden_seed"]  # fmt: skip
+def csv_columns(assignment) -> list[str]:
+    return ["student", "score", "max_score", *[ex.id for ex in assignment.exercises], "status", "seconds",
+            "failed_checks", "problem", "timestamp", "graded_at", "hidden_seed"]  # fmt: skip
+
+
+def assignment_of(results: list[dict]):
+    """The assignment these results grade, as the course's release notebook said when they were graded (results
+    from before results named it are the first assignment's)."""
+    named = {r.get("graded_as") for r in results} - {None, ""}
+    return assignments.get(named.pop() if len(named) == 1 else assignments.all_ids()[0])
 
 
 def load_results(course: Course) -> list[dict]:
@@ -32,7 +40,7 @@ def load_results(course: Course) -> list[dict]:
 def failed_checks(result: dict) -> list[str]:
     """`ex1/logprobs` for each check the submission did not pass (every check when it could not be graded)."""
     if not result["report"]:
-        return [f"{ex.id}/{c.name}" for ex in EXERCISES for c in ex.checks]
+        return [f"{ex.id}/{c.name}" for ex in assignment_of([result]).exercises for c in ex.checks]
     return [f"{ex['id']}/{c['name']}" for ex in result["report"]["exercises"] for c in ex["checks"] if not c["passed"]]
 
 
@@ -85,7 +93,7 @@ def check_pass_rates(results: list[dict]) -> dict[str, float]:
     """Per check, in the lecture's order: the share of all submissions that passed it."""
     failures = [set(failed_checks(r)) for r in results]
     return {f"{ex.id}/{c.name}": sum(f"{ex.id}/{c.name}" not in f for f in failures) / len(results)
-            for ex in EXERCISES for c in ex.checks}  # fmt: skip
+            for ex in assignment_of(results).exercises for c in ex.checks}  # fmt: skip
 
 
 def write_report(course: Course):
@@ -95,7 +103,7 @@ def write_report(course: Course):
     out = course.reports()
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "report.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, CSV_COLUMNS)
+        writer = csv.DictWriter(f, csv_columns(assignment_of(results)))
         writer.writeheader()
         writer.writerows({key: spreadsheet_safe(value) for key, value in r.items()} for r in rows)
     links = {r["student"]: _feedback_link(course, r, out) for r in results}
@@ -124,21 +132,23 @@ def common_mistakes(results: list[dict]) -> list[tuple[str, str, str, list[str]]
                 seen.append((ex["id"], "", ex["failure"]))
             for key in dict.fromkeys(seen):
                 found.setdefault(key, []).append(result["student"])
-    ranked = sorted(found.items(), key=lambda item: (-len(item[1]), _lecture_order(item[0])))
+    assignment = assignment_of(results)
+    ranked = sorted(found.items(), key=lambda item: (-len(item[1]), _lecture_order(item[0], assignment)))
     return [(ex_id, check, what, students) for (ex_id, check, what), students in ranked]
 
 
-def _lecture_order(key: tuple[str, str, str]) -> tuple[int, int]:
+def _lecture_order(key: tuple[str, str, str], assignment) -> tuple[int, int]:
     ex_id, check, _ = key
-    ex = EXERCISE_BY_ID.get(ex_id)
+    ex = assignment.exercise_by_id.get(ex_id)
     names = [c.name for c in ex.checks] if ex else []
-    return (EXERCISES.index(ex) if ex else len(EXERCISES), names.index(check) if check in names else -1)
+    order = assignment.exercises
+    return (order.index(ex) if ex else len(order), names.index(check) if check in names else -1)
 
 
 def exercise_rates(results: list[dict]) -> list[dict]:
     """Per exercise: the share with full marks, the mean score, how many did not answer it."""
     rates = []
-    for ex in EXERCISES:
+    for ex in assignment_of(results).exercises:
         graded = [e for r in results if r["report"] for e in r["report"]["exercises"] if e["id"] == ex.id]
         scores = [r["scores"].get(ex.id, 0.0) for r in results]
         rates.append({"id": ex.id, "title": ex.title, "max_score": ex.max_score,
@@ -190,10 +200,17 @@ def _student(name: str, links: dict) -> str:
     return f"<a href='{html.escape(link)}'>{html.escape(name)}</a>" if link else html.escape(name)
 
 
-def _exercise(ex_id: str) -> str:
+def _exercise(ex_id: str, assignment) -> str:
     """An exercise as the report names it: "Exercise 1" (a results file from another grader may name others)."""
-    ex = EXERCISE_BY_ID.get(ex_id)
+    ex = assignment.exercise_by_id.get(ex_id)
     return html.escape(ex.title.partition(":")[0] if ex else ex_id)
+
+
+def _answer(ex_id: str, check: str, assignment) -> str:
+    """A check as the student named its answer (dlogits, gradf); one the table no longer has as d<name>."""
+    ex = assignment.exercise_by_id.get(ex_id)
+    found = next((c for c in ex.checks if c.name == check), None) if ex else None
+    return html.escape(found.variable if found else f"d{check}")
 
 
 def _bar(rate: float) -> str:
@@ -210,26 +227,26 @@ def _table(head: list[str], rows: list[list[str]], name: str) -> str:
 def _page(assignment: str, results: list[dict], rows: list[dict], links: dict, seeds: str) -> str:
     """The report, in the order an instructor asks: how did the class do, what did it get wrong, where, who needs
     a look, and then every submission."""
-    esc = html.escape
+    esc, a = html.escape, assignment_of(results)
     scores = [r["score"] for r in results]
     seconds = [r["seconds"] for r in results]
-    summary = (f"{len(rows)} submissions: mean score {statistics.mean(scores):.1f}/{MAX_SCORE:g}, median "
-               f"{statistics.median(scores):g}; {sum(s == MAX_SCORE for s in scores)} with full marks; "
+    summary = (f"{len(rows)} submissions: mean score {statistics.mean(scores):.1f}/{a.max_score:g}, median "
+               f"{statistics.median(scores):g}; {sum(s == a.max_score for s in scores)} with full marks; "
                f"{sum(r['status'] == 'not gradable' for r in rows)} not gradable; "
                f"{sum(r['status'] == 'internal error' for r in rows)} internal errors.")  # fmt: skip
     timing = (f"Grading took {statistics.median(seconds):.2f} s per submission (median), {max(seconds):.2f} s at "
               f"most. Graded with {esc(seeds)}.")  # fmt: skip
-    mistakes = [[f"{len(students)}", _exercise(ex_id), f"d{esc(check)}" if check else "the whole exercise", esc(what),
-                 ", ".join(_student(s, links) for s in students)]
+    mistakes = [[f"{len(students)}", _exercise(ex_id, a), _answer(ex_id, check, a) if check else "the whole exercise",
+                 esc(what), ", ".join(_student(s, links) for s in students)]
                 for ex_id, check, what, students in common_mistakes(results)[:20]]  # fmt: skip
     mistakes_html = (_table(["students", "exercise", "gradient", "mistake", "who"], mistakes, "mistakes")
                      if mistakes else "<p>No mistakes: every graded exercise is right or not answered.</p>")  # fmt: skip
     per_exercise = [[esc(e["title"]), _bar(e["full_marks"]), f"{e['mean']:.1f}/{e['max_score']:g}",
                      str(e["not_answered"])] for e in exercise_rates(results)]  # fmt: skip
     rates = check_pass_rates(results)
-    per_gradient = [[_exercise(name.split("/")[0]), f"d{esc(name.split('/')[1])}", _bar(rate)]
+    per_gradient = [[_exercise(name.split("/")[0], a), _answer(*name.split("/"), a), _bar(rate)]
                     for name, rate in rates.items()]  # fmt: skip
-    review = [[_student(student, links), _exercise(ex) if ex else "",
+    review = [[_student(student, links), _exercise(ex, a) if ex else "",
                esc(what), f"<code>{esc(detail)}</code>"] for student, ex, what, detail in review_items(results)]  # fmt: skip
     review_html = (_table(["student", "exercise", "what", "detail"], review, "review") if review
                    else "<p>Nothing to review: no internal errors, no limits hit, no autograd, no flagged code.</p>")  # fmt: skip
@@ -245,7 +262,7 @@ def _page(assignment: str, results: list[dict], rows: list[dict], links: dict, s
         f"{mistakes_html}"
         f"<h2 id='exercises'>Pass rates per exercise</h2>"
         f"{_table(['exercise', 'full marks', 'mean score', 'not answered'], per_exercise, 'exercises')}"
-        f"<h2 id='scores'>Scores</h2><img alt='score histogram' src='{score_histogram(scores, MAX_SCORE)}'>"
+        f"<h2 id='scores'>Scores</h2><img alt='score histogram' src='{score_histogram(scores, a.max_score)}'>"
         f"<h2 id='review'>For your review</h2>{review_html}"
         f"<h2 id='gradients'>Pass rate per gradient, in the lecture's order</h2>"
         f"{_table(['exercise', 'gradient', 'passing'], per_gradient, 'gradients')}"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from multiprocessing import util
 from pathlib import Path
 
-from .checks import EXERCISES, MAX_SCORE
+from . import assignments
 from .settings import GradingSettings
 
 
@@ -29,6 +29,9 @@ class Task:
     content: bytes | None  # None: the student's folder has no notebook file
     timestamp: str | None
     settings: GradingSettings
+    # Which assignment it is graded as: the course's release notebook decides (the parent reads it), never the
+    # submission's own metadata. "" for the first assignment.
+    graded_as: str = ""
 
 
 _graders: dict = {}
@@ -123,13 +126,14 @@ def grade_task(task: Task) -> dict:
         if why:
             raise SettingsMismatch(why)
         grader = worker_grader(task.settings)
+        grader.ready_for(task.graded_as or assignments.all_ids()[0])
         start = time.perf_counter()  # the submission's own time: a worker's first task also made its Grader
         with tempfile.TemporaryDirectory(prefix="backprop-ninja-submission-") as tmp:
             path = Path(tmp) / Path(task.notebook).name
             if task.content is not None:
                 path.write_bytes(task.content)
             try:
-                report, problem = grader.grade(path), None
+                report, problem = grader.grade(path, task.graded_as or None), None
             except NotGradable as e:
                 report, problem = None, str(e).replace(str(path), task.notebook)
         outcome = _outcome(task, report, problem)
@@ -144,18 +148,20 @@ def grade_task(task: Task) -> dict:
 def _outcome(task: Task, report, problem: str | None) -> dict:
     from .feedback import exercise_section, feedback_page, not_gradable_section
 
+    graded_as = assignments.get(task.graded_as or assignments.all_ids()[0])
     if report:
         report.notebook = task.notebook
         outputs = {ex.id: (exercise_section(ex), str(ex), ex.score) for ex in report.exercises}
         sections = [html for html, _, _ in outputs.values()]
     else:
         sections = [not_gradable_section(problem)]
-        outputs = {ex.id: (sections[0], f"cannot grade: {problem}", 0.0) for ex in EXERCISES}
+        outputs = {ex.id: (sections[0], f"cannot grade: {problem}", 0.0) for ex in graded_as.exercises}
     score = report.score if report else 0.0
     return {
         "student": task.student,
         "score": score,
-        "max_score": MAX_SCORE,
+        "max_score": graded_as.max_score,
+        "graded_as": graded_as.id,
         "scores": {ex_id: s for ex_id, (_, _, s) in outputs.items()},
         "problem": problem,
         "internal_error": None,
@@ -163,7 +169,7 @@ def _outcome(task: Task, report, problem: str | None) -> dict:
         "worker": None,
         "report": report.to_dict() if report else None,
         "check_outputs": outputs,
-        "feedback_html": feedback_page(task.student, task.assignment, score, sections, task.timestamp),
+        "feedback_html": feedback_page(task.student, task.assignment, graded_as, score, sections, task.timestamp),
     }
 
 

@@ -156,16 +156,16 @@ def print_scores(course):
     from rich.table import Table
     from rich.text import Text
 
-    from .checks import EXERCISES
-    from .class_report import load_results, row, seeds_used
+    from .class_report import assignment_of, load_results, row, seeds_used
 
     results = load_results(course)
+    exercises = assignment_of(results).exercises
     table = Table(title=f"{course.assignment}: {len(results)} submissions", title_justify="left", show_edge=False)
-    columns = ["student", "score", *(ex.id for ex in EXERCISES), "status", "submitted"]
+    columns = ["student", "score", *(ex.id for ex in exercises), "status", "submitted"]
     for column in columns:
         table.add_column(column, overflow="fold", justify="left" if column in ("student", "status", "submitted") else "right")
     for r in map(row, results):
-        cells = [r["student"], f"{r['score']}/{r['max_score']}", *(r[ex.id] for ex in EXERCISES), r["status"],
+        cells = [r["student"], f"{r['score']}/{r['max_score']}", *(r[ex.id] for ex in exercises), r["status"],
                  r["timestamp"] or "not recorded"]  # fmt: skip
         table.add_row(*map(Text, cells))  # Text, not markup: a student id may hold [brackets]
     console = Console(highlight=False)

@@ -6,9 +6,8 @@ no reference values of the hidden seed are printed, and no solution code is invo
 """
 import html
 
-from .checks import MAX_SCORE
 from .render import exercise_html
-from .results import EXACT_NOTE, ExerciseResult
+from .results import ExerciseResult
 
 STYLE = ("body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
          "table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd}"
@@ -26,13 +25,15 @@ def not_gradable_section(problem: str) -> str:
             f"graded</b>: {html.escape(problem)}</p></div>")  # fmt: skip
 
 
-def feedback_page(student: str, assignment: str, score: float, sections: list[str], timestamp: str | None) -> str:
-    """The whole page around the exercise sections (exercise_section, or not_gradable_section)."""
+def feedback_page(student: str, assignment: str, graded_as, score: float, sections: list[str],
+                  timestamp: str | None) -> str:  # fmt: skip
+    """The whole page around the exercise sections (exercise_section, or not_gradable_section). `assignment`:
+    nbgrader's name for it in the course; `graded_as`: the Assignment it is."""
     when = f" Submitted {html.escape(timestamp)}." if timestamp else ""
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(assignment)}: feedback for "
         f"{html.escape(student)}</title><style>{STYLE}</style></head><body>"
         f"<h1>{html.escape(assignment)}: feedback</h1><p>Student {html.escape(student)}.{when} "
-        f"<b>Score: {score:g}/{MAX_SCORE:g}</b></p>{''.join(sections)}"
-        f"<p><small>{html.escape(EXACT_NOTE)}</small></p></body></html>"
+        f"<b>Score: {score:g}/{graded_as.max_score:g}</b></p>{''.join(sections)}"
+        f"<p><small>{html.escape(graded_as.note)}</small></p></body></html>"
     )

@@ -13,11 +13,13 @@ import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy.exc import SAWarning
 
-from .checks import EXERCISES
 from .course import Course, CourseError
-from .notebook import NotGradable, read_submission
+from .notebook import NotGradable, assignment_of, read_submission
 
-GRADE_CELLS = {ex.id: f"{ex.id}_check" for ex in EXERCISES}
+
+def grade_cells(assignment) -> dict[str, str]:
+    """exercise id -> the nbgrader grade cell that holds its score (ex1 -> ex1_check)."""
+    return {ex.id: f"{ex.id}_check" for ex in assignment.exercises}
 
 
 class GradebookWriter:
@@ -32,18 +34,21 @@ class GradebookWriter:
             self.gb.close()
             raise CourseError(f"the gradebook has no assignment {self.assignment}: run `nbgrader generate_assignment "
                               f"{self.assignment}` in {course.root} first") from None  # fmt: skip
-        cells = {cell.name for nb in notebooks for cell in nb.grade_cells}
-        if len(notebooks) != 1 or cells != set(GRADE_CELLS.values()):
-            self.gb.close()
-            raise CourseError(f"{self.assignment} in the gradebook is not the backprop_ninja notebook (grade cells "
-                              f"{', '.join(sorted(cells))}): regenerate it with `nbgrader generate_assignment`")  # fmt: skip
-        self.notebook = notebooks[0].name
+        self.notebook = notebooks[0].name if len(notebooks) == 1 else None
         release = course.release() / f"{self.notebook}.ipynb"
-        if not release.is_file():  # the autograded notebooks are made from it
+        if self.notebook is None or not release.is_file():  # the autograded notebooks are made from it
             self.gb.close()
             raise CourseError(f"no release notebook {release}: run `nbgrader generate_assignment {self.assignment}` "
                               f"in {course.root} first")  # fmt: skip
         self.release = nbformat.read(release, as_version=4)
+        # What the course's notebook is decides how every submission is graded, whatever theirs say.
+        self.graded_as = assignment_of(self.release, self.notebook)
+        self.grade_cells = grade_cells(self.graded_as)
+        cells = {cell.name for nb in notebooks for cell in nb.grade_cells}
+        if cells != set(self.grade_cells.values()):
+            self.gb.close()
+            raise CourseError(f"{self.assignment} in the gradebook is not the {self.graded_as.id} notebook (grade "
+                              f"cells {', '.join(sorted(cells))}): regenerate it with `nbgrader generate_assignment`")  # fmt: skip
 
     def close(self):
         self.gb.close()
@@ -61,7 +66,7 @@ class GradebookWriter:
         with warnings.catch_warnings():  # nbgrader's add_submission trips SQLAlchemy's autoflush warning; harmless
             warnings.simplefilter("ignore", SAWarning)
             self.gb.update_or_create_submission(self.assignment, student, timestamp=timestamp)
-        for exercise_id, cell in GRADE_CELLS.items():
+        for exercise_id, cell in self.grade_cells.items():
             grade = self.gb.find_grade(cell, self.notebook, self.assignment, student)
             grade.auto_score = float(scores.get(exercise_id, 0.0))
             grade.manual_score = None
@@ -70,7 +75,7 @@ class GradebookWriter:
 
 
 def autograded_notebook(release: "nbformat.NotebookNode", submission_path,
-                        check_outputs: dict[str, tuple[str, str, float]]):
+                        check_outputs: dict[str, tuple[str, str, float]], graded_as):
     """The release notebook (read once per run, left as it is) with the student's exercise cells and each check
     cell's output filled in.
 
@@ -80,14 +85,14 @@ def autograded_notebook(release: "nbformat.NotebookNode", submission_path,
     """
     nb = copy.deepcopy(release)
     try:
-        student_cells = read_submission(submission_path).cells
+        student_cells = read_submission(submission_path, graded_as).cells
     except NotGradable:  # an ungradable file: the release's stubs stand in, and the check cells say why
         student_cells = {}
     for count, cell in enumerate((c for c in nb.cells if c.cell_type == "code"), start=1):
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if grade_id in student_cells and student_cells[grade_id].source is not None:
             cell.source = student_cells[grade_id].source
-        for exercise_id, check_cell in GRADE_CELLS.items():
+        for exercise_id, check_cell in grade_cells(graded_as).items():
             if grade_id == check_cell and exercise_id in check_outputs:
                 html, text, score = check_outputs[exercise_id]
                 cell.outputs = [

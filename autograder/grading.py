@@ -55,6 +55,13 @@ class Grader:
             self._gradings[assignment_id] = assignments.get(assignment_id).grading(self.hidden_seed, **self.options)
         return self._gradings[assignment_id]
 
+    def ready_for(self, assignment_id: str):
+        """Make the assignment's references and wait for the sandboxes to start: a class worker does this before
+        timing a submission, so its seconds are its own and not the worker's start-up."""
+        self.grading(assignment_id)
+        for sandbox in self.sandboxes.values():
+            sandbox.wait_until_ready()
+
     def __getattr__(self, name):
         # The first assignment's own attributes (problems, Xtr, Ytr, words), which its tests and tools read.
         if name.startswith("_") or name in ("options", "sandboxes"):
@@ -71,9 +78,10 @@ class Grader:
         for sandbox in self.sandboxes.values():
             sandbox.close()
 
-    def grade(self, path) -> Report:
-        """Grade one notebook. Raises notebook.NotGradable when it is not a gradable notebook at all."""
-        submission = read_submission(path)
+    def grade(self, path, assignment_id: str | None = None) -> Report:
+        """Grade one notebook, as `assignment_id` when given (a class: the course decides), else as the notebook
+        says it is. Raises notebook.NotGradable when it is not a gradable notebook at all."""
+        submission = read_submission(path, assignments.get(assignment_id) if assignment_id else None)
         part = self.grading(submission.assignment.id)
         exercises = [self.grade_exercise(ex, submission.cells[ex.id], part) for ex in submission.assignment.exercises]
         return Report(
@@ -111,7 +119,7 @@ class Grader:
             elif unset:
                 verdict.message = unset
             else:
-                meant = did_you_mean(check.variable, check.name, assigned)
+                meant = did_you_mean(check.variable, check.name, assigned, part.answer_names)
                 verdict.message += f": {meant}" if meant else ""
         flags = part.autograd_flags(cell.source) + _runtime_autograd(public.result, cell.source)
         result = ExerciseResult(ex.id, ex.title, sum(c.points for c in checks), ex.max_score, "", "",

@@ -25,9 +25,10 @@ def _same_tensor_other_scheme(name: str, tensor: str) -> bool:
     return bool(re.fullmatch(rf"(?:\w*_)?d_?{t}|{t}_?grad|grad_?{t}", name))
 
 
-def did_you_mean(variable: str, tensor: str, assigned: set[str]) -> str | None:
-    """A sentence for a missing `variable` (the gradient of `tensor`) when the cell assigned something like it."""
-    others = sorted(set(assigned) - LECTURE_GRADIENTS - {variable})
+def did_you_mean(variable: str, tensor: str, assigned: set[str], known: frozenset = LECTURE_GRADIENTS) -> str | None:
+    """A sentence for a missing `variable` (the gradient of `tensor`) when the cell assigned something like it.
+    `known`: the assignment's own answer names, never what a missing one meant."""
+    others = sorted(set(assigned) - known - {variable})
     scheme = [name for name in others if _same_tensor_other_scheme(name, tensor)]
     if scheme:
         return f"you named it {scheme[0]}: the grader reads the lecture's name, {variable}"

@@ -83,8 +83,9 @@ class Submission:
     assignment: "Assignment"
 
 
-def read_submission(path) -> Submission:
-    """Each exercise's answer. Raises NotGradable for a file that is neither our notebook nor the lecture's."""
+def read_submission(path, assignment: "Assignment | None" = None) -> Submission:
+    """Each exercise's answer, read as `assignment` when given, else as the notebook says it is
+    (assignment_of). Raises NotGradable for a file that is neither our notebook nor the lecture's."""
     from . import assignments
 
     path = Path(path)
@@ -111,11 +112,9 @@ def read_submission(path) -> Submission:
         grade_id = _field(cell, "metadata", "nbgrader", "grade_id")
         if isinstance(grade_id, str):
             found.setdefault(grade_id, []).append(cell)
-    # Which assignment: the notebook's marker, else its file's name, else the first assignment (whose early
-    # notebooks carried no marker).
-    marker, ids = _field(nb, "metadata", MARKER, "assignment"), assignments.all_ids()
-    assignment = assignments.get(marker if marker in ids else path.stem if path.stem in ids else ids[0])
-    if marker not in ids and not any(ex.id in found for ex in assignment.exercises):
+    assignment = assignment or assignment_of(nb, path.stem)
+    if _field(nb, "metadata", MARKER, "assignment") != assignment.id and not any(
+            ex.id in found for ex in assignment.exercises):  # fmt: skip
         reader = assignment.lecture_reader()
         if reader and reader.is_lecture_notebook(cells):
             return Submission(LECTURE, reader.read_lecture_notebook(cells), assignment)
@@ -124,6 +123,15 @@ def read_submission(path) -> Submission:
                           + (f"(neither {ours}, nor {reader.DESCRIPTION})" if reader else f"({ours})"))  # fmt: skip
     cells = {ex.id: _exercise_cell(ex.id, found.get(ex.id, [])) for ex in assignment.exercises}
     return Submission(COURSE, cells, assignment)
+
+
+def assignment_of(nb, stem: str) -> "Assignment":
+    """Which assignment a notebook is: its marker, else its file's name, else the first assignment (whose early
+    notebooks carried no marker)."""
+    from . import assignments
+
+    marker, ids = _field(nb, "metadata", MARKER, "assignment"), assignments.all_ids()
+    return assignments.get(marker if marker in ids else stem if stem in ids else ids[0])
 
 
 def _field(value, *keys):

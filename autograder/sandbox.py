@@ -200,7 +200,7 @@ class Sandbox:
                                         env=env, cwd=self.job_root)  # fmt: skip
         self.ready = False
 
-    def _ready(self):
+    def wait_until_ready(self):
         """A zygote that has started and said so, (re)starting it if a submission ended the last one."""
         if self.process is None or self.process.poll() is not None:
             self.start()
@@ -245,7 +245,7 @@ class Sandbox:
                 (jobdir / "job.json").write_text(json.dumps(job))
             except OSError as e:  # a full disk, perhaps filled by an earlier submission: this job fails, not the batch
                 return RunOutcome({"status": "died", "detail": f"the grader could not write the job ({e.strerror})"})
-            self._ready()
+            self.wait_until_ready()
             oom_kills = self._limit_cgroup()
             try:
                 self.process.stdin.write((json.dumps(request) + "\n").encode())

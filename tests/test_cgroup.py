@@ -51,6 +51,6 @@ def test_each_sandbox_runs_inside_its_own(group):
     with Sandbox(Limits()) as sandbox:
         if sandbox.cgroup is None:
             pytest.skip("no cgroup for the sandbox")
-        sandbox._ready()
+        sandbox.wait_until_ready()
         inside = (sandbox.cgroup.dirs["pids"] / "cgroup.procs").read_text().split()
         assert str(sandbox.process.pid) in inside and len(inside) >= 2  # bubblewrap (or the zygote) and more

@@ -4,6 +4,8 @@ import os
 import shutil
 import subprocess
 
+from nbgrader.api import Gradebook
+
 from courses import ASSIGNMENT, SAMPLES, cli, gradebook_scores, submit
 from submissions import ROOT
 
@@ -41,11 +43,15 @@ def test_make_demo_beside_a_collected_class_changes_nothing_of_it(tmp_path):
     assert gradebook_scores(course) == {"zoe": gradebook_scores(course)["zoe"]}
     demo_course = repo / "demo-output" / "course"
     assert set(gradebook_scores(demo_course)) == {"alice", "bob", "carol", "dave"}
-    # the class's scores, printed: one row per student, every score in one form
-    for line in ("alice", "52/52"), ("dave", "0/52"):
+    # the class's scores, printed: one row per student, every score in one form; both assignments, one gradebook
+    for line in ("alice", "52/52"), ("dave", "0/52"), ("alice", "41/41"), ("bob", "24/41"), ("dave", "0/41"):
         assert any(all(word in row for word in line) for row in demo.stdout.splitlines()), demo.stdout
     assert "Graded with hidden seed #" in demo.stdout
-    assert len(list((repo / "demo-output" / "exchange" / "backprop-ninja" / "feedback").glob("*.html"))) == 4
+    with Gradebook(f"sqlite:///{demo_course / 'gradebook.db'}") as gb:
+        micrograd = {s.student.id: s.score for s in gb.find_assignment("micrograd").submissions}
+    assert micrograd == {"alice": 41, "bob": 24, "carol": 10, "dave": 0}
+    assert (demo_course / "reports" / "micrograd" / "report.html").is_file()
+    assert len(list((repo / "demo-output" / "exchange" / "backprop-ninja" / "feedback").glob("*.html"))) == 8
     # make clean takes what setting up and the demo made, never the class
     subprocess.run(["make", "clean"], cwd=repo, check=True, capture_output=True, timeout=60)
     assert snapshot(repo / "course") == before and not (repo / "demo-output").exists()

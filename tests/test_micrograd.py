@@ -255,3 +255,44 @@ def test_the_notebooks_check_gives_what_the_grade_gives_on_the_values_the_studen
     for name, expected in failing.items():
         check = next(c for c in result.checks if c.name == name)
         assert expected in (check.hint or check.message)
+
+
+def test_one_course_grades_both_assignments_and_the_course_not_the_notebook_decides_which(tmp_path):
+    # A class graded with the real nbgrader commands into one gradebook. Mallory hands in, in the backprop_ninja
+    # slot, the perfect micrograd notebook: its metadata says micrograd, but the course's release is
+    # backprop_ninja, so it is graded as that (and scores nothing), never as micrograd's 41 points in
+    # backprop_ninja's grade cells. And the reverse in the micrograd slot.
+    import shutil
+
+    from courses import SAMPLES, cli, make_course
+    from nbgrader.api import Gradebook
+
+    course = make_course(tmp_path)
+    subprocess.run(["nbgrader", "generate_assignment", "micrograd", "--force"], cwd=course, check=True,
+                   capture_output=True)  # fmt: skip
+    handed_in = {("alice", "micrograd"): SAMPLES / "alice" / "micrograd" / "micrograd.ipynb",
+                 ("bob", "micrograd"): SAMPLES / "bob" / "micrograd" / "micrograd.ipynb",
+                 ("alice", "backprop_ninja"): SAMPLES / "alice" / "backprop_ninja" / "backprop_ninja.ipynb",
+                 ("mallory", "backprop_ninja"): SAMPLES / "alice" / "micrograd" / "micrograd.ipynb",
+                 ("mallory", "micrograd"): SAMPLES / "alice" / "backprop_ninja" / "backprop_ninja.ipynb"}
+    for (student, assignment), notebook in handed_in.items():
+        folder = course / "submitted" / student / assignment
+        folder.mkdir(parents=True)
+        shutil.copy(notebook, folder / f"{assignment}.ipynb")
+    for assignment in ("micrograd", "backprop_ninja"):
+        graded = cli("grade", assignment, "--jobs", "2", cwd=course)
+        assert graded.returncode == 0, graded.stdout + graded.stderr
+        assert cli("report", assignment, cwd=course).returncode == 0
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        scores = {(s.student.id, a): s.score for a in ("micrograd", "backprop_ninja")
+                  for s in gb.find_assignment(a).submissions}  # fmt: skip
+        cells = {c.name: c.max_score for c in gb.find_notebook("micrograd", "micrograd").grade_cells}
+    assert scores == {("alice", "micrograd"): 41, ("bob", "micrograd"): 24, ("alice", "backprop_ninja"): 52,
+                      ("mallory", "backprop_ninja"): 0, ("mallory", "micrograd"): 0}  # fmt: skip
+    assert cells == {"ex1_check": 7, "ex2_check": 10, "ex3_check": 6, "ex4_check": 10, "ex5_check": 8}
+    report = (course / "reports" / "micrograd" / "report.csv").read_text().splitlines()
+    assert report[0].startswith("student,score,max_score,ex1,ex2,ex3,ex4,ex5,status")
+    bob = json.loads((course / "results" / "micrograd" / "bob.json").read_text())
+    assert bob["graded_as"] == "micrograd" and bob["max_score"] == 41
+    page = (course / "feedback" / "bob" / "micrograd" / "micrograd.html").read_text()
+    assert "Score: 24/41" in page and "tanh&#x27;s derivative is 1 - o**2" in page
