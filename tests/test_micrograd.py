@@ -294,6 +294,29 @@ def test_one_course_grades_both_assignments_and_the_course_not_the_notebook_deci
     assert bob["graded_as"] == "micrograd" and bob["max_score"] == 41
     page = (course / "feedback" / "bob" / "micrograd" / "micrograd.html").read_text()
     assert "Score: 24/41" in page and "tanh&#x27;s derivative is 1 - o**2" in page
+    # What bob sees of it in a browser: the root cause open, what follows from it folded, no d-prefixed names.
+    from test_browser import ARTIFACTS, CHROMIUM, browser_page
+
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium (.ci/run installs it)")
+    shots = ARTIFACTS / "micrograd"
+    shots.mkdir(parents=True, exist_ok=True)
+    with browser_page(tmp_path / "profile") as browser:
+        browser.goto((course / "feedback" / "bob" / "micrograd" / "micrograd.html").as_uri())
+        browser.screenshot(path=shots / "feedback-bob.png", full_page=True)
+
+        def section(ex_id):
+            return browser.locator(f".backprop-ninja-exercise[data-exercise='{ex_id}']")
+
+        def rows_on_screen(ex_id) -> list[str]:
+            return [row.get_attribute("data-check") for row in section(ex_id).locator("tr[data-check]").all()
+                    if row.is_visible()]  # fmt: skip
+
+        assert section("ex2").locator("p.lead").inner_text().startswith("Start at dn: it is the first gradient")
+        assert rows_on_screen("ex2") == ["n"] and "tanh's derivative is 1 - o**2" in section("ex2").inner_text()
+        assert section("ex4").locator("p.lead").inner_text() == "2 checks fail, each a mistake of its own: add, graphs."
+        assert rows_on_screen("ex5") == ["step2", "step3"]
+        assert "dstep2" not in browser.inner_text("body") and "24/41" in browser.inner_text("body")
 
 
 def test_torchs_autograd_in_an_answer_scores_nothing(grader, tmp_path):

@@ -5,7 +5,6 @@ localisation hints.py and localise.py, its lecture-notebook reader lecture_noteb
 assignment interface and keep their places); this package binds them to it: the grader's side here, the
 sandbox's side in run.py.
 """
-import numpy as np
 
 from ... import array_file, data, lecture
 from ...assignment import Assignment, Grading
