@@ -35,8 +35,9 @@ install: $(VENV)/.installed
 exercises: install
 	cd course && nbgrader generate_assignment backprop_ninja --force
 	cd course && nbgrader generate_assignment micrograd --force
-	# The package ships the release too, for `backprop-ninja notebook` and lecture notebooks' Exercise 4 loop.
-	cp exercises/backprop_ninja/backprop_ninja.ipynb autograder/notebooks/backprop_ninja.ipynb
+	# The package ships each release too, for `backprop-ninja notebook` (and lecture notebooks' Exercise 4 loop).
+	for assignment in backprop_ninja micrograd; do \
+	  cp exercises/$$assignment/$$assignment.ipynb autograder/assignments/$$assignment/$$assignment.ipynb; done
 
 # The instructor's loop on the sample class (right, wrong, crashing, untouched) for each assignment, in a course of its own under
 # demo-output/: release, grade, report, release feedback through a local exchange. Nothing in course/, where a

@@ -9,6 +9,8 @@ checks, and calls two small sets of hooks:
 An assignment's tensors, exercises and names live in its own package and nowhere else.
 """
 import importlib
+import importlib.resources
+import json
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -23,6 +25,17 @@ class Assignment:
     public_seed: int  # the values the student sees are drawn at it
     grading_class: str  # "module:Class", a subclass of Grading, made once per Grader
     run_module: str  # the run side, imported only in the sandbox's child and the zygote
+    # The notebook's own check("ex1"): a module whose check(exercise_id) judges the kernel's values (selfcheck.py).
+    selfcheck_module: str
+    # The student notebook the package ships, as "package:file" (nbgrader's release, copied by `make exercises`):
+    # `backprop-ninja notebook` writes it out, so a learner needs the package alone.
+    release: str
+    # "module:function" loading the data its problems are drawn from, "" when it has none. The function returns
+    # an object with `identity` (what a run records, and every worker must match) and `source` (where it came
+    # from, in words), and raises RuntimeError with a one-line message when the data cannot be had.
+    dataset: str = ""
+    # How an instructor gives every worker the same data, said when one has other data than the run asked for.
+    same_dataset: str = "give every worker the same data"
     # Under every report: what "exact: False" means for this assignment's numbers, and when a check passes.
     note: str = ""
     # The module that reads the lecture's own notebook for this assignment (is_lecture_notebook,
@@ -36,6 +49,26 @@ class Assignment:
     @property
     def max_score(self) -> float:
         return sum(ex.max_score for ex in self.exercises)
+
+    @cached_property
+    def answer_names(self) -> frozenset[str]:
+        """Every answer's name in the assignment: another of them is never what a missing one meant (naming.py)."""
+        return frozenset(c.variable for ex in self.exercises for c in ex.checks)
+
+    def released_notebook(self) -> dict:
+        """The shipped release's JSON (a fresh dict on every call: callers may change it)."""
+        package, name = self.release.split(":")
+        return json.loads(importlib.resources.files(package).joinpath(name).read_text())
+
+    def load_dataset(self):
+        """The assignment's data (None when it has none)."""
+        if not self.dataset:
+            return None
+        module, name = self.dataset.split(":")
+        return getattr(importlib.import_module(module), name)()
+
+    def selfcheck(self):
+        return importlib.import_module(self.selfcheck_module)
 
     def grading(self, hidden_seed: int, **options) -> "Grading":
         module, name = self.grading_class.split(":")
@@ -57,8 +90,6 @@ class Grading:
 
     def __init__(self, assignment: Assignment, hidden_seed: int):
         self.assignment, self.hidden_seed = assignment, hidden_seed
-        # Every answer's name in the assignment: another of them is never what a missing one meant (naming.py).
-        self.answer_names = frozenset(c.variable for ex in assignment.exercises for c in ex.checks)
 
     def problems_for(self, cell) -> dict:
         """{PUBLIC: problem, HIDDEN: problem} for this answer (`cell`, notebook.ExerciseCell)."""

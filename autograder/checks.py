@@ -1,10 +1,7 @@
-"""The one table of what is graded: exercises, their checks, points and tolerances.
+"""What a table of checks is made of: an assignment's exercises, their checks, points and tolerances.
 
-The notebook's self-check cells, the grader, the reports and the tests all read this table, so changing a
-check's points or tolerance here changes it everywhere.
-
-A check is named after the lecture's tensor without the leading d: the check "logprobs" compares the student's
-`dlogprobs` with autograd's `logprobs.grad`.
+Each assignment has one such table (assignments/<id>/__init__.py) that its notebook's self-check cells, the
+grader, the reports and the tests all read, so changing a check's points or tolerance there changes it everywhere.
 """
 from dataclasses import dataclass
 
@@ -12,26 +9,12 @@ from dataclasses import dataclass
 RTOL = 1e-5
 ATOL = 1e-8
 
-# The lecture's generator seed: the values a student sees in the notebook.
-PUBLIC_SEED = 2147483647
-# A second seed the student never sees. A graded run must pass on both, so values pasted from a printout fail.
+# The seed of the values the student never sees, beside each assignment's public seed. A graded run must pass on
+# both, so values pasted from a printout fail.
 # Instructors can override it (BACKPROP_NINJA_HIDDEN_SEED or --hidden-seed) so it differs from this public file.
 DEFAULT_HIDDEN_SEED = 1337
 # How results name the two runs. Only the public seed's values and output may ever be shown to a student.
 PUBLIC, HIDDEN = "public seed", "hidden seed"
-
-
-@dataclass(frozen=True)
-class Sizes:
-    batch_size: int  # n
-    n_hidden: int
-
-
-# The lecture's sizes (lecture.py), which the student sees; the hidden run also changes them, so an answer that
-# hard-codes 32 or 64 (torch.zeros((32, 27)), range(32), Xb.view(32 * 3)) fails there. The vocabulary (27), the
-# embedding (10) and the context (3) stay: the dataset and the provided cells fix them.
-PUBLIC_SIZES = Sizes(batch_size=32, n_hidden=64)
-HIDDEN_SIZES = Sizes(batch_size=48, n_hidden=40)
 
 
 @dataclass(frozen=True)
@@ -63,7 +46,7 @@ class Exercise:
     # exercise costs nothing here (Exercise 3 starts from the true dhpreact).
     given: tuple[str, ...] = ()
     # A step-by-step backward pass, where each check can also be judged from the student's own upstream
-    # gradients (localise.py).
+    # gradients (the first assignment's localise.py).
     step_by_step: bool = False
     # A training loop: how many steps a graded run takes. Each step's gradients are checked.
     steps: int = 0
@@ -75,44 +58,3 @@ class Exercise:
     @property
     def max_score(self) -> float:
         return sum(c.points for c in self.checks)
-
-
-def _each(names: str, points: float, **tolerances) -> tuple[Check, ...]:
-    return tuple(Check(name, points, **tolerances) for name in names.split())
-
-
-EXERCISES = (
-    Exercise(
-        "ex1",
-        "Exercise 1: backprop through the whole graph, atom by atom",
-        # The lecture's order, from the loss back to the embedding table; one point per gradient.
-        _each(
-            "logprobs probs counts_sum_inv counts_sum counts norm_logits logit_maxes logits h W2 b2 "
-            "hpreact bngain bnbias bnraw bnvar_inv bnvar bndiff2 bndiff bnmeani hprebn embcat W1 b1 emb C",
-            1,
-        ),
-        step_by_step=True,
-    ),
-    Exercise(
-        "ex2",
-        "Exercise 2: cross-entropy backward in one expression",
-        (Check("logits", 6),),
-    ),
-    Exercise(
-        "ex3",
-        "Exercise 3: batchnorm backward in one expression",
-        (Check("hprebn", 6),),
-        given=("hpreact",),
-    ),
-    Exercise(
-        "ex4",
-        "Exercise 4: the complete training loop with your backward pass",
-        # atol 1e-7: the loop's fused cross-entropy and the reference's atom-by-atom graph round differently,
-        # and after a step or two entries near zero differ by ~2e-8. Real mistakes are orders larger.
-        _each("C W1 b1 W2 b2 bngain bnbias", 2, atol=1e-7),
-        steps=3,
-    ),
-)
-
-EXERCISE_BY_ID = {ex.id: ex for ex in EXERCISES}
-MAX_SCORE = sum(ex.max_score for ex in EXERCISES)

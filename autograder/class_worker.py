@@ -66,7 +66,7 @@ def worker_grader(settings: GradingSettings):
 
         torch.set_num_threads(1)  # the workers already use every core; more threads each only contend
         grader = _graders[key] = Grader(settings.limits, hidden_seed=settings.hidden_seed, credit=settings.credit,
-                                        words=_local_words(), sandboxes=sandboxes)  # the words mismatch() checked  # fmt: skip
+                                        datasets=_local_datasets(), sandboxes=sandboxes)  # fmt: skip
         util.Finalize(grader, grader.close, exitpriority=10)  # multiprocessing workers skip atexit
     return _graders[key]
 
@@ -89,23 +89,26 @@ def start_worker(settings: GradingSettings):
 
 def mismatch(settings: GradingSettings) -> str | None:
     """Why this worker cannot grade by these settings: its own grader code or dataset is not the parent's."""
+    from . import assignments
     from .settings import grader_version
 
     if grader_version() != settings.grader:
         return (f"this worker ({socket.gethostname()}) runs grader {grader_version()}, the run asked for "
                 f"{settings.grader}: install the same backprop-ninja on every worker")  # fmt: skip
-    words = _local_words()
-    if words.identity != settings.dataset:
-        return (f"this worker ({socket.gethostname()}) has the dataset {words.identity} ({words.source}), the run "
-                f"asked for {settings.dataset}: give every worker the same names.txt ($BACKPROP_NINJA_NAMES)")  # fmt: skip
+    local = _local_datasets()
+    if assignments.dataset_identity(local) != settings.dataset:
+        what = "; ".join(f"{data.identity} ({data.source})" for data in local.values())
+        how = "; ".join(assignments.get(a).same_dataset for a in local)
+        return (f"this worker ({socket.gethostname()}) has the dataset {what}, the run asked for {settings.dataset}: "
+                f"{how}")  # fmt: skip
     return None
 
 
 @functools.cache
-def _local_words():
-    from . import data
+def _local_datasets() -> dict:
+    from . import assignments
 
-    return data.load_words()
+    return assignments.datasets()
 
 
 class SettingsMismatch(RuntimeError):

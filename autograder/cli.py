@@ -63,12 +63,14 @@ def cmd_check(args) -> int:
 def cmd_notebook(args) -> int:
     from pathlib import Path
 
+    from . import assignments
     from .student_notebook import write_notebook
 
-    path = Path(args.dir) / "backprop_ninja.ipynb"
+    assignment = assignments.get(args.assignment)
+    path = Path(args.dir) / f"{assignment.id}.ipynb"
     if path.exists() and not args.force:
         return fail(f"{path} already exists: your work may be in it (--force writes over it, or give another folder)")
-    write_notebook(path)
+    write_notebook(assignment, path)
     print(f"Wrote {path}: open it in Jupyter, then `backprop-ninja check {path}` grades it")
     return 0
 
@@ -76,7 +78,6 @@ def cmd_notebook(args) -> int:
 def cmd_convert(args) -> int:
     from pathlib import Path
 
-    from .lecture_notebook import convert
     from .notebook import LECTURE, NotGradable, read_submission
 
     try:
@@ -85,10 +86,11 @@ def cmd_convert(args) -> int:
         return fail(f"cannot convert {e}")
     if submission.format != LECTURE:
         return fail(f"{args.notebook} is already our notebook: `backprop-ninja check {args.notebook}` grades it")
-    out = Path(args.out) if args.out else Path(args.notebook).with_name("backprop_ninja.ipynb")
+    assignment = submission.assignment
+    out = Path(args.out) if args.out else Path(args.notebook).with_name(f"{assignment.id}.ipynb")
     if out.exists() and not args.force:
         return fail(f"{out} already exists (--force writes over it, or give another file)")
-    filled = convert(submission.cells, out)
+    filled = assignment.lecture_reader().convert(submission.cells, out)
     stubs = [f"{ex_id} ({cell.problem or 'not answered yet'})" for ex_id, cell in submission.cells.items()
              if ex_id not in filled]  # fmt: skip
     print(f"Wrote {out} with your answers to {', '.join(filled) or 'no exercise'}"
@@ -175,9 +177,8 @@ def print_scores(course):
 
 def cmd_doctor(args) -> int:
     """Exit 1 when student code would run with any capability or as root: CI (as root) fails on that."""
-    from . import data
+    from . import assignments, cgroup
     from .sandbox import isolation_in_force, sandbox_probe, uid_outside
-    from . import cgroup
     from .zygote import limits_mechanism
 
     print(f"Isolation: {isolation_in_force()}")
@@ -191,7 +192,8 @@ def cmd_doctor(args) -> int:
               f"capabilities: {held}; no_new_privs: {inside['no_new_privs']}")  # fmt: skip
     print(f"Limits: {limits_mechanism()}; {cgroup.mechanism()}")
     try:
-        print(f"Dataset: {data.load_words().source}")
+        for assignment, data in assignments.datasets().items():
+            print(f"Dataset ({assignment}): {data.source}")
     except RuntimeError as e:
         print(f"Dataset: {e}")
     if privileged:
@@ -226,9 +228,13 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="backprop-ninja", description="Check and grade the backprop ninja exercises.")
     sub = parser.add_subparsers(dest="command", required=True)
+    from .assignments import all_ids
+
+    assignment_ids = all_ids()
 
     check = sub.add_parser("check", help="grade one notebook and print the cmp tables and the score")
-    check.add_argument("notebook", help="backprop_ninja.ipynb, or your filled-in copy of the lecture's notebook")
+    check.add_argument("notebook", help=f"your notebook ({', '.join(f'{a}.ipynb' for a in assignment_ids)}), or your "
+                       "filled-in copy of the lecture's makemore_part4_backprop.ipynb")
     check.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     check.add_argument("--verbose", action="store_true", help="also say which isolation and dataset are in use")
     check.add_argument("--all", action="store_true", help="every check's row, not only the mistakes' (no folded lines)")
@@ -242,7 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.set_defaults(run=cmd_grade)
 
     notebook = sub.add_parser("notebook", help="write a fresh copy of the exercise notebook")
-    notebook.add_argument("dir", nargs="?", default=".", help="the folder to write backprop_ninja.ipynb in (default: here)")
+    notebook.add_argument("dir", nargs="?", default=".", help="the folder to write ASSIGNMENT.ipynb in (default: here)")
+    notebook.add_argument("--assignment", default=assignment_ids[0], choices=assignment_ids,
+                          help=f"which assignment's notebook (default: {assignment_ids[0]})")
     notebook.add_argument("--force", action="store_true", help="write over a notebook already there")
     notebook.set_defaults(run=cmd_notebook)
 

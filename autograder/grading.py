@@ -14,10 +14,19 @@ from .checks import HIDDEN, PUBLIC, Exercise
 from .compare import Comparison
 from .naming import assigned_names, did_you_mean
 from .notebook import ExerciseCell, read_submission
-from .results import (HIDDEN_FAILURE, LIMIT_ENDED, LIMIT_KILLED, LIMIT_MEMORY, LIMIT_TIME, CheckResult,
-                      ExerciseResult, Report, score_status)
-from .sandbox import Limits, Sandbox, isolation_in_force
+from .results import (
+    HIDDEN_FAILURE,
+    LIMIT_ENDED,
+    LIMIT_KILLED,
+    LIMIT_MEMORY,
+    LIMIT_TIME,
+    CheckResult,
+    ExerciseResult,
+    Report,
+    score_status,
+)
 from .run_result import clean_result
+from .sandbox import Limits, Sandbox, isolation_in_force
 from .static_checks import placeholder_after_answer, review_flags, source_nodes
 
 DEFAULT_ASSIGNMENT = assignments.all_ids()[0]
@@ -25,7 +34,7 @@ DEFAULT_ASSIGNMENT = assignments.all_ids()[0]
 
 class Grader:
     def __init__(self, limits: Limits = Limits(), hidden_seed: int | None = None, credit: str = "strict",
-                 sandboxes: dict | None = None, **options):
+                 sandboxes: dict | None = None, datasets: dict | None = None, **options):
         # "strict": a check scores when its gradient is right, as in the lecture. "local": also when it is right
         # given the student's own upstream gradients (Exercise 1), so one early slip costs one point.
         self.credit = credit
@@ -41,8 +50,10 @@ class Grader:
         self.sandboxes = sandboxes or {label: Sandbox(limits) for label in (PUBLIC, HIDDEN)}
         for sandbox in self.sandboxes.values():
             sandbox.start()
-        # `options` go to every assignment's Grading (the first assignment's `words`, its dataset).
-        self.options, self._gradings = options, {}
+        # `datasets`: {assignment id: its data} already loaded (a class worker's, which mismatch() checked); each
+        # assignment loads its own otherwise. `options` go to every assignment's Grading (the first assignment's
+        # `words`, its tests' small dataset).
+        self.datasets, self.options, self._gradings = datasets or {}, options, {}
         try:
             self.grading(DEFAULT_ASSIGNMENT)  # the first assignment's references, made while the zygotes start
         except BaseException:
@@ -52,7 +63,9 @@ class Grader:
     def grading(self, assignment_id: str):
         """This Grader's side of an assignment (its problems and references), made on first use."""
         if assignment_id not in self._gradings:
-            self._gradings[assignment_id] = assignments.get(assignment_id).grading(self.hidden_seed, **self.options)
+            data = {"data": self.datasets[assignment_id]} if assignment_id in self.datasets else {}
+            self._gradings[assignment_id] = assignments.get(assignment_id).grading(self.hidden_seed, **data,
+                                                                                   **self.options)
         return self._gradings[assignment_id]
 
     def ready_for(self, assignment_id: str):
@@ -64,7 +77,7 @@ class Grader:
 
     def __getattr__(self, name):
         # The first assignment's own attributes (problems, Xtr, Ytr, words), which its tests and tools read.
-        if name.startswith("_") or name in ("options", "sandboxes"):
+        if name.startswith("_") or name in ("options", "sandboxes", "datasets"):
             raise AttributeError(name)
         return getattr(self.grading(DEFAULT_ASSIGNMENT), name)
 
@@ -119,7 +132,7 @@ class Grader:
             elif unset:
                 verdict.message = unset
             else:
-                meant = did_you_mean(check.variable, check.name, assigned, part.answer_names)
+                meant = did_you_mean(check.variable, check.name, assigned, part.assignment.answer_names)
                 verdict.message += f": {meant}" if meant else ""
         flags = part.autograd_flags(cell.source) + _runtime_autograd(public.result, cell.source)
         result = ExerciseResult(ex.id, ex.title, sum(c.points for c in checks), ex.max_score, "", "",

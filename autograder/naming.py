@@ -6,11 +6,7 @@ import ast
 import difflib
 import re
 
-from .checks import EXERCISES
 from .static_checks import source_nodes
-
-# Another of the lecture's gradients is never what a missing one meant (dprobs for dlogprobs): Exercise 1 names all.
-LECTURE_GRADIENTS = frozenset(check.variable for ex in EXERCISES for check in ex.checks)
 
 
 def assigned_names(source: str) -> set[str]:
@@ -25,9 +21,10 @@ def _same_tensor_other_scheme(name: str, tensor: str) -> bool:
     return bool(re.fullmatch(rf"(?:\w*_)?d_?{t}|{t}_?grad|grad_?{t}", name))
 
 
-def did_you_mean(variable: str, tensor: str, assigned: set[str], known: frozenset = LECTURE_GRADIENTS) -> str | None:
+def did_you_mean(variable: str, tensor: str, assigned: set[str], known: frozenset) -> str | None:
     """A sentence for a missing `variable` (the gradient of `tensor`) when the cell assigned something like it.
-    `known`: the assignment's own answer names, never what a missing one meant."""
+    `known`: the assignment's own answer names (Assignment.answer_names): another of them is never what a missing
+    one meant (dprobs for dlogprobs)."""
     others = sorted(set(assigned) - known - {variable})
     scheme = [name for name in others if _same_tensor_other_scheme(name, tensor)]
     if scheme:

@@ -1,8 +1,8 @@
 """Reading a submission: the student's exercise cells, found by their nbgrader grade_id in our notebook, or by
-the lecture's headings and markers in the lecture's own notebook (lecture_notebook.py).
+the lecture's headings and markers in the lecture's own notebook (the assignment's lecture_notebook.py).
 
-Only the answers are taken from a submission. Everything else a graded run needs (data, parameters,
-forward pass) comes from the grader's own copy (lecture.py), as nbgrader restores locked cells from the
+Only the answers are taken from a submission. Everything else a graded run needs (data, parameters, forward
+pass) comes from the grader's own copy (the assignment's lecture.py), as nbgrader restores locked cells from the
 source, so editing a provided cell changes nothing.
 """
 import json
@@ -10,8 +10,6 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from .checks import PUBLIC_SIZES, Sizes
 
 if TYPE_CHECKING:
     from .assignment import Assignment
@@ -50,8 +48,9 @@ class ExerciseCell:
     status: str = "not gradable"  # the exercise's status when `problem` is set
     origin: tuple[Span, ...] = ()  # empty: the source is the notebook's own cell, line for line
     left_out: tuple[str, ...] = ()  # cells of the exercise that were not taken, with why
-    # The sizes the learner's notebook had when this answer was written: the public run is drawn at them.
-    public_sizes: Sizes = PUBLIC_SIZES
+    # What the learner's notebook had when this answer was written, in the assignment's own terms, where that
+    # differs from its usual public problem (the lecture's Exercise 4 has a wider layer); None: the usual one.
+    public_at: object = None
     unanswered: str = "replace `raise NotImplementedError()`"  # how to start, said to an exercise not answered
     answer: str | None = None  # from a lecture notebook: the learner's code alone, before it took our stub's place
 

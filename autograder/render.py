@@ -7,7 +7,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .checks import EXERCISES, MAX_SCORE
 from .layout import FOLLOWS, NOT_REACHED, label_of
 from .notebook import LECTURE
 from .pictures import difference_heatmap, loss_curves
@@ -75,12 +74,17 @@ def exercise_renderables(ex: ExerciseResult, every_row: bool = False) -> list:
     return parts + [Text(note) for note in view.notes] + [Text("")]
 
 
-LECTURE_FORMAT = ("Read as the lecture's own notebook (makemore_part4_backprop.ipynb): each exercise's answer is taken "
-                  "from the cells under its heading and graded in the grader's own copy of the setup.")
+def read_as(report: Report) -> str:
+    """The report's first line when it was read from the lecture's own notebook ("" from ours)."""
+    if report.format != LECTURE:
+        return ""
+    from . import assignments
+
+    return assignments.get(report.assignment or assignments.all_ids()[0]).lecture_reader().READ_AS
 
 
 def report_renderables(report: Report, every_row: bool = False) -> list:
-    parts = [Text(LECTURE_FORMAT), Text("")] if report.format == LECTURE else []
+    parts = [Text(read_as(report)), Text("")] if read_as(report) else []
     parts += [part for ex in report.exercises for part in exercise_renderables(ex, every_row)]
     isolation = [Text(f"Isolation: {report.isolation.partition(':')[0]}")] if report.isolation else []
     return parts + [Text(report.note), Text.assemble("Score: ", (points(report.score, report.max_score), "bold")),
@@ -156,26 +160,29 @@ def exercise_html(ex: ExerciseResult, picture_follows: bool = False) -> str:
 
 def report_html(report: Report) -> str:
     body = "".join(exercise_html(ex) for ex in report.exercises)
-    if report.format == LECTURE:
-        body = f"<p>{html.escape(LECTURE_FORMAT)}</p>{body}"
+    if read_as(report):
+        body = f"<p>{html.escape(read_as(report))}</p>{body}"
     return (f"<div class='backprop-ninja-report'>{body}<p><small>{html.escape(report.note)}</small></p>"
             f"<p><b>Score: {points(report.score, report.max_score)}</b></p></div>")
 
 
 class PointsTable:
-    """The points per check, straight from checks.py, for the notebook's introduction."""
+    """The points per check, straight from the assignment's table, for the notebook's introduction."""
+
+    def __init__(self, assignment):
+        self.assignment = assignment
 
     def rows(self):
-        for ex in EXERCISES:
-            yield ex.title, ", ".join(f"d{c.name} {c.points:g}" for c in ex.checks), ex.max_score
+        for ex in self.assignment.exercises:
+            yield ex.title, ", ".join(f"{c.variable} {c.points:g}" for c in ex.checks), ex.max_score
 
     def __repr__(self):
         lines = [f"{title} ({total:g} points): {checks}" for title, checks, total in self.rows()]
-        return "\n".join(lines + [f"Total: {MAX_SCORE:g} points"])
+        return "\n".join(lines + [f"Total: {self.assignment.max_score:g} points"])
 
     def _repr_html_(self):
         rows = "".join(f"<tr><td style='text-align:left'>{html.escape(t)}</td><td style='text-align:left'>"
                        f"{html.escape(c)}</td><td>{total:g}</td></tr>" for t, c, total in self.rows())  # fmt: skip
-        total = MAX_SCORE
+        total = self.assignment.max_score
         return (f"<table><thead><tr><th>exercise</th><th>checks and points</th><th>points</th></tr></thead>"
                 f"<tbody>{rows}<tr><td><b>Total</b></td><td></td><td><b>{total:g}</b></td></tr></tbody></table>")

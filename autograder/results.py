@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .checks import HIDDEN
-from .compare import NOISE_FACTOR, Comparison
+from .compare import Comparison
 from .notebook import COURSE
 
 if TYPE_CHECKING:
@@ -23,13 +23,6 @@ HIDDEN_FAILURE = ("right on the public seed but not on the hidden seed: compute 
 LIMIT_TIME, LIMIT_MEMORY, LIMIT_ENDED, LIMIT_KILLED = ("timed out", "over the memory limit",
                                                        "ended its own process", "its process was killed")  # fmt: skip
 LIMITS_HIT = (LIMIT_TIME, LIMIT_MEMORY, LIMIT_ENDED, LIMIT_KILLED)
-EXACT_NOTE = (
-    "exact: False or approx: False alone is not a mistake: float32 rounds differently in each order of operations "
-    "(PyTorch's tanh backward uses a fused multiply-add on AVX2/AVX512 CPUs; a gradient that is zero in exact "
-    "arithmetic, like db1, comes out as noise). A check passes when the shape and dtype are right and every entry "
-    "is within allclose's tolerance of autograd's gradient computed in float64 (entries near zero also within "
-    f"{NOISE_FACTOR} times the rounding autograd's own float32 gradient has there), on every seed."
-)
 
 
 class Score(float):
@@ -52,10 +45,10 @@ class CheckResult:
     points: float
     max_points: float
     message: str
-    # Right given the student's own upstream gradients (localise.py; Exercises 2-4: the same as passed). A failing
-    # check that is locally correct only inherits an earlier mistake.
+    # Right given the student's own upstream gradients (the assignment's localisation; where it has none, the same
+    # as passed). A failing check that is locally correct only inherits an earlier mistake.
     locally_correct: bool = False
-    hint: str | None = None  # what kind of mistake a failing check looks like (hints.py)
+    hint: str | None = None  # what kind of mistake a failing check looks like (the assignment's hints.py)
     assigned: bool = True  # the student's code set the variable (on the public seed)
     variable: str = ""  # what the student wrote it as (dlogits; micrograd's gradf); "" in results from before it
     # Where a wrong value differs, |student - reference|, on the public seed only: pictures may show it to the

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from .checks import DEFAULT_HIDDEN_SEED, PUBLIC_SEED
+from .checks import DEFAULT_HIDDEN_SEED
 from .sandbox import Limits
 
 SEED_VARIABLE = "BACKPROP_NINJA_HIDDEN_SEED"
@@ -33,8 +33,10 @@ def parse_seed(text: str, name: str) -> int:
     if not re.fullmatch(r"[0-9]+", text) or int(text) > MAX_SEED:  # not isdigit: "²" is a digit to it
         raise SettingsError(f"{name} must be a whole number from 0 to {MAX_SEED}, not {text!r}")
     seed = int(text)
-    if seed == PUBLIC_SEED:
-        raise SettingsError(f"{name}: the hidden seed must differ from the public seed ({PUBLIC_SEED}): choose another")
+    from . import assignments
+
+    if any(assignments.get(a).public_seed == seed for a in assignments.all_ids()):
+        raise SettingsError(f"{name}: the hidden seed must differ from the public seed ({seed}): choose another")
     return seed
 
 
@@ -98,22 +100,22 @@ class GradingSettings:
     limits: Limits
     credit: str
     grader: str  # grader_version() of the process that made these settings
-    dataset: str  # data.Words.identity of the words the grades are computed on
+    dataset: str  # the identity of the data the grades are computed on (assignments.dataset_identity)
     seed_source: str = ""  # where the hidden seed came from, for the instructor's summary line (not recorded)
 
     @classmethod
     def resolve(cls, hidden_seed_given, limits: Limits, credit: str = "strict", for_class: bool = True):
         """Validate what the user gave (raises SettingsError) and complete it with this grader and dataset."""
-        from . import data
+        from . import assignments
 
         seed, source = hidden_seed(hidden_seed_given, for_class)
         if credit not in CREDIT_MODES:
             raise SettingsError(f"--credit must be one of {', '.join(CREDIT_MODES)}, not {credit!r}")
         try:
-            words = data.load_words()
+            dataset = assignments.dataset_identity(assignments.datasets())
         except RuntimeError as e:
             raise SettingsError(str(e)) from None
-        return cls(seed, check_limits(limits), credit, grader_version(), words.identity, source)
+        return cls(seed, check_limits(limits), credit, grader_version(), dataset, source)
 
     def record(self) -> dict:
         """What a result keeps of its settings, and what "unchanged" compares: the seed by its identity only."""

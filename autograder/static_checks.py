@@ -117,25 +117,6 @@ def review_flags(source: str) -> list[dict]:
     return sorted(found.values(), key=lambda f: f["line"])
 
 
-def hard_coded_size(source: str, sizes) -> tuple[int, int, str] | None:
-    """The first whole number in the cell that is one of the sizes the student sees (or that size times the
-    context, embedding or vocabulary width), as (line, value, the name to use instead); None when there is none.
-    `sizes`: checks.Sizes, the public run's."""
-    nodes = source_nodes(source)
-    if nodes is None:
-        return None
-    from . import lecture
-
-    widths = (1, lecture.block_size, lecture.n_embd, lecture.vocab_size, lecture.block_size * lecture.n_embd)
-    names = {sizes.batch_size * w: "n" for w in widths} | {sizes.n_hidden * w: "n_hidden" for w in widths}
-    found = [(node.lineno, node.value) for node in nodes
-             if isinstance(node, ast.Constant) and type(node.value) is int and node.value in names]  # fmt: skip
-    if not found:
-        return None
-    line, value = min(found)
-    return line, value, names[value]
-
-
 def placeholder_after_answer(source: str) -> int | None:
     """The line of a placeholder (`dC, dW1, ... = None, ...`, the lecture's) that sets gradients back to None after
     the cell has computed them: the learner wrote the answer above the placeholder instead of in its place."""

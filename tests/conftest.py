@@ -6,7 +6,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from autograder.data import Words  # noqa: E402
+from autograder.assignments.backprop_ninja.data import Words  # noqa: E402
 from autograder.grading import Grader  # noqa: E402
 from autograder.sandbox import Limits  # noqa: E402
 

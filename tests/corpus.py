@@ -10,9 +10,8 @@ import numpy as np
 import torch
 from submissions import SOLUTIONS, _cells, answer, solution_region
 
-from autograder import lecture
-from autograder.checks import EXERCISE_BY_ID
-from autograder.reference import autograd_gradients, loop_batches
+from autograder.assignments.backprop_ninja import EXERCISE_BY_ID, lecture
+from autograder.assignments.backprop_ninja.reference import autograd_gradients, loop_batches
 from autograder.assignments.backprop_ninja.run import namespace_for
 
 LOOP = _cells(SOLUTIONS)["ex4"]  # Exercise 4's whole cell: the loop around the answer

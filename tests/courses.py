@@ -7,7 +7,7 @@ import sys
 from nbgrader.api import Gradebook
 from submissions import ROOT
 
-from autograder.checks import EXERCISES
+from autograder.assignments.backprop_ninja import EXERCISES
 
 ASSIGNMENT = "backprop_ninja"
 SAMPLES = ROOT / "course" / "sample_submissions"

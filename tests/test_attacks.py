@@ -17,7 +17,8 @@ import psutil
 import pytest
 from submissions import ROOT, SOLUTIONS, answer, edit_notebook, solution_region, write_submission
 
-from autograder.checks import EXERCISE_BY_ID, HIDDEN, MAX_SCORE, PUBLIC
+from autograder.assignments.backprop_ninja import EXERCISE_BY_ID, MAX_SCORE
+from autograder.checks import HIDDEN, PUBLIC
 from autograder.grading import Grader
 from autograder.notebook import NotGradable
 from autograder.results import HIDDEN_FAILURE
@@ -129,10 +130,10 @@ ATTACKS = {
         "try:\n    getattr(logits.clone(), 'requires_grad' + '_')()\nexcept Exception:\n    pass\n" + RIGHT_EX2,
         "autograd", flag_line=2),
     "the grader's reference imported": Attack(
-        "from autograder.reference import autograd_gradients\ndlogits = torch.zeros_like(logits)",
+        "from autograder.assignments.backprop_ninja.reference import autograd_gradients\ndlogits = torch.zeros_like(logits)",
         "autograd", flag_line=1),
     "the grader's reference imported by a computed name (run time)": Attack(
-        "import importlib\nref = importlib.import_module('autograder.' + 'reference')\n"
+        "import importlib\nref = importlib.import_module('autograder.assignments.backprop_ninja.' + 'reference')\n"
         "params = dict(zip(['C', 'W1', 'b1', 'W2', 'b2', 'bngain', 'bnbias'], parameters))\n"
         "dlogits = torch.from_numpy(ref.autograd_gradients(params, Xb, Yb)['logits'])",
         "autograd", flag_line=4),

@@ -13,9 +13,10 @@ from nbgrader.api import Gradebook
 from nbgrader.utils import determine_grade
 from submissions import answer, solution_region, write_submission
 
-from autograder.checks import EXERCISES, HIDDEN_SIZES, MAX_SCORE
+from autograder.assignments.backprop_ninja import EXERCISES, HIDDEN_SIZES, MAX_SCORE
 from autograder.class_report import check_pass_rates, load_results
 from autograder.course import Course
+
 
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
@@ -128,8 +129,8 @@ def test_feedback_pages_show_tables_and_heatmaps_without_hidden_values_or_soluti
 @pytest.fixture(scope="module")
 def small_hidden():
     """Hidden-seed reference values as a page would print them (6 significant digits), none near zero."""
-    from autograder import data, lecture
-    from autograder.reference import make_problem
+    from autograder.assignments.backprop_ninja import data, lecture
+    from autograder.assignments.backprop_ninja.reference import make_problem
 
     (Xtr, Ytr), _, _ = lecture.split_dataset(data.load_words().words)
     grads = make_problem(COURSE_SEED, Xtr, Ytr, HIDDEN_SIZES).grads

@@ -8,7 +8,8 @@ import sys
 import pytest
 from submissions import EXERCISES, ROOT, SOLUTIONS, all_right, edit_notebook, write_submission
 
-from autograder.checks import EXERCISES as TABLE, MAX_SCORE
+from autograder.assignments.backprop_ninja import EXERCISES as TABLE
+from autograder.assignments.backprop_ninja import MAX_SCORE
 
 SAMPLE_BOB = ROOT / "course" / "sample_submissions" / "bob" / "backprop_ninja" / "backprop_ninja.ipynb"
 

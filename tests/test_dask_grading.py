@@ -5,12 +5,11 @@ import os
 import pytest
 import torch
 from courses import ASSIGNMENT, COURSE_SEED, cli, gradebook_scores, make_course, submit
+from distributed import Client, LocalCluster
 from submissions import solution_region, write_submission
 
-from distributed import Client, LocalCluster
-
-from autograder import lecture
-from autograder.checks import DEFAULT_HIDDEN_SEED, EXERCISES
+from autograder.assignments.backprop_ninja import EXERCISES, lecture
+from autograder.checks import DEFAULT_HIDDEN_SEED
 from autograder.settings import seed_identity
 
 

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from autograder import data
+from autograder.assignments.backprop_ninja import data
 
 SMALL_NAMES = b"emma\nolivia\nava"
 

@@ -7,11 +7,11 @@ import torch
 from submissions import all_right, answer, write_submission
 from test_grading import CORRECT_VARIANTS, EX1, EX1_MISTAKES
 
-from autograder import lecture
-from autograder.checks import EXERCISE_BY_ID, PUBLIC
+from autograder.assignments.backprop_ninja import EXERCISE_BY_ID, lecture
+from autograder.assignments.backprop_ninja.hints import hint
+from autograder.assignments.backprop_ninja.localise import consumers, forward_values, local_gradients
+from autograder.checks import PUBLIC
 from autograder.grading import Grader
-from autograder.hints import hint
-from autograder.localise import consumers, forward_values, local_gradients
 from autograder.sandbox import Limits
 
 # Each mistake of test_grading's catalogue (plus a sign flip): the step that is its root cause, and words the hint
@@ -184,7 +184,7 @@ def test_the_in_notebook_check_names_the_root_cause_and_shows_where():
     """selfcheck.check on a kernel namespace like the notebook's after a tanh slip in Exercise 1."""
     import torch.nn.functional as F
 
-    from autograder import selfcheck
+    from autograder.assignments.backprop_ninja import selfcheck
 
     problem = selfcheck._public_problem()
     ns = {"torch": torch, "F": F, "n": lecture.n, **problem.params, "Xb": problem.Xb, "Yb": problem.Yb}
@@ -202,7 +202,7 @@ def loop_namespace(steps: int) -> dict:
     """A kernel's namespace as the notebook leaves it before Exercise 4's loop, set to run `steps` steps."""
     import torch.nn.functional as F
 
-    from autograder import selfcheck
+    from autograder.assignments.backprop_ninja import selfcheck
 
     problem, Xtr, Ytr = selfcheck._public()
     g = torch.Generator()
@@ -214,8 +214,9 @@ def loop_namespace(steps: int) -> dict:
 
 def test_the_in_notebook_check_of_the_loop_plots_its_losses_against_the_reference():
     """Exercise 4's check in the kernel: the real loop cell for a few steps, then its losses beside the reference's."""
-    from autograder import selfcheck
     from submissions import SOLUTIONS, _cells
+
+    from autograder.assignments.backprop_ninja import selfcheck
 
     ns = loop_namespace(steps=5)
     exec(_cells(SOLUTIONS)["ex4"], ns)
@@ -228,8 +229,9 @@ def test_the_in_notebook_check_of_the_loop_plots_its_losses_against_the_referenc
 
 def test_the_in_notebook_check_of_the_loop_judges_the_others_beside_one_misshapen_gradient():
     """dbnbias as a [64] for a [1, 64] parameter: the loop still runs (it broadcasts), and only dbnbias fails."""
-    from autograder import selfcheck
     from submissions import SOLUTIONS, _cells
+
+    from autograder.assignments.backprop_ninja import selfcheck
 
     ns = loop_namespace(steps=3)
     loop = _cells(SOLUTIONS)["ex4"]
@@ -280,9 +282,10 @@ def test_the_keepdim_hint_points_the_way_to_the_fix(grader, edit, root, words):
 def test_clearing_grad_with_none_is_not_autograd(grader):
     """The lecture's `for p in parameters: p.grad = None`, pasted into the loop, uses no autograd; reading or
     setting .grad to anything else still does."""
+    from submissions import SOLUTIONS, _cells
+
     from autograder.notebook import ExerciseCell
     from autograder.static_checks import autograd_uses
-    from submissions import SOLUTIONS, _cells
 
     assert autograd_uses("for p in parameters:\n    p.grad = None") == []
     assert [u["line"] for u in autograd_uses("p.grad = None\nx = p.grad\np.grad = torch.zeros(1)")] == [2, 3]
@@ -311,8 +314,9 @@ def test_a_gradient_under_another_name_is_named(grader, edits, check, words):
 
 def test_a_loop_that_never_sets_grads_says_so(grader):
     """Updating the parameters in place without `grads`: not 'dC was not assigned' seven times."""
-    from autograder.notebook import ExerciseCell
     from submissions import SOLUTIONS, _cells
+
+    from autograder.notebook import ExerciseCell
 
     loop = _cells(SOLUTIONS)["ex4"]
     grads = "grads = [dC, dW1, db1, dW2, db2, dbngain, dbnbias]"
@@ -349,8 +353,9 @@ def test_two_gradients_bound_to_one_tensor_are_named_with_the_line(grader):
 def test_the_loops_backward_is_judged_step_by_step(grader, old, new, root, follows, words):
     """Exercise 4 as Exercise 1: the root cause in the order of the backward pass (not dC, the list's first),
     with the same hints, and the gradients that only inherit it marked so."""
-    from autograder.notebook import ExerciseCell
     from submissions import SOLUTIONS, _cells
+
+    from autograder.notebook import ExerciseCell
 
     loop = _cells(SOLUTIONS)["ex4"]
     assert old in loop
@@ -364,8 +369,9 @@ def test_the_loops_backward_is_judged_step_by_step(grader, old, new, root, follo
 
 
 def test_a_wrong_parameter_gradient_in_the_loop_is_the_root_cause_with_its_hint(grader):
-    from autograder.notebook import ExerciseCell
     from submissions import SOLUTIONS, _cells
+
+    from autograder.notebook import ExerciseCell
 
     loop = _cells(SOLUTIONS)["ex4"].replace("dW2 = h.T @ dlogits", "dW2 = 2 * h.T @ dlogits")
     ex4 = grader.grade_exercise(EXERCISE_BY_ID["ex4"], ExerciseCell(loop))
@@ -375,15 +381,17 @@ def test_a_wrong_parameter_gradient_in_the_loop_is_the_root_cause_with_its_hint(
 
 def test_did_you_mean_never_points_to_another_of_the_lectures_gradients():
     """A learner who has not reached dprobs yet is not told to use dlogprobs, or dbndiff2 for dbndiff."""
+    from autograder.assignments.backprop_ninja import ASSIGNMENT
     from autograder.naming import did_you_mean
 
-    written = {"dlogprobs", "dcounts_sum_inv", "dbndiff2", "dlogits_maxes"}
-    assert did_you_mean("dprobs", "probs", written) is None and did_you_mean("dbndiff", "bndiff", written) is None
-    assert did_you_mean("dlogit_maxes", "logit_maxes", written).startswith("did you mean dlogits_maxes?")
+    written, known = {"dlogprobs", "dcounts_sum_inv", "dbndiff2", "dlogits_maxes"}, ASSIGNMENT.answer_names
+    assert did_you_mean("dprobs", "probs", written, known) is None
+    assert did_you_mean("dbndiff", "bndiff", written, known) is None
+    assert did_you_mean("dlogit_maxes", "logit_maxes", written, known).startswith("did you mean dlogits_maxes?")
 
 
 def test_the_in_notebook_check_also_asks_did_you_mean():
-    from autograder import selfcheck
+    from autograder.assignments.backprop_ninja import selfcheck
 
     problem = selfcheck._public_problem()
     ns = {"dL_dlogits": torch.from_numpy(problem.grads["logits"].copy())}

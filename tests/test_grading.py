@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from submissions import all_right, answer, solution_region, write_submission
 
-from autograder.checks import EXERCISE_BY_ID, MAX_SCORE, PUBLIC
+from autograder.assignments.backprop_ninja import EXERCISE_BY_ID, MAX_SCORE
+from autograder.checks import PUBLIC
 from autograder.results import HIDDEN_FAILURE
 
 EX1 = [c.name for c in EXERCISE_BY_ID["ex1"].checks]

@@ -7,7 +7,7 @@ import pytest
 from courses import ASSIGNMENT, CELLS, COURSE_SEED, cli, gradebook_scores, make_course, submit
 from submissions import all_right, answer, solution_region, write_submission
 
-from autograder.checks import EXERCISE_BY_ID, MAX_SCORE
+from autograder.assignments.backprop_ninja import EXERCISE_BY_ID, MAX_SCORE
 from autograder.class_grading import Task, _record, internal_error_outcome
 from autograder.class_report import write_report
 from autograder.course import Course

@@ -1,5 +1,5 @@
 """layout.py on verdicts made by hand: what leads, which rows stay open, what folds, for every shape of result."""
-from autograder.checks import EXERCISE_BY_ID
+from autograder.assignments.backprop_ninja import EXERCISE_BY_ID
 from autograder.layout import FOLLOWS, NOT_REACHED, PASSING, layout
 from autograder.render import exercise_html, exercise_text
 from autograder.results import HIDDEN_FAILURE, CheckResult, ExerciseResult

@@ -8,8 +8,8 @@ import pytest
 from lecture_notebooks import EX4_STUB, lecture_notebook, right
 from submissions import answer
 
-from autograder.checks import EXERCISE_BY_ID, MAX_SCORE
-from autograder.lecture_notebook import convert
+from autograder.assignments.backprop_ninja import EXERCISE_BY_ID, MAX_SCORE
+from autograder.assignments.backprop_ninja.lecture_notebook import convert
 from autograder.notebook import COURSE, LECTURE, read_submission
 
 # The lecture's own solution leaves keepdim out of dbnmeani: its cmp broadcasts [64] into [1, 64] and says True.

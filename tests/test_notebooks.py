@@ -2,19 +2,19 @@
 import shutil
 import subprocess
 import sys
-import tomllib
 import zipfile
 
 import nbformat
 import numpy as np
 import pytest
+import tomllib
 import torch
 from nbclient import NotebookClient
 from submissions import EXERCISES, ROOT, SOLUTIONS
 
-from autograder import lecture
-from autograder.checks import EXERCISES as TABLE, MAX_SCORE
-from autograder.reference import make_problem
+from autograder.assignments.backprop_ninja import EXERCISES as TABLE
+from autograder.assignments.backprop_ninja import MAX_SCORE, lecture
+from autograder.assignments.backprop_ninja.reference import make_problem
 
 
 def sources(path):
@@ -33,7 +33,7 @@ def test_exercises_are_the_release_of_solutions(tmp_path):
 
 def test_the_package_ships_the_release_notebook():
     """`backprop-ninja notebook` and lecture notebooks' Exercise 4 read the package's copy: it is the release."""
-    shipped = ROOT / "autograder" / "notebooks" / "backprop_ninja.ipynb"
+    shipped = ROOT / "autograder" / "assignments" / "backprop_ninja" / "backprop_ninja.ipynb"
     assert shipped.read_bytes() == EXERCISES.read_bytes(), "the package's notebook drifted: run `make exercises`"
 
 
@@ -82,7 +82,7 @@ def test_notebook_provided_cells_compute_what_the_grader_computes(tmp_path):
         "'norm_logits','counts','counts_sum','counts_sum_inv','probs','logprobs','loss']})"))  # fmt: skip
     Client(nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
     saved = np.load(tmp_path / "atoms.npz")
-    from autograder import data
+    from autograder.assignments.backprop_ninja import data
 
     (Xtr, Ytr), _, _ = lecture.split_dataset(data.load_words().words)
     problem = make_problem(2147483647, Xtr, Ytr)
@@ -140,9 +140,10 @@ def test_the_lectures_cmp_works_in_the_students_kernel_with_a_shape_column(tmp_p
 
 
 def test_cmp_in_a_graded_cell_does_nothing(grader):
-    from autograder.checks import EXERCISE_BY_ID
-    from autograder.notebook import ExerciseCell
     from submissions import solution_region
+
+    from autograder.assignments.backprop_ninja import EXERCISE_BY_ID
+    from autograder.notebook import ExerciseCell
 
     code = solution_region("ex2") + "\ncmp('logits', dlogits, logits)\n"
     ex2 = grader.grade_exercise(EXERCISE_BY_ID["ex2"], ExerciseCell(code))

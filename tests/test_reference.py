@@ -2,9 +2,8 @@
 import numpy as np
 import torch
 
-from autograder import lecture
-from autograder.checks import EXERCISE_BY_ID
-from autograder.reference import autograd_gradients, make_problem
+from autograder.assignments.backprop_ninja import EXERCISE_BY_ID, lecture
+from autograder.assignments.backprop_ninja.reference import autograd_gradients, make_problem
 
 
 def small_problem(words, seed=0):
@@ -54,7 +53,7 @@ def test_seeds_give_different_problems(small_words):
 
 
 def test_the_public_sizes_are_the_lectures_and_the_hidden_ones_differ():
-    from autograder.checks import HIDDEN_SIZES, PUBLIC_SIZES, Sizes
+    from autograder.assignments.backprop_ninja import HIDDEN_SIZES, PUBLIC_SIZES, Sizes
 
     assert PUBLIC_SIZES == Sizes(lecture.batch_size, lecture.n_hidden)
     assert HIDDEN_SIZES.batch_size != PUBLIC_SIZES.batch_size and HIDDEN_SIZES.n_hidden != PUBLIC_SIZES.n_hidden

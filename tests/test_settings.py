@@ -6,7 +6,9 @@ import pytest
 from courses import ASSIGNMENT, COURSE_SEED, cli, gradebook_scores, make_course, submit
 from submissions import EXERCISES, all_right
 
-from autograder.checks import DEFAULT_HIDDEN_SEED, EXERCISES as TABLE, PUBLIC_SEED
+from autograder.assignments.backprop_ninja import EXERCISES as TABLE
+from autograder.assignments.backprop_ninja import PUBLIC_SEED
+from autograder.checks import DEFAULT_HIDDEN_SEED
 from autograder.sandbox import Limits
 from autograder.settings import GradingSettings, SettingsError, differences, seed_identity
 

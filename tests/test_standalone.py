@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from submissions import ROOT, fill, solution_region
 
-from autograder.checks import MAX_SCORE
+from autograder.assignments.backprop_ninja import MAX_SCORE
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +100,27 @@ def test_the_notebooks_own_check_works_from_the_wheel(fresh_venv):
                                             **env_tests})  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [26, 6]
+
+
+def test_the_wheel_ships_the_second_assignment_too(fresh_venv):
+    """`backprop-ninja notebook --assignment micrograd` writes micrograd's release from the wheel; with the
+    solutions' answers in its cells, `check` gives it full marks."""
+    venv, work = fresh_venv
+    folder = work / "micrograd"
+    folder.mkdir()
+    wrote = run(venv, "backprop-ninja", "notebook", "--assignment", "micrograd", cwd=folder)
+    assert wrote.returncode == 0, wrote.stderr
+    notebook = folder / "micrograd.ipynb"
+    assert json.loads(notebook.read_text()) == json.loads((ROOT / "exercises" / "micrograd" / "micrograd.ipynb").read_text())
+    solutions = json.loads((ROOT / "solutions" / "micrograd" / "micrograd.ipynb").read_text())
+    answers = {c["metadata"]["nbgrader"]["grade_id"]: c["source"] for c in solutions["cells"]
+               if c["metadata"].get("nbgrader", {}).get("solution")}  # fmt: skip
+    nb = json.loads(notebook.read_text())
+    for cell in nb["cells"]:
+        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell["source"] = answers[grade_id]
+    notebook.write_text(json.dumps(nb))
+    graded = run(venv, "backprop-ninja", "check", notebook.name, cwd=folder)
+    assert graded.returncode == 0, graded.stdout[-2000:] + graded.stderr
+    assert "Score: 41/41" in graded.stdout

@@ -5,10 +5,11 @@ import pytest
 import torch
 from corpus import ANSWERS, RIGHT, WRONG, borderline, float64_shares, float64_verdicts, run_answer
 
-from autograder.checks import EXERCISE_BY_ID, HIDDEN, HIDDEN_SIZES, PUBLIC, PUBLIC_SEED, PUBLIC_SIZES
+from autograder.assignments.backprop_ninja import EXERCISE_BY_ID, HIDDEN_SIZES, PUBLIC_SEED, PUBLIC_SIZES
+from autograder.assignments.backprop_ninja.reference import make_problem
+from autograder.checks import HIDDEN, PUBLIC
 from autograder.compare import NOISE_FACTOR, allowance
 from autograder.notebook import ExerciseCell
-from autograder.reference import make_problem
 
 
 def test_the_corpus_is_what_it_says(grader):
@@ -106,9 +107,8 @@ def test_hard_coded_sizes_fail_at_the_hidden_sizes_and_say_where(grader, name, l
 
 
 def test_the_rule_is_stated_where_students_read_it():
-    from submissions import EXERCISES, ROOT
-
     import nbformat
+    from submissions import EXERCISES, ROOT
 
     intro = nbformat.read(EXERCISES, as_version=4).cells[0].source
     for text in (intro, (ROOT / "README.md").read_text()):

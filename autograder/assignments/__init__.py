@@ -28,3 +28,15 @@ def get(assignment_id: str) -> Assignment:
 
 def all_ids() -> tuple[str, ...]:
     return tuple(ASSIGNMENT_MODULES)
+
+
+def datasets() -> dict[str, object]:
+    """{assignment id: its data} for every assignment that has data (Assignment.dataset). Raises RuntimeError
+    with a one-line message when one cannot be had."""
+    loaded = {a: get(a).load_dataset() for a in ASSIGNMENT_MODULES}
+    return {a: data for a, data in loaded.items() if data is not None}
+
+
+def dataset_identity(loaded: dict) -> str:
+    """What a run records of the data its grades are computed on, and every worker must match (settings.py)."""
+    return "; ".join(f"{a}: {data.identity}" if len(loaded) > 1 else data.identity for a, data in loaded.items())

@@ -1,196 +1,98 @@
 """The first assignment, "Becoming a backprop ninja" (makemore part 4): the lecture's MLP with batchnorm.
 
-Its table of checks is checks.py, its forward pass lecture.py, its references reference.py, its hints and
-localisation hints.py and localise.py, its lecture-notebook reader lecture_notebook.py (they predate the engine's
-assignment interface and keep their places); this package binds them to it: the grader's side here, the
-sandbox's side in run.py.
-"""
+Its table of exercises and checks is here; the lecture's network lecture.py and its data data.py; the references
+(torch autograd) reference.py; localisation, hints and the grader's side localise.py, hints.py and grading.py;
+the sandbox's side run.py; the notebook's own check() selfcheck.py; the lecture's own notebook
+lecture_notebook.py; the release the package ships, backprop_ninja.ipynb.
 
-from ... import array_file, data, lecture
-from ...assignment import Assignment, Grading
-from ...checks import EXERCISES, HIDDEN, HIDDEN_SIZES, PUBLIC, PUBLIC_SEED, PUBLIC_SIZES, Exercise
-from ...compare import compare
-from ...hints import aliasing_hint, diagnose, hint, slip_hint
-from ...localise import LoopView, SeedRun, earns_local_credit, forward_values, loop_check, loop_view
-from ...reference import loop_batches, make_problem, reference_losses, training_references
-from ...results import EXACT_NOTE, HIDDEN_FAILURE
-from ...static_checks import hard_coded_size
+A check is named after the lecture's tensor without the leading d: the check "logprobs" compares the student's
+`dlogprobs` with autograd's `logprobs.grad`.
+"""
+from dataclasses import dataclass
+
+from ...assignment import Assignment
+from ...checks import Check, Exercise
+from ...compare import NOISE_FACTOR
+
+# The lecture's generator seed: the values a student sees in the notebook.
+PUBLIC_SEED = 2147483647
+
+
+@dataclass(frozen=True)
+class Sizes:
+    batch_size: int  # n
+    n_hidden: int
+
+
+# The lecture's sizes (lecture.py), which the student sees; the hidden run also changes them, so an answer that
+# hard-codes 32 or 64 (torch.zeros((32, 27)), range(32), Xb.view(32 * 3)) fails there. The vocabulary (27), the
+# embedding (10) and the context (3) stay: the dataset and the provided cells fix them.
+PUBLIC_SIZES = Sizes(batch_size=32, n_hidden=64)
+HIDDEN_SIZES = Sizes(batch_size=48, n_hidden=40)
+
+
+# Under every report: what exact: False means for float32 gradients, and when a check passes.
+EXACT_NOTE = (
+    "exact: False or approx: False alone is not a mistake: float32 rounds differently in each order of operations "
+    "(PyTorch's tanh backward uses a fused multiply-add on AVX2/AVX512 CPUs; a gradient that is zero in exact "
+    "arithmetic, like db1, comes out as noise). A check passes when the shape and dtype are right and every entry "
+    "is within allclose's tolerance of autograd's gradient computed in float64 (entries near zero also within "
+    f"{NOISE_FACTOR} times the rounding autograd's own float32 gradient has there), on every seed."
+)
+
+
+
+def _each(names: str, points: float, **tolerances) -> tuple[Check, ...]:
+    return tuple(Check(name, points, **tolerances) for name in names.split())
+
+
+EXERCISES = (
+    Exercise(
+        "ex1",
+        "Exercise 1: backprop through the whole graph, atom by atom",
+        # The lecture's order, from the loss back to the embedding table; one point per gradient.
+        _each(
+            "logprobs probs counts_sum_inv counts_sum counts norm_logits logit_maxes logits h W2 b2 "
+            "hpreact bngain bnbias bnraw bnvar_inv bnvar bndiff2 bndiff bnmeani hprebn embcat W1 b1 emb C",
+            1,
+        ),
+        step_by_step=True,
+    ),
+    Exercise(
+        "ex2",
+        "Exercise 2: cross-entropy backward in one expression",
+        (Check("logits", 6),),
+    ),
+    Exercise(
+        "ex3",
+        "Exercise 3: batchnorm backward in one expression",
+        (Check("hprebn", 6),),
+        given=("hpreact",),
+    ),
+    Exercise(
+        "ex4",
+        "Exercise 4: the complete training loop with your backward pass",
+        # atol 1e-7: the loop's fused cross-entropy and the reference's atom-by-atom graph round differently,
+        # and after a step or two entries near zero differ by ~2e-8. Real mistakes are orders larger.
+        _each("C W1 b1 W2 b2 bngain bnbias", 2, atol=1e-7),
+        steps=3,
+    ),
+)
+
+EXERCISE_BY_ID = {ex.id: ex for ex in EXERCISES}
+MAX_SCORE = sum(ex.max_score for ex in EXERCISES)
 
 ASSIGNMENT = Assignment(
     id="backprop_ninja",
     title="Becoming a backprop ninja",
     exercises=EXERCISES,
     public_seed=PUBLIC_SEED,
-    grading_class="autograder.assignments.backprop_ninja:BackpropGrading",
+    grading_class="autograder.assignments.backprop_ninja.grading:BackpropGrading",
     run_module="autograder.assignments.backprop_ninja.run",
+    selfcheck_module="autograder.assignments.backprop_ninja.selfcheck",
+    release="autograder.assignments.backprop_ninja:backprop_ninja.ipynb",
+    dataset="autograder.assignments.backprop_ninja.data:load_words",
+    same_dataset="give every worker the same names.txt ($BACKPROP_NINJA_NAMES)",
     note=EXACT_NOTE,
-    lecture_notebook="autograder.lecture_notebook",
+    lecture_notebook="autograder.assignments.backprop_ninja.lecture_notebook",
 )
-
-GRADS_NEVER_SET = "grads was never set"
-
-
-class BackpropGrading(Grading):
-    def __init__(self, assignment, hidden_seed: int, words: "data.Words | None" = None, **_):
-        super().__init__(assignment, hidden_seed)
-        self.words = words or data.load_words()
-        (self.Xtr, self.Ytr), _, _ = lecture.split_dataset(self.words.words)
-        # The public seed is what the student saw; the hidden one (other values, other sizes) catches pasted
-        # values and hard-coded sizes.
-        self.problems = {PUBLIC: make_problem(PUBLIC_SEED, self.Xtr, self.Ytr, PUBLIC_SIZES),
-                         HIDDEN: make_problem(hidden_seed, self.Xtr, self.Ytr, HIDDEN_SIZES)}  # fmt: skip
-        self._public_at = {PUBLIC_SIZES: self.problems[PUBLIC]}
-        self._losses_at: dict = {}
-        self._encoded_inputs: dict = {}
-
-    @property
-    def dataset(self) -> str:
-        return self.words.source
-
-    def problems_for(self, cell) -> dict:
-        """The public problem at the sizes the student's notebook had (the lecture's Exercise 4 has a wider layer
-        than ours), beside the hidden one. Each is made once per Grader."""
-        if cell.public_sizes not in self._public_at:
-            self._public_at[cell.public_sizes] = make_problem(PUBLIC_SEED, self.Xtr, self.Ytr, cell.public_sizes)
-        return {PUBLIC: self._public_at[cell.public_sizes], HIDDEN: self.problems[HIDDEN]}
-
-    def inputs(self, ex: Exercise, problem) -> bytes:
-        """Encoded once per Grader (Exercise 4's inputs hold the training set)."""
-        key = (ex.id, id(problem))  # the problems live as long as the Grader
-        if key not in self._encoded_inputs:
-            self._encoded_inputs[key] = array_file.encode(problem.inputs(ex, self.Xtr, self.Ytr))
-        return self._encoded_inputs[key]
-
-    def constants(self, ex: Exercise, problem) -> dict:
-        return problem.constants()
-
-    def value_names(self, ex: Exercise) -> set[str]:
-        if not ex.trains:
-            return super().value_names(ex)
-        loop = [c.variable for c in ex.checks] + [f"d{name}" for name in lecture.LOOP_INTERMEDIATES]
-        return {f"{k}/{name}" for k in range(ex.steps) for name in loop}
-
-    def comparisons(self, ex: Exercise, runs: dict, problems: dict) -> tuple[dict, LoopView | None]:
-        if ex.trains:
-            return self._training_comparisons(ex, runs, problems)
-        return {
-            check.name: {label: compare(check, run.result["values"].get(check.variable),
-                                        run.arrays.get(check.variable), problems[label].grads[check.name],
-                                        problems[label].truth[check.name])
-                         for label, run in runs.items()}
-            for check in ex.checks
-        }, None  # fmt: skip
-
-    def diagnose(self, ex: Exercise, cell, checks: list, runs: dict, problems: dict, loop, credit: str) -> str:
-        public = runs[PUBLIC]
-        if ex.trains:
-            return self._loop_diagnosis(ex, checks, loop, public) if loop else ""
-        views = diagnose(ex, checks, [SeedRun(problems[label], run.result["values"], run.arrays)
-                                      for label, run in runs.items()])  # fmt: skip
-        for check, verdict in zip(ex.checks, checks):  # what no other hint explains, sharing a tensor may
-            if not verdict.passed and verdict.shape_ok and not verdict.hint:
-                verdict.hint = aliasing_hint(check.variable, public.result["aliases"], cell.source, cell.where)
-        if credit == "local" and views:
-            for check, result in zip(ex.checks, checks):
-                if not result.passed and result.locally_correct:
-                    credited = earns_local_credit(check, views, list(problems.values()))
-                    result.points = result.max_points if credited else 0.0
-        return ""
-
-    def unset_message(self, ex: Exercise, public) -> str | None:
-        return GRADS_NEVER_SET if self._never_set_grads(ex, public) else None
-
-    def explain(self, ex: Exercise, cell, result, public) -> tuple[str, str] | None:
-        if self._never_set_grads(ex, public):
-            return GRADS_NEVER_SET, (f"{GRADS_NEVER_SET}: each step of the loop must set grads = [dC, dW1, db1, dW2, "
-                                     "db2, dbngain, dbnbias] (the loop applies them), so none of your gradients "
-                                     "could be graded")  # fmt: skip
-        return None
-
-    def hidden_message(self, ex: Exercise, cell, result) -> str | None:
-        # The hidden run said one bit per check; the source alone says why, when it holds one of the sizes.
-        size = hard_coded_size(cell.source, cell.public_sizes)
-        if not size:
-            return None
-        line, value, name = size
-        for check in result.checks:
-            if check.message == HIDDEN_FAILURE:
-                check.message = f"right at the sizes you see, wrong at others (the hard-coded {value}?)"
-        return (f"right at the sizes you see, wrong at others: look for the hard-coded {value} at {cell.where(line)} "
-                f"(use {name}, or the tensors' shapes)")  # fmt: skip
-
-    def finish(self, ex: Exercise, result, runs: dict, problems: dict, loop, root: str):
-        if ex.trains and result.losses:
-            result.reference_losses = self._reference_losses(problems[PUBLIC])[: len(result.losses)]
-        if root:
-            result.root_cause = loop.root
-
-    @staticmethod
-    def _never_set_grads(ex: Exercise, public) -> bool:
-        return ex.trains and not public.result["error"] and not public.result["values"]
-
-    def _reference_losses(self, problem) -> list[float]:
-        """The reference solution's loss at each graded training step: the same for every submission."""
-        if problem.sizes not in self._losses_at:
-            steps = max(ex.steps for ex in EXERCISES)
-            self._losses_at[problem.sizes] = reference_losses(problem, self.Xtr, self.Ytr, steps)
-        return self._losses_at[problem.sizes]
-
-    def _training_comparisons(self, ex: Exercise, runs: dict, problems: dict) -> tuple[dict, LoopView | None]:
-        """Exercise 4: each step's gradients against autograd at the parameters the student's run reached.
-
-        Only the steps the loop got through are judged (at least the first): a loop that stops early says why in
-        the exercise's message, and a gradient that was right on every step it reached still counts.
-        Also returns the public run's first failing step, seen step by step (localise.loop_view).
-        """
-        comparisons, view = {c.name: {} for c in ex.checks}, None
-        for label, run in runs.items():
-            problem, values = problems[label], run.result["values"]
-            ran = max(1, len({key.split("/")[0] for key in values}))
-            steps = [{name: run.arrays.get(f"{k}/d{name}") for name in lecture.PARAMETER_NAMES}
-                     for k in range(min(ran, ex.steps))]  # fmt: skip
-            references = training_references(problem, self.Xtr, self.Ytr, steps)
-            batches = loop_batches(problem, self.Xtr, self.Ytr, len(steps))
-            for k, ((reference, truth, params), (Xb, Yb)) in enumerate(zip(references, batches)):
-                failed = False
-                for check in ex.checks:
-                    key = f"{k}/{check.variable}"
-                    meta, array = values.get(key), run.arrays.get(key)
-                    comparison = compare(check, meta, array, reference[check.name], truth[check.name])
-                    comparisons[check.name][f"{label}, step {k + 1}"] = comparison
-                    failed = failed or not comparison.passed
-                if label == PUBLIC and failed and view is None:
-                    student = {name: (values.get(f"{k}/d{name}"), run.arrays.get(f"{k}/d{name}")) for name in reference
-                               if f"{k}/d{name}" in values}  # fmt: skip
-                    view = loop_view(k, forward_values(params, Xb, Yb), reference, student)
-        return comparisons, view
-
-    def _loop_diagnosis(self, ex: Exercise, checks: list, view: LoopView, public) -> str:
-        """Exercise 4's root cause, as Exercise 1's: every failing gradient right given the student's own upstream
-        'follows'; the first that is not gets the hint. Returns the exercise's line when the root cause is a
-        gradient the loop computes on the way (dhprebn, ...), which has no row of its own."""
-        Xb = view.values["Xb"].numpy()
-
-        def student(name):  # what the loop gave for d<name> at the step judged: (meta, array)
-            key = f"{view.step}/d{name}"
-            return public.result["values"].get(key), public.arrays.get(key)
-
-        for check, verdict in zip(ex.checks, checks):
-            if verdict.passed:
-                continue
-            meta, array = student(check.name)
-            verdict.locally_correct = check.name != view.root and compare(check, meta, array,
-                                                                          view.local[check.name]).passed  # fmt: skip
-            if not verdict.locally_correct:
-                verdict.hint = hint(check, meta, array, view.local[check.name], Xb)
-        if view.root is None or view.root in lecture.PARAMETER_NAMES:
-            root = next((c for c in ex.checks if c.name == view.root), None)
-            if root is not None:
-                verdict = checks[ex.checks.index(root)]
-                verdict.hint = slip_hint(root, student(root.name)[1], view.values, view.upstream) or verdict.hint
-            return ""
-        meta, array = student(view.root)
-        root = loop_check(view.root)
-        what = slip_hint(root, array, view.values, view.upstream) or hint(root, meta, array, view.local[view.root], Xb)
-        return (f"Step {view.step + 1} of your loop first goes wrong at d{view.root}, which it computes on the way "
-                f"(not graded itself){': ' + what if what else ''}")  # fmt: skip

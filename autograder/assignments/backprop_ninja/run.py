@@ -3,7 +3,7 @@ cell run once (or once per step of Exercise 4's loop), and the gradients it set.
 import torch
 import torch.nn.functional as F
 
-from ... import lecture
+from . import lecture
 
 
 def namespace_for(trains: bool, arrays: dict, constants: dict | None = None) -> dict:

@@ -59,6 +59,8 @@ ASSIGNMENT = Assignment(
     public_seed=PUBLIC_SEED,
     grading_class="autograder.assignments.micrograd.grading:MicrogradGrading",
     run_module="autograder.assignments.micrograd.run",
+    selfcheck_module="autograder.assignments.micrograd.selfcheck",
+    release="autograder.assignments.micrograd:micrograd.ipynb",
     note=("exact: False alone is not a mistake: a right answer computed in another order can differ from autograd's "
           f"in the last digits. A check passes when every number is within a relative {RTOL:g} of autograd's, "
           "computed in float64 (Exercise 3's estimate: within what its step h allows), on the values you see and on "

@@ -12,7 +12,7 @@ from ...checks import PUBLIC
 from ...grading import SeedOutcome
 from ...results import CheckResult, ExerciseResult, Score, score_status
 from ...run_result import clean_result
-from ...selfcheck import _caller_namespace, for_the_validator
+from ...selfcheck import caller_namespace, for_the_validator
 from ...student_process import describe
 from . import ASSIGNMENT, run
 from .grading import MicrogradGrading
@@ -29,12 +29,12 @@ def record_training(namespace: dict | None = None):
     """Record Exercise 5's loop from here on (the notebook's setup cell calls it)."""
     global _recorder
     steps = ASSIGNMENT.exercise_by_id["ex5"].steps
-    _recorder = run.TrainingRecorder(_caller_namespace() if namespace is None else namespace, steps).install()
+    _recorder = run.TrainingRecorder(caller_namespace() if namespace is None else namespace, steps).install()
 
 
 def check(exercise_id: str, namespace: dict | None = None) -> ExerciseResult:
     ex = ASSIGNMENT.exercise_by_id[exercise_id]
-    ns = _caller_namespace() if namespace is None else namespace
+    ns = caller_namespace() if namespace is None else namespace
     part = _grading()
     problem = part.problems[PUBLIC]
     job = {"exercise": ex.id, "variables": [c.variable for c in ex.checks], "steps": ex.steps}

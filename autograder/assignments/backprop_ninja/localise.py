@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import lecture
-from .checks import EXERCISE_BY_ID, Check
-from .compare import compare
+from ...checks import Check
+from ...compare import compare
+from . import EXERCISE_BY_ID, lecture
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import lecture
-from .checks import PUBLIC_SIZES, Sizes
+from . import PUBLIC_SIZES, Sizes, lecture
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ import ast
 import re
 import textwrap
 
-from .checks import EXERCISES, PUBLIC_SIZES, Sizes
-from .notebook import ExerciseCell, Span
-from .student_notebook import fill_stub, released_cells, write_notebook
+from ...notebook import ExerciseCell, Span
+from ...student_notebook import fill_stub, released_cells, write_notebook
+from . import ASSIGNMENT, EXERCISES, PUBLIC_SIZES, Sizes
 
 HEADING = re.compile(r"^[ \t]*(?:#+|\*\*)[ \t]*exercise[ \t]*([1-4])\b", re.I | re.M)
 # Names only the lecture's forward pass has: with a heading, they tell its notebook from any other.
@@ -36,6 +36,9 @@ SHOWING = frozenset({"cmp", "print", "display", "plt", "sns", "matplotlib"})
 LOOP_SIZES = Sizes(batch_size=PUBLIC_SIZES.batch_size, n_hidden=200)
 # How a message names the notebook this module reads.
 DESCRIPTION = "the lecture's makemore_part4_backprop.ipynb with its '# Exercise 1' ... headings"
+# The first line of a report read from it.
+READ_AS = ("Read as the lecture's own notebook (makemore_part4_backprop.ipynb): each exercise's answer is taken "
+           "from the cells under its heading and graded in the grader's own copy of the setup.")
 UNANSWERED = "write your code where the lecture's notebook says # YOUR CODE HERE :)"
 
 
@@ -161,9 +164,9 @@ def _loop_answer(section: list[tuple[int, dict]]) -> ExerciseCell:
         answer = _answer_lines("\n".join(region))
         cut, region = _trimmed(answer if answer is not None else region)
         answer = "\n".join(region)
-        source, first = fill_stub(released_cells()["ex4"], answer)
+        source, first = fill_stub(released_cells(ASSIGNMENT)["ex4"], answer)
         span = Span(index + 1, _execution_count(cell), start + cut + 1, first, len(region))
-        return ExerciseCell(source, origin=(span,) if region else (), public_sizes=LOOP_SIZES, unanswered=UNANSWERED,
+        return ExerciseCell(source, origin=(span,) if region else (), public_at=LOOP_SIZES, unanswered=UNANSWERED,
                             answer=answer)  # fmt: skip
     return ExerciseCell(None, "not found: Exercise 4 has no loop with the lecture's '# manual backprop!' line, which "
                               "marks where your backward pass starts", status="not found")  # fmt: skip
@@ -175,7 +178,7 @@ def convert(cells: dict[str, ExerciseCell], path) -> list[str]:
     not found, or not answered yet, keeps its stub."""
     answers = {ex.id: re.sub(r"\n{3,}", "\n\n", cells[ex.id].answer) for ex in EXERCISES
                if cells[ex.id].answer and sets_a_gradient(cells[ex.id].answer, ex)}  # fmt: skip
-    write_notebook(path, answers)
+    write_notebook(ASSIGNMENT, path, answers)
     return list(answers)
 
 
