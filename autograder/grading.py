@@ -15,7 +15,6 @@ from .compare import Comparison
 from .naming import assigned_names, did_you_mean
 from .notebook import ExerciseCell, read_submission
 from .results import (
-    HIDDEN_FAILURE,
     LIMIT_ENDED,
     LIMIT_KILLED,
     LIMIT_MEMORY,
@@ -23,6 +22,7 @@ from .results import (
     CheckResult,
     ExerciseResult,
     Report,
+    hidden_only,
     score_status,
 )
 from .run_result import clean_result
@@ -168,7 +168,7 @@ class Grader:
             result.failure, result.message = said
         elif root:
             result.message = root
-        elif (failing := [c for c in checks if not c.passed]) and all(c.message == HIDDEN_FAILURE for c in failing):
+        elif (failing := [c for c in checks if not c.passed]) and all(hidden_only(c.message) for c in failing):
             result.message = part.hidden_message(ex, cell, result) or (
                 "right on the values you see but not on the hidden ones: compute every gradient from the tensors "
                 "you are given (no pasted values, no hard-coded sizes)")  # fmt: skip

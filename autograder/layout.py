@@ -9,7 +9,7 @@ feedback.py as the student's page, results.py adds it to the JSON, class_report.
 """
 from dataclasses import dataclass, field
 
-from .results import HIDDEN_FAILURE
+from .results import hidden_only
 
 FOLLOWS, NOT_REACHED, PASSING = "follows", "not reached", "passing"
 # Exercise statuses whose message is the whole verdict.
@@ -136,7 +136,7 @@ def mistake(check) -> str:
         return check.hint
     if not check.assigned:
         return "not assigned"
-    if check.message == HIDDEN_FAILURE or check.message.startswith("right at the sizes you see"):
+    if hidden_only(check.message):
         return "right on the values you see, wrong on hidden ones"
     if not check.shape_ok:
         return "wrong shape"

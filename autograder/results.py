@@ -18,6 +18,14 @@ if TYPE_CHECKING:
 # The one thing a check says about the hidden seed.
 HIDDEN_FAILURE = ("right on the public seed but not on the hidden seed: compute it from the tensors you are given, "
                   "don't paste values or hard-code sizes")
+
+
+def hidden_only(message: str) -> bool:
+    """Whether a check's message says it failed on the hidden seed only: the engine's HIDDEN_FAILURE, or an
+    assignment's own words for it, which begin "right at the" (values, sizes) "you see"."""
+    return message == HIDDEN_FAILURE or message.startswith("right at the ")
+
+
 # An exercise's failure when its run hit a limit (ExerciseResult.failure): the class report lists these for the
 # instructor's review.
 LIMIT_TIME, LIMIT_MEMORY, LIMIT_ENDED, LIMIT_KILLED = ("timed out", "over the memory limit",

@@ -7,8 +7,10 @@ from ...assignment import Assignment
 from ...checks import Check, Exercise
 
 # Every answer here is Python numbers, computed in float64: right answers written in another order differ by a
-# few units in the 16th digit, mistakes by far more than these.
-RTOL, ATOL = 1e-7, 1e-10
+# few units in the 16th digit (1e-16 of the value, or of its terms where they cancel), mistakes by far more. Tighter than a float32 tolerance on purpose: a
+# numerical estimate (a difference quotient with h = 1e-6) is off by about 1e-9 of the value and is no answer to
+# "write the derivative"; Exercise 3's estimate has a tolerance of its own, from its step.
+RTOL, ATOL = 1e-12, 1e-14
 # The values the student sees are the lecture's own; this seed draws Exercise 4's op cases and graphs for them.
 PUBLIC_SEED = 2147483647
 

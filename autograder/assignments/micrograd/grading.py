@@ -226,11 +226,11 @@ class MicrogradGrading(Grading):
 
     def finish(self, ex: Exercise, result, runs: dict, problems: dict, context, root: str):
         result.localised = ex.step_by_step  # Exercises 1-2; in 3-5 each failing check is a mistake of its own
+        for check in result.checks:
+            if check.message == HIDDEN_FAILURE:  # the engine's words are for tensors and sizes
+                check.message = "right at the values you see, wrong at others: a number worked out, not an expression?"
 
     def hidden_message(self, ex: Exercise, cell, result) -> str | None:
-        for check in result.checks:
-            if check.message == HIDDEN_FAILURE:
-                check.message = "right at the values you see, wrong at others: a number worked out, not an expression?"
         return ("right on the values you see but not on the hidden ones: write each answer as an expression of the "
                 "values you are given (da = de * b, not da = 6.0), so it holds at any values")  # fmt: skip
 

@@ -7,13 +7,23 @@ import math
 
 import numpy as np
 
-from . import lecture
+from . import ATOL, RTOL, lecture
 from .grading import mlp_gradients
+
+NUMERICAL_ESTIMATE = ("close to autograd's but not equal to it, as a numerical estimate is: write the derivative "
+                      "as an expression of the values (it must hold at other values too)")
 
 
 def close(student, expected) -> bool:
+    """Equal within the checks' own tolerance: what a hint says the student computed, they computed."""
     student, expected = np.asarray(student, dtype=np.float64), np.asarray(expected, dtype=np.float64)
-    return student.shape == expected.shape and bool(np.allclose(student, expected, rtol=1e-7, atol=1e-10))
+    return student.shape == expected.shape and bool(np.allclose(student, expected, rtol=RTOL, atol=ATOL))
+
+
+def nearly(student, expected) -> bool:
+    """Within what a difference quotient gets: right in its first five digits, not in the last ones."""
+    student, expected = np.asarray(student, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    return student.shape == expected.shape and bool(np.allclose(student, expected, rtol=1e-5, atol=1e-8))
 
 
 def diagnose(ex, checks: list, public, problem):
@@ -37,6 +47,7 @@ def _graph_hints(ex, by_name: dict, student, problem):
     """Exercises 1-2, from the output back: each gradient against what the student's own upstream gradients
     make of it (the sum, over the ops that use the node, of d<op's output> times the op's local derivative)."""
     partials, truth, values = problem.partials[ex.id], problem.truth[ex.id], problem.values[ex.id]
+    products = {name for name, expression in (lecture.GRAPH if ex.id == "ex1" else lecture.NEURON) if "*" in expression}
     output = ex.checks[0].name
     for check in ex.checks:
         _, verdict = by_name[check.name]
@@ -53,10 +64,12 @@ def _graph_hints(ex, by_name: dict, student, problem):
         if check.name != output and close(mine, local):
             verdict.locally_correct = True  # right given its upstream: it follows from an earlier mistake
             continue
-        verdict.hint = _node_hint(check.name, float(mine), uses, upstream, values, output)
+        verdict.hint = (_node_hint(check.name, float(mine), uses, upstream, values, output, products)
+                        or (NUMERICAL_ESTIMATE if nearly(mine, truth[check.name]) and not close(mine, truth[check.name])
+                            else None))
 
 
-def _node_hint(name: str, mine: float, uses: list, upstream, values: dict, output: str) -> str | None:
+def _node_hint(name: str, mine: float, uses: list, upstream, values: dict, output: str, products: set) -> str | None:
     if name == output:
         return f"the output's own gradient, d{output}/d{output}, is 1.0" if not close(mine, 1.0) else None
     if uses and close(mine, sum(d for _, d in uses)) and not all(close(upstream(c), 1.0) for c, _ in uses):
@@ -71,6 +84,10 @@ def _node_hint(name: str, mine: float, uses: list, upstream, values: dict, outpu
                 return "tanh's derivative is 1 - o**2 (the square of the output), not 1 - o"
     if uses and close(mine, -sum(upstream(c) * d for c, d in uses)):
         return "the sign is flipped"
+    if (len(uses) == 1 and uses[0][0] in products and not close(values[name], uses[0][1])
+            and close(mine, upstream(uses[0][0]) * values[name])):  # fmt: skip
+        return (f"that is d{uses[0][0]} times {name}'s own value: a factor's gradient is the other factor's value "
+                f"times the upstream gradient")  # fmt: skip
     if len(uses) == 1 and close(mine, upstream(uses[0][0])):
         return (f"that is d{uses[0][0]} itself: multiply it by the local derivative (for a product, the other "
                 "factor's value)")  # fmt: skip
@@ -84,10 +101,18 @@ def _derivative_hints(by_name: dict, student, problem):
     mine = student(check)
     if not verdict.passed and mine is not None and mine.shape == truth.shape:
         wrong = [name for name, m, t in zip("abc", mine, truth) if not close(m, t)]
-        if wrong:
+        a, b, _ = point
+        if wrong and nearly(mine, truth):
+            verdict.hint = NUMERICAL_ESTIMATE
+        elif wrong:
             verdict.hint = f"wrong in df/d{', df/d'.join(wrong)}; the other {'one is' if len(wrong) == 2 else 'ones are'} right"
-            if "a" in wrong and close(mine[0], -3 * point[0] ** 2 - 0.5 * point[0] ** 0.5):
+            if wrong == ["a"] and close(mine[0], -3 * a**2 - 0.5 * a**0.5):
                 verdict.hint = "df/da: the power rule gives d/da a**0.5 = 0.5 * a**-0.5 (the exponent goes down by one)"
+            elif wrong == ["b"] and close(mine[1], 3 * math.cos(3 * b) + 2.5 * b**2.5):
+                verdict.hint = "df/db: the power rule gives d/db b**2.5 = 2.5 * b**1.5 (the exponent goes down by one)"
+            elif wrong == ["b"] and close(mine[1], math.cos(3 * b) + 2.5 * b**1.5):
+                verdict.hint = ("df/db: the chain rule gives d/db sin(3*b) = 3 * cos(3*b): the inner function's "
+                                "derivative multiplies")  # fmt: skip
     check, verdict = by_name["numerical_grad"]
     mine = student(check)
     if not verdict.passed and mine is not None and mine.shape == (3,):
@@ -102,6 +127,9 @@ def _derivative_hints(by_name: dict, student, problem):
                             "the symmetric one, (f(x + h) - f(x - h)) / (2 * h), whose error is of order h**2")  # fmt: skip
         elif close(mine, truth):
             verdict.hint = None
+        elif nearly(mine, 2 * truth):
+            verdict.hint = ("twice the derivative: the symmetric difference f(x + h) - f(x - h) spans 2 * h, so "
+                            "divide by 2 * h")  # fmt: skip
         elif np.allclose(mine, truth, rtol=1e-3, atol=1e-3):
             verdict.hint = (f"close, but further off than a step of h = {h:g} allows: use the notebook's h and the "
                             "symmetric difference")  # fmt: skip
@@ -124,14 +152,25 @@ def _value_class_hints(by_name: dict, student, problem):
     if not verdict.passed:
         failed.append("backward")
         mine = student(check)
-        if mine is not None:
-            verdict.hint = ("every gradient is 0: backward() must start with self.grad = 1.0" if not mine.any() else
-                            "the nodes' gradients are not propagated in reverse topological order: build topo by a "
-                            "depth-first search that appends a node after all its children, then call _backward on "
-                            "reversed(topo)")  # fmt: skip
+        if mine is not None and mine.shape == problem.truth["ex4"]["backward"].shape:
+            verdict.hint = _backward_hint(mine, inputs["graph_sizes"])
     check, verdict = by_name["graphs"]
     if not verdict.passed and verdict.assigned and failed:
         verdict.hint = f"these graphs use {', '.join(failed)}, which failed above: fix {'it' if len(failed) == 1 else 'them'} first"
+
+
+def _backward_hint(mine: np.ndarray, graph_sizes: np.ndarray) -> str:
+    outputs = np.zeros(len(mine), dtype=bool)
+    outputs[np.cumsum(graph_sizes) - 1] = True
+    if not mine.any():
+        return "every gradient is 0: backward() must start with self.grad = 1.0"
+    if close(mine[outputs], np.ones(outputs.sum())) and not mine[~outputs].any():
+        return ("only the output's gradient is set: set self.grad = 1.0 before the loop over the nodes, whose first "
+                "_backward reads it")  # fmt: skip
+    # Whether a node's _backward ran twice or before a node that uses it, the numbers alone cannot always tell.
+    return ("each node's _backward must run exactly once, after those of every node that uses it: build topo by a "
+            "depth-first search that visits each node once (a visited set) and appends it after its children, then "
+            "call _backward on reversed(topo)")
 
 
 def _op_hint(name: str, mine: np.ndarray, rows: np.ndarray) -> str | None:
@@ -154,6 +193,8 @@ def _op_hint(name: str, mine: np.ndarray, rows: np.ndarray) -> str | None:
             local = 1 - np.tanh(a) ** 2
             if close(mine, prior + (1 - a**2) * g):
                 return "tanh's derivative is 1 - t**2 with t = tanh(x), the output, not the input x"
+            if close(mine, prior + (1 - np.tanh(a)) * g):
+                return "tanh's derivative is 1 - t**2 (the square of the output t), not 1 - t"
         else:
             local = np.exp(a)
             if close(mine, prior + a * g):
@@ -191,3 +232,6 @@ def _training_hints(by_name: dict, student, arrays: dict, problem):
         if not verdict.passed and k > 1 and close(mine, accumulated):
             verdict.hint = ("these are this step's gradients plus every earlier step's: set p.grad = 0.0 for every "
                             "parameter before loss.backward() (the lecture's forgotten zero_grad)")  # fmt: skip
+        elif not verdict.passed and close(mine, truth / len(inputs["ys"])):
+            verdict.hint = (f"these are the gradients of the mean of the squared errors, 1/{len(inputs['ys'])} of the "
+                            "lecture's: its loss is their sum")  # fmt: skip
