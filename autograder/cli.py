@@ -226,11 +226,11 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="backprop-ninja", description="Check and grade the backprop ninja exercises.")
-    sub = parser.add_subparsers(dest="command", required=True)
     from .assignments import all_ids
 
     assignment_ids = all_ids()
+    parser = Parser(prog="backprop-ninja", description="Check and grade the backprop ninja exercises.")
+    sub = parser.add_subparsers(dest="command", required=True)
 
     check = sub.add_parser("check", help="grade one notebook and print the cmp tables and the score")
     check.add_argument("notebook", help=f"your notebook ({', '.join(f'{a}.ipynb' for a in assignment_ids)}), or your "

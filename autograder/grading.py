@@ -14,17 +14,8 @@ from .checks import HIDDEN, PUBLIC, Exercise
 from .compare import Comparison
 from .naming import assigned_names, did_you_mean
 from .notebook import ExerciseCell, read_submission
-from .results import (
-    LIMIT_ENDED,
-    LIMIT_KILLED,
-    LIMIT_MEMORY,
-    LIMIT_TIME,
-    CheckResult,
-    ExerciseResult,
-    Report,
-    hidden_only,
-    score_status,
-)
+from .results import (LIMIT_ENDED, LIMIT_KILLED, LIMIT_MEMORY, LIMIT_TIME, CheckResult, ExerciseResult, Report,
+                      hidden_only, score_status)
 from .run_result import clean_result
 from .sandbox import Limits, Sandbox, isolation_in_force
 from .static_checks import placeholder_after_answer, review_flags, source_nodes
