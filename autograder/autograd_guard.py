@@ -5,8 +5,10 @@ getattr(t, "back" + "ward"). It is installed once in the zygote (zygote.py), so 
 
 - Grad mode and forward-mode AD are switched off, and every switch that turns them on is replaced by one that
   only turns them off (`with torch.no_grad():` stays allowed: Exercise 4's loop uses it).
-- The entry points (backward, autograd.grad, torch.func, dual levels, the engine that runs a backward pass) and
-  the saved-tensor hook stack are replaced by functions that record the call and raise.
+- The entry points (backward, autograd.grad, the transforms of torch.func and autograd.functional, dual levels,
+  the engine that runs a backward pass) and the saved-tensor hook stack are replaced by functions that record
+  the call and raise. Only entry points, never a whole module: honest code reaches the helpers beside them
+  (printing a tensor calls forward_ad.unpack_dual, torch.vmap is torch.func's).
 - Replacing a module attribute leaves other references to the original in place (torch.fx keeps the grad-mode
   setter in a set, for one), so every dict, list and set that refers to an original is rewritten too.
 - A saved-tensors hook refuses to record any graph, however grad mode was turned on; at the end of a run a
@@ -15,6 +17,7 @@ getattr(t, "back" + "ward"). It is installed once in the zygote (zygote.py), so 
 Inside one process a determined attacker can still find the C functions behind these (through tuples, type
 objects, `gc`): the README says so, and static_checks.review_flags flags the constructs that doing so needs.
 """
+import functools
 import gc
 import sys
 import traceback
@@ -52,6 +55,37 @@ def _only_off(what: str, off):
     return guarded
 
 
+def _requires_grad_only_off(what: str):
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad:
+            _refuse(what)
+        self.requires_grad = False
+        return self
+
+    return requires_grad_
+
+
+def _refused_when_switched(what: str):
+    """Stands where torch.enable_grad was. Making one switches nothing on, and torch's own modules make one as a
+    run imports them (`@torch.enable_grad()` on a method of a class): only entering it, or calling what it
+    decorates, is refused."""
+
+    class Refused:
+        def __enter__(self):
+            _refuse(what)
+
+        def __exit__(self, *exc):
+            return False
+
+        def __call__(self, function):
+            return functools.wraps(function)(_blocked(what))
+
+    def enable_grad(function=None):  # bare `@torch.enable_grad` passes the function itself
+        return Refused() if function is None else Refused()(function)
+
+    return enable_grad
+
+
 class _BlockedEngine:
     """Stands where torch keeps its autograd engine: any use of it is a refused call."""
 
@@ -59,21 +93,28 @@ class _BlockedEngine:
         return _blocked("the autograd engine")
 
 
-def _targets() -> list[tuple[object, str]]:
-    """The attributes replaced by a blocker: autograd's entry points and the saved-tensor hook stack."""
-    autograd_c = torch._C._autograd
-    return [
-        (torch.Tensor, "backward"), (torch.Tensor, "requires_grad_"), (torch.Tensor, "retain_grad"),
-        (torch.autograd, "backward"), (torch.autograd, "grad"), (torch, "enable_grad"),
-        (torch.autograd, "enable_grad"), (torch.autograd.grad_mode, "enable_grad"), (torch.autograd, "functional"),
-        (torch, "func"), (torch.autograd, "forward_ad"), (torch._C, "_enter_dual_level"),
-        (predispatch, "_enter_dual_level_impl"), (torch, "_make_dual"), (torch._C, "_ImperativeEngine"),
+def _targets() -> list[tuple[object, str, object]]:
+    """The attributes replaced, each with the maker of what stands in its place: a blocker for autograd's entry
+    points and the saved-tensor hook stack; for a switch that turns autograd on, one refused only when it would."""
+    autograd_c, forward_ad, functional = torch._C._autograd, torch.autograd.forward_ad, torch.autograd.functional
+    entry_points = [
+        (torch.Tensor, "backward"), (torch.Tensor, "retain_grad"), (torch.autograd, "backward"),
+        (torch.autograd, "grad"), (forward_ad, "dual_level"), (forward_ad, "enter_dual_level"),
+        (forward_ad, "make_dual"), (torch._C, "_enter_dual_level"), (predispatch, "_enter_dual_level_impl"),
+        (torch, "_make_dual"), (torch._C, "_ImperativeEngine"),
         (autograd_c, "_push_saved_tensors_default_hooks"), (autograd_c, "_pop_saved_tensors_default_hooks"),
         (autograd_c, "_saved_tensors_hooks_disable"), (autograd_c, "_saved_tensors_hooks_enable"),
         (autograd_c, "_saved_tensors_hooks_set_tracing"), (torch.autograd.graph, "saved_tensors_hooks"),
         (torch.autograd.graph, "disable_saved_tensors_hooks"), (torch._C._functorch, "_grad_increment_nesting"),
         (torch._C._functorch, "_jvp_increment_nesting"),
+        *[(functional, name) for name in ("vjp", "jvp", "jacobian", "hessian", "vhp", "hvp")],
+        *[(torch.func, name) for name in ("grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian",
+                                          "linearize")],
     ]  # fmt: skip
+    switches = [(owner, "enable_grad", _refused_when_switched)
+                for owner in (torch, torch.autograd, torch.autograd.grad_mode)]  # fmt: skip
+    switches.append((torch.Tensor, "requires_grad_", _requires_grad_only_off))
+    return [(owner, attr, _blocked) for owner, attr in entry_points] + switches
 
 
 def _name(owner, attr: str) -> str:
@@ -83,7 +124,7 @@ def _name(owner, attr: str) -> str:
 SWITCHES = ("torch.set_grad_enabled(True)", "forward-mode AD")
 # Every name a refused call can carry: the grader accepts no other from a run (run_result.py).
 CALL_NAMES = frozenset(
-    [_name(owner, attr) for owner, attr in _targets()] + list(SWITCHES)
+    [_name(owner, attr) for owner, attr, _ in _targets()] + list(SWITCHES)
     + ["the autograd engine", "an autograd graph", "grad mode left on", "autograd hooks removed"]
 )  # fmt: skip
 
@@ -144,11 +185,10 @@ def install():
     swaps = [(set_grad, _only_off(grad_switch, lambda: set_grad(False))),
              (set_fwd_grad, _only_off(fwd_switch, lambda: None)),
              (torch.autograd.variable.Variable._execution_engine, _BlockedEngine())]  # fmt: skip
-    for owner, attr in _targets():
-        original, replacement = getattr(owner, attr), _blocked(_name(owner, attr))
+    for owner, attr, make in _targets():
+        original, replacement = getattr(owner, attr), make(_name(owner, attr))
         setattr(owner, attr, replacement)
-        if not isinstance(original, type(torch)):  # a module's other names are its own
-            swaps.append((original, replacement))
+        swaps.append((original, replacement))
     _rewrite_references(swaps)
 
     def tampered() -> str | None:
