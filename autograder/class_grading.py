@@ -5,8 +5,14 @@ the feedback page, and last the results JSON (what grading found, the one source
 notebook hash and settings let a re-run skip what is unchanged). The workers are started first (`Workers`), so torch
 is imported and their sandboxes start while the parent imports nbgrader and reads the course: nbgrader is
 imported here only inside the functions that use it.
+
+A grade is written whole or becomes an internal error: when any of these cannot be written (a full disk, the
+gradebook's database failing), that submission is recorded as an internal error wherever it still can be, and no
+results file is left that would let the next run skip it. An internal error is never kept as a grade: each run
+grades it again.
 """
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -21,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .class_worker import Task, grade_task, internal_error_outcome, ready, start_worker
+from .grader_side import GraderSideError, course_unwritable
 from .settings import GradingSettings, differences
 
 if TYPE_CHECKING:  # nbgrader, imported where it is used (see above)
@@ -30,12 +37,13 @@ if TYPE_CHECKING:  # nbgrader, imported where it is used (see above)
 
 @dataclass
 class ClassRun:
-    graded: list[str] = field(default_factory=list)
+    graded: list[str] = field(default_factory=list)  # with a grade (0 with the reason when not gradable)
     skipped: list[str] = field(default_factory=list)
     # student -> which settings differ from those their last grade was made under ("hidden seed", ...)
     regraded: dict[str, list[str]] = field(default_factory=dict)
     not_gradable: dict[str, str] = field(default_factory=dict)  # student -> why (recorded as 0)
-    errors: dict[str, str] = field(default_factory=dict)  # student -> internal error (recorded as 0, with why)
+    # student -> internal error (recorded as 0 with why, wherever it could be written; graded again next run)
+    errors: dict[str, str] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)  # folder name -> why it is not a student id
 
 
@@ -74,7 +82,15 @@ def _grade_class(course: "Course", settings: GradingSettings, force: bool, progr
                 continue
             folder = course.submitted(student)
             path = folder / f"{gradebook.notebook}.ipynb"
-            content = path.read_bytes() if path.is_file() else None
+            task = Task(student, course.assignment, str(path.relative_to(course.root)), None, _timestamp(folder),
+                        settings, gradebook.graded_as.id)  # fmt: skip
+            try:
+                content = path.read_bytes() if path.is_file() else None
+            except OSError as e:  # the course's disk, not the notebook: graded again next run
+                error = GraderSideError(f"the grader could not read {path} ({e.strerror})")
+                _record(course, gradebook, run, task, internal_error_outcome(task, error))
+                continue
+            task = dataclasses.replace(task, content=content)
             previous = read_result(course, student) if gradebook.has_submission(student) else None
             # An internal error (a worker that refused or failed) is never a grade to keep: graded again each run.
             if previous and not force and previous.get("notebook_sha256") == sha256(content) \
@@ -84,8 +100,7 @@ def _grade_class(course: "Course", settings: GradingSettings, force: bool, progr
                     run.skipped.append(student)
                     continue
                 run.regraded[student] = changed
-            tasks.append(Task(student, course.assignment, str(path.relative_to(course.root)), content,
-                              _timestamp(folder), settings, gradebook.graded_as.id))  # fmt: skip
+            tasks.append(task)
         lost = []
         for task, outcome in _graded_as_completed(tasks, workers, progress):
             if isinstance(outcome, BaseException):
@@ -106,11 +121,23 @@ def _grade_class(course: "Course", settings: GradingSettings, force: bool, progr
 
 
 def _record(course: "Course", gradebook: "GradebookWriter", run: ClassRun, task: Task, outcome: dict):
-    _write(course, gradebook, task, outcome)
-    run.graded.append(task.student)
+    """Write one submission's outcome into the course; one that cannot be written whole becomes an internal error."""
+    failure = _write(course, gradebook, task, outcome)
+    if failure and not outcome["internal_error"]:
+        outcome = internal_error_outcome(task, failure)
+        failure = _write(course, gradebook, task, outcome)
+    left = read_result(course, task.student) if failure else None
+    if left and not left.get("internal_error"):
+        # Not even the internal error's results could be written: an earlier results file must not stay behind,
+        # or the next run would skip this submission as graded. (Removing a file needs no room.)
+        with contextlib.suppress(OSError):
+            (course.results() / f"{task.student}.json").unlink()
     if outcome["internal_error"]:
         run.errors[task.student] = outcome["internal_error"]
-    elif outcome["problem"]:
+        run.regraded.pop(task.student, None)
+        return
+    run.graded.append(task.student)
+    if outcome["problem"]:
         run.not_gradable[task.student] = outcome["problem"]
 
 
@@ -238,30 +265,73 @@ class Workers:
                 yield futures[future], e
 
 
-def _write(course: "Course", gradebook: "GradebookWriter", task: Task, graded: dict):
+def _write(course: "Course", gradebook: "GradebookWriter", task: Task, graded: dict) -> Exception | None:
+    """Write an outcome where nbgrader and the report read it, the results file last (it lets the next run skip the
+    submission). Returns the first failure, None when all is written. A grade stops at its first failure (it is
+    written whole or becomes an internal error); an internal error is written wherever it still can be."""
+    failure = None
+    for write in (_gradebook_row, _autograded_notebook, _feedback_page, _results_file):
+        try:
+            write(course, gradebook, task, graded)
+        except Exception as e:  # a full disk, the gradebook's database, a bug of ours: this submission only
+            failure = failure or e
+            if not graded["internal_error"]:
+                break
+    return failure
+
+
+def _gradebook_row(course: "Course", gradebook: "GradebookWriter", task: Task, graded: dict):
+    gradebook.record(task.student, graded["scores"], task.timestamp)
+
+
+def _autograded_notebook(course: "Course", gradebook: "GradebookWriter", task: Task, graded: dict):
     import nbformat
 
     from .gradebook import autograded_notebook
 
-    student = task.student
-    submitted, autograded, feedback = course.submitted(student), course.autograded(student), course.feedback(student)
-    gradebook.record(student, graded["scores"], task.timestamp)
-    # As nbgrader's autograde: the submission's other files (timestamp.txt, submission_secret.txt, data) come along.
-    shutil.rmtree(autograded, ignore_errors=True)
-    shutil.copytree(submitted, autograded, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
+    submitted, autograded = course.submitted(task.student), course.autograded(task.student)
     nb = autograded_notebook(gradebook.release, submitted / f"{gradebook.notebook}.ipynb", graded["check_outputs"],
                              gradebook.graded_as)  # fmt: skip
-    nbformat.write(nb, autograded / f"{gradebook.notebook}.ipynb")
-    feedback.mkdir(parents=True, exist_ok=True)
-    (feedback / f"{gradebook.notebook}.html").write_text(graded["feedback_html"])
-    graded_at = datetime.now(timezone.utc)
-    _write_release_files(submitted, feedback, task.timestamp or utc_text(graded_at))
+    with _writing("the autograded notebook", autograded):
+        # As nbgrader's autograde: the submission's other files (timestamp.txt, submission_secret.txt) come along.
+        shutil.rmtree(autograded, ignore_errors=True)
+        shutil.copytree(submitted, autograded, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
+        nbformat.write(nb, autograded / f"{gradebook.notebook}.ipynb")
+
+
+def _feedback_page(course: "Course", gradebook: "GradebookWriter", task: Task, graded: dict):
+    feedback = course.feedback(task.student)
+    with _writing("the feedback page", feedback):
+        feedback.mkdir(parents=True, exist_ok=True)
+        (feedback / f"{gradebook.notebook}.html").write_text(graded["feedback_html"])
+        _write_release_files(course.submitted(task.student), feedback,
+                             task.timestamp or utc_text(datetime.now(timezone.utc)))  # fmt: skip
+
+
+def _results_file(course: "Course", gradebook: "GradebookWriter", task: Task, graded: dict):
     record = {key: graded[key] for key in ("student", "score", "max_score", "graded_as", "scores", "problem",
                                            "internal_error", "seconds", "worker", "report")}  # fmt: skip
     record.update(notebook=task.notebook, notebook_sha256=sha256(task.content), timestamp=task.timestamp,
-                  settings=task.settings.record(), graded_at=utc_text(graded_at))  # fmt: skip
-    course.results().mkdir(parents=True, exist_ok=True)
-    (course.results() / f"{student}.json").write_text(json.dumps(record))  # no indent: json's C encoder, 10x faster
+                  settings=task.settings.record(), graded_at=utc_text(datetime.now(timezone.utc)))  # fmt: skip
+    folder = course.results()
+    # Whole or not at all: a disk that fills half way leaves the earlier file, never half of a new one.
+    partial = folder / f".{task.student}.json.partial"
+    with _writing("the results file", folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            partial.write_text(json.dumps(record))  # no indent: json's C encoder, 10x faster
+            os.replace(partial, folder / f"{task.student}.json")
+        finally:
+            partial.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _writing(what: str, folder: Path):
+    """A failure to write `what` into `folder`, said in the one line of a grader-side failure."""
+    try:
+        yield
+    except OSError as e:
+        raise course_unwritable(what, folder, e) from e
 
 
 def _write_release_files(submitted: Path, feedback: Path, timestamp: str):

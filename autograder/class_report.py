@@ -12,8 +12,10 @@ from pathlib import Path
 
 from . import assignments
 from .course import Course, CourseError
+from .grader_side import course_unwritable
 from .pictures import score_histogram
 from .results import LIMITS_HIT
+from .safe_text import safe_values
 
 # timestamp: when the student submitted (nbgrader's timestamp.txt; empty when the submission came without one,
 # as from zip_collect); graded_at: when it was graded; hidden_seed: which seed graded it, by its identity.
@@ -30,8 +32,10 @@ def assignment_of(results: list[dict]):
 
 
 def load_results(course: Course) -> list[dict]:
+    """Every student's results, their text in the safe form (safe_text.py; results are written so, and one from an
+    older grader is shown so too)."""
     folder = course.results()
-    results = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    results = [safe_values(json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
     if not results:
         raise CourseError(f"no grading results in {folder}: run `backprop-ninja grade {course.assignment}` first")
     return results
@@ -97,17 +101,22 @@ def check_pass_rates(results: list[dict]) -> dict[str, float]:
 
 
 def write_report(course: Course):
-    """Write reports/<assignment>/report.html and report.csv; returns their paths."""
+    """Write reports/<assignment>/report.html and report.csv; returns their paths. A disk that cannot take them
+    raises GraderSideError (one line: where, and what to do)."""
     results = load_results(course)
     rows = [row(r) for r in results]
     out = course.reports()
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "report.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, csv_columns(assignment_of(results)))
-        writer.writeheader()
-        writer.writerows({key: spreadsheet_safe(value) for key, value in r.items()} for r in rows)
     links = {r["student"]: _feedback_link(course, r, out) for r in results}
-    (out / "report.html").write_text(_page(course.assignment, results, rows, links, seeds_used(results)))
+    page = _page(course.assignment, results, rows, links, seeds_used(results))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "report.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, csv_columns(assignment_of(results)))
+            writer.writeheader()
+            writer.writerows({key: spreadsheet_safe(value) for key, value in r.items()} for r in rows)
+        (out / "report.html").write_text(page)
+    except OSError as e:
+        raise course_unwritable("the class report", out, e) from e
     return out / "report.html", out / "report.csv"
 
 

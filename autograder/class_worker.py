@@ -6,7 +6,11 @@ nbgrader or nbformat (seconds of start-up each): the parent alone writes into th
 carries the notebook's bytes, not a path, so a Dask worker on another machine needs no shared filesystem, and the
 run's settings (settings.py), so no worker grades by its own environment: a worker whose grader code or dataset
 differ from the parent's refuses the task.
+
+Whatever fails on the grader's side (its scratch space full, grader_side.py; a bug of ours) is that submission's
+internal error, never a grade: the parent records it as such and grades it again on the next run.
 """
+import contextlib
 import functools
 import os
 import resource
@@ -18,6 +22,8 @@ from multiprocessing import util
 from pathlib import Path
 
 from . import assignments
+from .grader_side import scratch_unwritable
+from .safe_text import safe_text
 from .settings import GradingSettings
 
 
@@ -131,10 +137,7 @@ def grade_task(task: Task) -> dict:
         grader = worker_grader(task.settings)
         grader.ready_for(task.graded_as or assignments.all_ids()[0])
         start = time.perf_counter()  # the submission's own time: a worker's first task also made its Grader
-        with tempfile.TemporaryDirectory(prefix="backprop-ninja-submission-") as tmp:
-            path = Path(tmp) / Path(task.notebook).name
-            if task.content is not None:
-                path.write_bytes(task.content)
+        with _scratch_copy(task) as path:
             try:
                 report, problem = grader.grade(path, task.graded_as or None), None
             except NotGradable as e:
@@ -148,10 +151,30 @@ def grade_task(task: Task) -> dict:
     return outcome
 
 
+@contextlib.contextmanager
+def _scratch_copy(task: Task):
+    """The submission as a file for the Grader, in this worker's scratch space (removed after). A scratch space
+    that cannot take it is the grader's failure (GraderSideError), never the student's."""
+    scratch = Path(tempfile.gettempdir())
+    try:
+        folder = tempfile.TemporaryDirectory(prefix="backprop-ninja-submission-", dir=scratch)
+    except OSError as e:
+        raise scratch_unwritable(scratch, e) from e
+    with folder:
+        path = Path(folder.name) / Path(task.notebook).name
+        try:
+            if task.content is not None:
+                path.write_bytes(task.content)
+        except OSError as e:
+            raise scratch_unwritable(scratch, e) from e
+        yield path
+
+
 def _outcome(task: Task, report, problem: str | None) -> dict:
     from .feedback import exercise_section, feedback_page, not_gradable_section
 
     graded_as = assignments.get(task.graded_as or assignments.all_ids()[0])
+    problem = safe_text(problem) if problem else problem  # it may quote the notebook's path
     if report:
         report.notebook = task.notebook
         outputs = {ex.id: (exercise_section(ex), str(ex), ex.score) for ex in report.exercises}
@@ -182,7 +205,7 @@ def internal_error_outcome(task: Task, error: BaseException) -> dict:
     problem = ("the grader failed on this submission (an internal error, not a mistake in your notebook): "
                "your instructor will regrade it")  # fmt: skip
     outcome = _outcome(task, None, problem)
-    outcome["internal_error"] = f"{type(error).__name__}: {error}"[:2000]
+    outcome["internal_error"] = safe_text(f"{type(error).__name__}: {error}"[:2000])
     return outcome
 
 

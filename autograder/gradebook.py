@@ -5,15 +5,21 @@ formgrader, `nbgrader export` and `nbgrader generate_feedback` show them as if `
 The autograded notebook is what the grader graded: the release notebook with the student's exercise cells put
 in, and each check cell holding the table and, as its last value, the score, so nbgrader's determine_grade
 reads the same number from the notebook that the gradebook holds.
+
+A gradebook that fails while a grade is written (a full disk, a locked or damaged database) fails that one
+submission (grader_side.GraderSideError: class grading records an internal error), and its session is rolled
+back so the next submission finds it usable.
 """
 import copy
+import logging
 import warnings
 
 import nbformat
-from nbgrader.api import Gradebook, MissingEntry
-from sqlalchemy.exc import SAWarning
+from nbgrader.api import Gradebook, InvalidEntry, MissingEntry
+from sqlalchemy.exc import SAWarning, SQLAlchemyError
 
 from .course import Course, CourseError
+from .grader_side import GraderSideError
 from .notebook import NotGradable, assignment_of, read_submission
 
 
@@ -22,12 +28,20 @@ def grade_cells(assignment) -> dict[str, str]:
     return {ex.id: f"{ex.id}_check" for ex in assignment.exercises}
 
 
+# nbgrader logs a database error with its traceback before it raises it; record() says it in one line instead.
+logging.getLogger("tornado.application").addHandler(logging.NullHandler())
+
+
 class GradebookWriter:
     """The course's gradebook, open for one grading run. Only the parent process writes to it."""
 
     def __init__(self, course: Course):
-        self.assignment = course.assignment
-        self.gb = Gradebook(course.db_url, course_id=course.dir.course_id)
+        self.assignment, self.db_url = course.assignment, course.db_url
+        try:
+            self.gb = Gradebook(course.db_url, course_id=course.dir.course_id)
+        except (SQLAlchemyError, InvalidEntry) as e:
+            raise CourseError(f"cannot open the gradebook {course.db_url} ({_cause(e)}): free space or repair it, "
+                              "then grade again") from None  # fmt: skip
         try:
             notebooks = self.gb.find_assignment(self.assignment).notebooks
         except MissingEntry:
@@ -54,24 +68,42 @@ class GradebookWriter:
         self.gb.close()
 
     def has_submission(self, student: str) -> bool:
+        """Whether the gradebook holds this student's submission; False also when it cannot say (then the
+        submission is graded again, never skipped)."""
         try:
             self.gb.find_submission(self.assignment, student)
         except MissingEntry:
             return False
+        except (SQLAlchemyError, InvalidEntry):
+            self.gb.db.rollback()
+            return False
         return True
 
     def record(self, student: str, scores: dict[str, float], timestamp=None):
-        """Set the auto score of each grade cell (scores by exercise id); adds the student if new."""
-        self.gb.update_or_create_student(student)
-        with warnings.catch_warnings():  # nbgrader's add_submission trips SQLAlchemy's autoflush warning; harmless
-            warnings.simplefilter("ignore", SAWarning)
-            self.gb.update_or_create_submission(self.assignment, student, timestamp=timestamp)
-        for exercise_id, cell in self.grade_cells.items():
-            grade = self.gb.find_grade(cell, self.notebook, self.assignment, student)
-            grade.auto_score = float(scores.get(exercise_id, 0.0))
-            grade.manual_score = None
-            grade.needs_manual_grade = False
-        self.gb.db.commit()
+        """Set the auto score of each grade cell (scores by exercise id); adds the student if new. Raises
+        GraderSideError when the database fails, with nothing of this student's written."""
+        try:
+            self.gb.update_or_create_student(student)
+            with warnings.catch_warnings():  # nbgrader's add_submission trips SQLAlchemy's autoflush warning
+                warnings.simplefilter("ignore", SAWarning)
+                self.gb.update_or_create_submission(self.assignment, student, timestamp=timestamp)
+            for exercise_id, cell in self.grade_cells.items():
+                grade = self.gb.find_grade(cell, self.notebook, self.assignment, student)
+                grade.auto_score = float(scores.get(exercise_id, 0.0))
+                grade.manual_score = None
+                grade.needs_manual_grade = False
+            self.gb.db.commit()
+        except (SQLAlchemyError, InvalidEntry) as e:  # nbgrader turns some database errors into InvalidEntry
+            self.gb.db.rollback()
+            raise GraderSideError(f"the gradebook {self.db_url} could not be written ({_cause(e)}): fix that, "
+                                  "then grade again") from e  # fmt: skip
+
+
+def _cause(error: Exception) -> str:
+    """The database's own words ("database or disk is full"), without the SQL statement SQLAlchemy adds."""
+    while not hasattr(error, "orig") and error.__context__ is not None:  # InvalidEntry: the SQLAlchemy error inside
+        error = error.__context__
+    return (str(getattr(error, "orig", None) or error).splitlines() or [type(error).__name__])[0]
 
 
 def autograded_notebook(release: "nbformat.NotebookNode", submission_path,

@@ -1,11 +1,16 @@
 """Reading a submission: the student's exercise cells, found by their nbgrader grade_id in our notebook, or by
 the lecture's headings and markers in the lecture's own notebook (the assignment's lecture_notebook.py).
 
+A notebook's JSON may hold text no file, page or terminal can: a lone surrogate ("\\ud800" is valid JSON, and no
+UTF-8 encoder takes it) or NUL. Each becomes U+FFFD as the notebook is read, so nothing downstream meets one: the
+grader, the lecture-notebook readers (given the cells read here) and every file class grading writes.
+
 Only the answers are taken from a submission. Everything else a graded run needs (data, parameters, forward
 pass) comes from the grader's own copy (the assignment's lecture.py), as nbgrader restores locked cells from the
 source, so editing a provided cell changes nothing.
 """
 import json
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +22,10 @@ if TYPE_CHECKING:
 COURSE, LECTURE = "course", "lecture"
 # Where our notebooks say which assignment they are: metadata["backprop_ninja"]["assignment"].
 MARKER = "backprop_ninja"
+UNENCODABLE = re.compile("[\x00\ud800-\udfff]")
+# Only a JSON escape makes either (the bytes are decoded with errors="replace", and JSON refuses a raw NUL): a
+# notebook without one, nearly every notebook, is not walked through.
+UNENCODABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
 class NotGradable(Exception):
@@ -94,15 +103,21 @@ def read_submission(path, assignment: "Assignment | None" = None) -> Submission:
         raise NotGradable(f"{path}: a folder, not a notebook: give the notebook file, e.g. {example}")
     if not path.is_file():
         raise NotGradable(f"{path}: no such file")
-    text = path.read_bytes()
+    try:
+        text = path.read_bytes()
+    except OSError as e:
+        raise NotGradable(f"{path}: cannot be read ({e.strerror})") from None
     if not text.strip():
         raise NotGradable(f"{path}: the file is empty")
+    decoded = text.decode("utf-8", errors="replace")
     try:
-        nb = json.loads(text.decode("utf-8", errors="replace"))
+        nb = json.loads(decoded)
     except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than any notebook is
         raise NotGradable(f"{path}: not a notebook (not valid notebook JSON)") from None
     if isinstance(nb, dict) and isinstance(nb.get("nbformat"), int) and nb["nbformat"] < 4:
         nb = _upgraded(path, text)
+    if UNENCODABLE_ESCAPE.search(decoded):
+        nb = _encodable(nb)
     cells = nb.get("cells") if isinstance(nb, dict) else None
     if not isinstance(cells, list):
         raise NotGradable(f"{path}: not a notebook (no cells)")
@@ -138,6 +153,28 @@ def _field(value, *keys):
     for key in keys:
         value = value.get(key) if isinstance(value, dict) else None
     return value
+
+
+def _encodable(nb):
+    """The notebook with every lone surrogate and NUL in its text (keys too) replaced by U+FFFD. A walk with a
+    stack, not recursion: the JSON may be nested as deep as the decoder allowed."""
+    def clean(text):
+        return UNENCODABLE.sub("\ufffd", text) if isinstance(text, str) else text
+
+    holder = [nb]
+    stack = [holder]
+    while stack:
+        container = stack.pop()
+        if isinstance(container, dict) and any(UNENCODABLE.search(k) for k in container if isinstance(k, str)):
+            renamed = {clean(key): item for key, item in container.items()}
+            container.clear()
+            container.update(renamed)
+        for key, item in list(container.items() if isinstance(container, dict) else enumerate(container)):
+            if isinstance(item, (dict, list)):
+                stack.append(item)
+            else:
+                container[key] = clean(item)
+    return holder[0]
 
 
 def _upgraded(path: Path, text: bytes) -> dict:

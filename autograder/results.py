@@ -1,7 +1,9 @@
 """Verdicts: what a graded notebook gets, one object per check, exercise and notebook.
 
 Each object renders as JSON (`to_dict`), plain text (`str`) and HTML (`_repr_html_`, for Jupyter); the
-renderings live in render.py.
+renderings live in render.py. A result is where text from a submission (a source line quoted in a message or a
+flag, the printout, the notebook's file name) enters what the views show, so every field is made safe as it is
+set (safe_text.py), whoever sets it: the engine, an assignment's hints, the notebook's own check.
 """
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
@@ -11,6 +13,7 @@ import numpy as np
 from .checks import HIDDEN
 from .compare import Comparison
 from .notebook import COURSE
+from .safe_text import safe_values
 
 if TYPE_CHECKING:
     from .layout import Layout
@@ -33,6 +36,13 @@ LIMIT_TIME, LIMIT_MEMORY, LIMIT_ENDED, LIMIT_KILLED = ("timed out", "over the me
 LIMITS_HIT = (LIMIT_TIME, LIMIT_MEMORY, LIMIT_ENDED, LIMIT_KILLED)
 
 
+class ShownSafely:
+    """Every field of a result, as it is set, in the form every view may show (safe_text.safe_values)."""
+
+    def __setattr__(self, name, value):
+        super().__setattr__(name, safe_values(value))
+
+
 class Score(float):
     """A score that prints as every table does (30, not 30.0): the check cell's last value is one, and nbgrader
     reads that printout as the cell's partial credit."""
@@ -42,7 +52,7 @@ class Score(float):
 
 
 @dataclass
-class CheckResult:
+class CheckResult(ShownSafely):
     name: str
     passed: bool
     exact: bool
@@ -115,7 +125,7 @@ def score_status(score: float, max_score: float) -> str:
 
 
 @dataclass
-class ExerciseResult:
+class ExerciseResult(ShownSafely):
     id: str
     title: str
     score: float
@@ -180,7 +190,7 @@ class ExerciseResult:
 
 
 @dataclass
-class Report:
+class Report(ShownSafely):
     notebook: str
     score: float
     max_score: float
