@@ -332,10 +332,10 @@ CORPUS = [
     ("ex4", value_class(**{"self.grad += other * (self.data ** (other - 1)) * out.grad":
                            "self.grad += (other - 1) * self.data ** (other - 2) * out.grad"}), 6,
      {"pow": "power rule", "graphs": "failed above"}),
-    # the lecture's first __add__, before it wraps numbers: every graph with a constant stops (the ones backward()
-    # is judged on too)
-    ("ex4", value_class(**{"other = other if isinstance(other, Value) else Value(other)": ""}), 5,
-     {"backward": "AttributeError", "graphs": "failed above"}),
+    # the lecture's first __add__, before it wraps numbers: every graph with a constant stops; backward() is
+    # judged alone, on nodes the class's constructor makes, and is right
+    ("ex4", value_class(**{"other = other if isinstance(other, Value) else Value(other)": ""}), 7,
+     {"graphs": "AttributeError"}),
     # right: pow's derivative from its output
     ("ex4", value_class(**{"self.grad += other * (self.data ** (other - 1)) * out.grad":
                            "self.grad += other * out.data / self.data * out.grad"}), 10, {}),

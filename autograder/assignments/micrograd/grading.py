@@ -130,6 +130,7 @@ def _value_class_problem(rng: random.Random) -> tuple[dict, dict]:
     graphs = [_neuron_graph()] + [lecture.random_graph(rng, leaves=3, ops=6 + k) for k in range(GRAPHS)]
     inputs["graphs"] = np.array([row for rows in graphs for row in rows], dtype=np.float64)
     inputs["graph_sizes"] = np.array([len(rows) for rows in graphs], dtype=np.int64)
+    inputs["graph_data"], inputs["graph_locals"] = map(np.concatenate, zip(*map(local_derivatives, graphs)))
     truth["graphs"] = truth["backward"] = np.concatenate([graph_gradients(rows) for rows in graphs])
     return inputs, truth
 
@@ -153,6 +154,24 @@ def graph_gradients(rows: list[tuple]) -> np.ndarray:
             nodes.append(node)
     nodes[-1].backward()
     return np.array([float(n.grad) if n.grad is not None else 0.0 for n in nodes])
+
+
+def local_derivatives(rows: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """Each node's value, and each op's derivatives with respect to its operands at those values, by autograd on
+    that op alone, in float64: numbers with which the run checks backward() alone, so that no rule of any op's
+    backward (the answer to the exercise) is in the run. A row's second derivative is 0 for an op on one node."""
+    data, locals_ = [], []
+    for op, i, j, constant in rows:
+        if op == lecture.LEAF:
+            data.append(constant)
+            locals_.append((0.0, 0.0))
+            continue
+        x, y = (torch.tensor(data[k], dtype=torch.float64, requires_grad=True) for k in (i, j))
+        out = lecture.apply(op, x, y, constant, torch.tanh, torch.exp)
+        dx, dy = torch.autograd.grad(out, (x, y), allow_unused=True)
+        data.append(float(out.detach()))
+        locals_.append((float(dx), float(dy) if dy is not None and op not in lecture.UNARY else 0.0))
+    return np.array(data), np.array(locals_)
 
 
 def mlp_gradients(params: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:

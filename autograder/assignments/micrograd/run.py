@@ -108,8 +108,9 @@ def _value_class_checks(ns: dict, cases: dict, where: str, values: dict):
     for name in OP_CASES:
         values[name] = _computed(where, lambda name=name: _op_case_grads(Value, name, cases[name]))
     graphs = lecture.split_graphs(cases["graphs"], cases["graph_sizes"])
-    values["backward"] = _computed(where, lambda: _graph_grads(Value, graphs, our_backward=True))
-    values["graphs"] = _computed(where, lambda: _graph_grads(Value, graphs, our_backward=False))
+    locals_ = cases["graph_locals"].tolist()
+    values["backward"] = _computed(where, lambda: _backward_alone(Value, graphs, cases["graph_data"].tolist(), locals_))
+    values["graphs"] = _computed(where, lambda: _graph_grads(Value, graphs))
     if all(isinstance(values[name], NotComputed) and values[name].unanswered for name in values):
         values.clear()  # the notebook's stub, untouched: not answered, as an exercise that raised at once
         raise NotImplementedError("the Value class's backward is not written yet")
@@ -143,9 +144,8 @@ def _op_case_grads(Value, name: str, rows) -> list:
     return grads
 
 
-def _graph_grads(Value, graphs: list, our_backward: bool) -> list:
-    """Every node's grad after the output's backward(), graph after graph. With `our_backward`, each node's own
-    _backward is the lecture's, so what is graded is backward() alone: its order and its out.grad = 1."""
+def _graph_grads(Value, graphs: list) -> list:
+    """Every node's grad after the output's backward(), graph after graph, each built with the student's own ops."""
     grads = []
     for rows in graphs:
         nodes = []
@@ -154,55 +154,35 @@ def _graph_grads(Value, graphs: list, our_backward: bool) -> list:
                 nodes.append(Value(constant))
             else:
                 nodes.append(lecture.apply(op, nodes[i], nodes[j], constant, lambda v: v.tanh(), lambda v: v.exp()))
-        if our_backward:
-            _replace_backwards(nodes[-1])
         nodes[-1].backward()
         grads += [node.grad for node in nodes]
     return grads
 
 
-def _replace_backwards(output):
-    """Give every node under `output` the lecture's _backward for its _op, read from its _prev and data."""
-    seen, stack = set(), [output]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        children = list(node._prev)
-        stack += children
-        node._backward = _lecture_backward(node, children)
+def _backward_alone(Value, graphs: list, data: list, locals_: list) -> list:
+    """The same graphs' grads where each node is made by the class's constructor from its value and operands, and
+    its _backward is the chain rule with its op's derivatives as numbers (the grader's, from autograd): what is
+    graded is backward() alone, its order and its out.grad = 1, whatever the class's ops do or lack (a tanh)."""
+    grads, k = [], 0
+    for rows in graphs:
+        nodes = []
+        for op, i, j, _ in rows:
+            operands = () if op == lecture.LEAF else (nodes[i],) if op in lecture.UNARY else (nodes[i], nodes[j])
+            node = Value(data[k], operands)
+            if operands:
+                node._backward = _chain_rule(node, operands, locals_[k])
+            nodes.append(node)
+            k += 1
+        nodes[-1].backward()
+        grads += [node.grad for node in nodes]
+    return grads
 
 
-def _lecture_backward(out, children: list):
-    op = out._op
-    if op == "":
-        return lambda: None
-    if op == "+":
-        def backward():
-            for child in children:
-                child.grad += (2.0 if len(children) == 1 else 1.0) * out.grad
-    elif op == "*":
-        def backward():
-            if len(children) == 1:
-                children[0].grad += 2.0 * children[0].data * out.grad
-            else:
-                a, b = children
-                a.grad += b.data * out.grad
-                b.grad += a.data * out.grad
-    elif op.startswith("**"):
-        p = float(op[2:])
-
-        def backward():
-            children[0].grad += p * children[0].data ** (p - 1) * out.grad
-    elif op == "tanh":
-        def backward():
-            children[0].grad += (1 - out.data**2) * out.grad
-    elif op == "exp":
-        def backward():
-            children[0].grad += out.data * out.grad
-    else:
-        raise ValueError(f"a node's _op is {op!r}, not one of the lecture's (+, *, **p, tanh, exp)")
+def _chain_rule(out, operands: tuple, derivatives: list):
+    """out's _backward, knowing nothing of its op: each operand's grad grows by its derivative times out.grad."""
+    def backward():
+        for operand, derivative in zip(operands, derivatives):
+            operand.grad += derivative * out.grad
     return backward
 
 
