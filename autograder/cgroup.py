@@ -130,11 +130,15 @@ class JobCgroup:
                     time.sleep(0.01)
 
 
+NONE_HERE = ("no cgroup can be made here (as a normal user, usually): a run's memory is held by RLIMIT_AS on its one "
+             "process and the zygote's checks, not by the kernel's cgroup")  # fmt: skip
+
+
 def mechanism() -> str:
-    """What doctor says of the kernel's part."""
+    """What doctor says of the kernel's part, and `grade` when there is none."""
     group = JobCgroup.create()
     if group is None:
-        return "no cgroup could be made here, so the zygote's own checks are all"
+        return NONE_HERE
     version = "v2" if group.names is V2 else "v1"
     group.remove()
     return f"and a cgroup ({version}) per sandbox, reset before each job, caps its memory and processes in the kernel"

@@ -2,8 +2,10 @@
 `report ASSIGNMENT`, `doctor`.
 
 Exit codes of `check`: 0 full marks, 1 anything short of it, 2 the notebook cannot be graded at all.
-Exit codes of `grade` and `report`: 0 done, 1 an internal error on some submission, 2 the course or a setting is
-not ready (nothing is graded or recorded then). A user's mistake is one line on stderr, never a traceback.
+Exit codes of `grade` and `report`: 0 done, 1 an internal error on some submission (the grader's side, such as a
+full disk: not a grade, and the next `grade` retries it), 2 the course or a setting is not ready (nothing is graded
+or recorded then) or, for `report`, a disk that cannot take it. A user's mistake is one line on stderr, never a
+traceback; so is a full disk (for `check`, its scratch space: exit 2).
 """
 import argparse
 import json
@@ -25,11 +27,17 @@ def _settings(args, for_class: bool):
 
 
 def fail(message: str) -> int:
-    print(f"backprop-ninja: {message}", file=sys.stderr)
+    from .safe_text import safe_text
+
+    print(f"backprop-ninja: {safe_text(message)}", file=sys.stderr)  # it may quote a file's name
     return 2
 
 
 def cmd_check(args) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from .grader_side import DISK_FULL, GraderSideError, scratch_unwritable
     from .notebook import NotGradable, read_submission
     from .settings import SettingsError
 
@@ -44,6 +52,12 @@ def cmd_check(args) -> int:
         return fail(f"cannot grade {e}")
     except (SettingsError, RuntimeError) as e:  # a setting that cannot be used, no sandbox
         return fail(str(e))
+    except GraderSideError as e:  # the grader's own scratch space: never a grade
+        return fail(str(e))
+    except OSError as e:
+        if e.errno not in DISK_FULL:
+            raise
+        return fail(str(scratch_unwritable(Path(tempfile.gettempdir()), e)))  # the only place `check` writes
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -99,6 +113,7 @@ def cmd_convert(args) -> int:
 
 
 def cmd_grade(args) -> int:
+    from . import cgroup
     from .class_grading import Workers, grade_class
     from .settings import NOT_RECORDED, SETTING_NAMES, SettingsError
 
@@ -118,6 +133,8 @@ def cmd_grade(args) -> int:
 
             course = Course(args.course_dir, args.assignment)
             print(f"Grading with {settings.summary()}.", flush=True)
+            if args.scheduler is None and (kernel := cgroup.mechanism()) == cgroup.NONE_HERE:
+                print(f"Limits: {kernel}.", flush=True)
             run = grade_class(course, settings, force=args.force, workers=workers)
     except CourseError as e:
         return fail(str(e))
@@ -130,22 +147,27 @@ def cmd_grade(args) -> int:
     for student, problem in run.not_gradable.items():
         print(f"  {student}: scored 0, cannot grade {problem}")
     for student, error in run.errors.items():
-        print(f"backprop-ninja: internal error grading {student}, recorded as 0 (regrade with --force): {error}",
-              file=sys.stderr)  # fmt: skip
+        print(f"  {student}: not graded, an internal error: {error}")
     for folder, why in run.refused.items():
         print(f"backprop-ninja: not graded: the submission folder {folder!r}: {why}", file=sys.stderr)
     print(f"Scores are in the gradebook ({course.db_url}); feedback pages in {course.feedback('*')}")
+    if run.errors:
+        count = f"{len(run.errors)} internal error{'s' if len(run.errors) > 1 else ''}"
+        print(f"backprop-ninja: {count} (the grader's side, not the students'): "
+              f"running `backprop-ninja grade {args.assignment}` again retries "
+              f"{'them' if len(run.errors) > 1 else 'it'}", file=sys.stderr)  # fmt: skip
     return 1 if run.errors or run.refused else 0
 
 
 def cmd_report(args) -> int:
     from .class_report import write_report
     from .course import Course, CourseError
+    from .grader_side import GraderSideError
 
     try:
         course = Course(args.course_dir, args.assignment)
         page, table = write_report(course)
-    except CourseError as e:
+    except (CourseError, GraderSideError) as e:  # GraderSideError: a disk that cannot take the report
         return fail(str(e))
     print_scores(course)
     print(f"Class report: {page}\nOne row per submission: {table}")
@@ -190,6 +212,9 @@ def cmd_doctor(args) -> int:
         held = ", ".join(f"{name} {value:#x}" for name, value in caps.items() if value) or "none"
         print(f"Student code runs as: uid {inside['uid']} in the sandbox (outside it: {uid_outside()}); "
               f"capabilities: {held}; no_new_privs: {inside['no_new_privs']}")  # fmt: skip
+    from .syscall_filter import describe, probe
+
+    print(f"System calls: {describe(inside['syscall_filter_refused'] if inside else probe())}")
     print(f"Limits: {limits_mechanism()}; {cgroup.mechanism()}")
     try:
         for assignment, data in assignments.datasets().items():

@@ -18,7 +18,7 @@ from .results import (LIMIT_ENDED, LIMIT_KILLED, LIMIT_MEMORY, LIMIT_TIME, Check
                       hidden_only, score_status)
 from .run_result import clean_result
 from .sandbox import Limits, Sandbox, isolation_in_force
-from .static_checks import placeholder_after_answer, review_flags, source_nodes
+from .static_checks import GRADER_PACKAGE_CALL, grader_package_imports, placeholder_after_answer, review_flags, source_nodes
 
 DEFAULT_ASSIGNMENT = assignments.all_ids()[0]
 
@@ -125,7 +125,9 @@ class Grader:
             else:
                 meant = did_you_mean(check.variable, check.name, assigned, part.assignment.answer_names)
                 verdict.message += f": {meant}" if meant else ""
-        flags = part.autograd_flags(cell.source) + _runtime_autograd(public.result, cell.source)
+        # The same use seen in the source and refused at run time is one flag.
+        flags = list({(f["line"], f["what"]): f for f in grader_package_imports(cell.source)
+                      + part.autograd_flags(cell.source) + _runtime_autograd(public.result, cell.source)}.values())
         result = ExerciseResult(ex.id, ex.title, sum(c.points for c in checks), ex.max_score, "", "",
                                 _located(flags, cell), checks, output=public.output, losses=public.result["losses"],
                                 review=_located(review_flags(cell.source), cell), answer_from=cell.answer_from(),
@@ -137,8 +139,12 @@ class Grader:
             for check in checks:
                 check.points = 0.0
             at = f"{cell.where(first['line'])}: " if first["line"] else ""
-            result.message = (f"uses autograd ({at}{first['code'] or first['what']}): this "
-                              "exercise asks for the backward pass by hand, so it scores 0")  # fmt: skip
+            if first["what"] == GRADER_PACKAGE_CALL:
+                result.message = (f"imports the grader's package ({at}{first['code']}): it holds the answers, "
+                                  "so this exercise scores 0")  # fmt: skip
+            else:
+                result.message = (f"uses autograd ({at}{first['code'] or first['what']}): this "
+                                  "exercise asks for the backward pass by hand, so it scores 0")  # fmt: skip
         elif not any(c.assigned for c in checks) and (line := placeholder_after_answer(cell.source)):
             result.failure = "gradients set back to None by the notebook's placeholder"
             result.message = (f"{cell.where(line)} sets your gradients back to None after your code computed them "

@@ -3,12 +3,15 @@
 The child that wrote result.json ran the student's code, so any field of it may be forged: a call name that
 is a message, a line number of 2,000 digits, a dtype that is a sentence. Each field is kept only in the form the
 child itself writes (known names, lines within the cell, finite numbers in a sane range, short plain text) and
-anything else is dropped, so no message, table or picture can carry what a submission chose to put there.
+anything else is dropped, so no message, table or picture can carry what a submission chose to put there. Text
+is kept as safe_text.plain_text makes it: one line, no terminal or bidi controls.
 """
 import math
 import re
 
 from .autograd_guard import CALL_NAMES
+from .static_checks import GRADER_PACKAGE_CALL
+from .safe_text import plain_text
 
 DTYPES = frozenset(f"torch.{t}" for t in ("float32", "float64", "float16", "bfloat16", "int64", "int32", "int16",
                                           "int8", "uint8", "bool", "complex64", "complex128"))  # fmt: skip
@@ -30,7 +33,7 @@ def clean_result(result: dict | None, names: set[str], lines: int) -> dict:
         "losses": [_loss(x) for x in losses[:100]],
         "error": _error(result.get("error"), lines),
         "autograd_calls": [{"call": c["call"], "line": _line(c.get("line"), lines)} for c in calls[:50]
-                           if isinstance(c, dict) and c.get("call") in CALL_NAMES],
+                           if isinstance(c, dict) and c.get("call") in CALL_NAMES | {GRADER_PACKAGE_CALL}],
         "aliases": [pair for pair in aliases[:50] if isinstance(pair, list) and len(pair) == 2
                     and all(isinstance(n, str) and n in names for n in pair) and pair[0] != pair[1]],
     }  # fmt: skip
@@ -62,11 +65,3 @@ def _error(error, lines: int) -> dict | None:
     return {"type": kind if isinstance(kind, str) and IDENTIFIER.fullmatch(kind) else "Exception",
             "message": plain_text(error.get("message"), MAX_TEXT) or "an error", "line": _line(error.get("line"), lines),
             "memory": error.get("memory") is True}  # fmt: skip
-
-
-def plain_text(text, limit: int) -> str:
-    """Printable text of at most `limit` characters (one line), or "" for anything that is not a string."""
-    if not isinstance(text, str):
-        return ""
-    text = "".join(ch if ch.isprintable() else " " for ch in text[: limit * 2])
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -8,6 +8,7 @@ user namespace would still write root-owned files and sysctls). Without bubblewr
 The parent (this module) trusts nothing from it but replies of the expected form, plain arrays and small JSON
 files, and reads them without following links or blocking on pipes the student may have left in their place.
 """
+import errno
 import functools
 import json
 import os
@@ -23,6 +24,7 @@ from pathlib import Path
 
 
 from .cgroup import JobCgroup
+from .grader_side import RESULTS_UNWRITABLE, scratch_full, scratch_unwritable
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 MAX_ELEMENTS = 10_000_000  # per array; no gradient of this network comes close
@@ -104,10 +106,19 @@ def _zygote_env(job_root_inside: Path, uid: int | None, sandboxed: bool) -> dict
     return env
 
 
-def _give_job_root(folder: Path, uid: int | None):
-    """As root, a job folder belongs to the sandbox's uid: the zygote, no longer root, must write there."""
+def _give_job_folder(folder: Path, uid: int | None):
+    """As root, a job folder belongs to the sandbox's uid: the run, no longer root, must write there."""
     if uid is not None:
         os.chown(folder, uid, uid)
+
+
+def _job_root_writable(root: Path, writable: bool):
+    """The job root (where each job's folder is made) is the grader's: a run must not rename its own folder, nor
+    leave anything beside it. As root it is simply not the sandbox uid's; as a normal user the run has the grader's
+    uid, so the folder is made one it can only pass through while a job runs (and the run may not chmod it back:
+    syscall_filter).
+    Others (the sandbox's uid, as root) may only pass through it to their job folder."""
+    os.chmod(root, 0o711 if writable else 0o111)
 
 
 def _command(job_root: Path, uid: int | None, sandboxed: bool, *args: str) -> tuple[list[str], dict]:
@@ -127,7 +138,7 @@ def sandbox_probe() -> dict | None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         uid = _sandbox_uid()
-        _give_job_root(Path(tmp), uid)
+        _give_job_folder(Path(tmp), uid)
         cmd, env = _command(Path(tmp), uid, True, "probe")
         try:
             run = subprocess.run(cmd, capture_output=True, timeout=60, env=env, cwd=tmp)
@@ -163,10 +174,10 @@ class Sandbox:
     def __init__(self, limits: Limits = Limits()):
         self.limits = limits
         self.job_root = Path(tempfile.mkdtemp(prefix="backprop-ninja-"))
+        _job_root_writable(self.job_root, True)
         self.sandboxed = bwrap_works()
         self.uid = _sandbox_uid() if self.sandboxed else None
         self.inside_root = Path(JOB_MOUNT) if self.sandboxed else self.job_root  # the same folder, as the zygote sees it
-        _give_job_root(self.job_root, self.uid)
         self.cgroup = JobCgroup.create()  # the kernel's limits too, where this process may make a cgroup
         self.process = None
         self.ready = False  # the zygote has said it imported torch and waits for jobs
@@ -229,7 +240,7 @@ class Sandbox:
         Never raises for the submission's sake: whatever happens comes back as the reply's status."""
         # A fresh, unpredictable folder per job: nothing a student planted in an earlier one is in it.
         jobdir = Path(tempfile.mkdtemp(dir=self.job_root, prefix="job-"))
-        _give_job_root(jobdir, self.uid)
+        _give_job_folder(jobdir, self.uid)
         dir_fd = os.open(jobdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         timeout = max(timeout, 0.0)
         job = dict(assignment=assignment_id, exercise=exercise_id, code=code, variables=variables, steps=steps,
@@ -243,9 +254,10 @@ class Sandbox:
             try:
                 (jobdir / INPUTS_FILE).write_bytes(inputs)
                 (jobdir / "job.json").write_text(json.dumps(job))
-            except OSError as e:  # a full disk, perhaps filled by an earlier submission: this job fails, not the batch
-                return RunOutcome({"status": "died", "detail": f"the grader could not write the job ({e.strerror})"})
+            except OSError as e:  # a full disk, perhaps filled by an earlier submission: the grader's failure, no grade
+                raise scratch_unwritable(self.job_root.parent, e) from e
             self.wait_until_ready()
+            _job_root_writable(self.job_root, False)
             oom_kills = self._limit_cgroup()
             try:
                 self.process.stdin.write((json.dumps(request) + "\n").encode())
@@ -262,10 +274,14 @@ class Sandbox:
                 # The kernel stopped a process of the job (or the zygote with it) at the tree's limit. Even when the
                 # run itself finished (the process killed was one it forked), the tree went over: that is the verdict.
                 reply = {"status": "memory"}
-            return RunOutcome.load(reply, dir_fd)
+            outcome = RunOutcome.load(reply, dir_fd)
         finally:
             os.close(dir_fd)
+            _job_root_writable(self.job_root, True)
             self._empty_job_root()
+        if outcome.reply.get("exit_code") == RESULTS_UNWRITABLE and scratch_full(self.job_root):
+            raise scratch_unwritable(self.job_root.parent, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+        return outcome
 
     def _limit_cgroup(self) -> int:
         """Reset the cgroup's limits for the next job; how many memory kills it has seen so far."""
@@ -280,12 +296,32 @@ class Sandbox:
         return self.cgroup.oom_kills()
 
     def _empty_job_root(self):
-        """Remove everything in the job root, not only the job folder: a run can write beside it."""
+        """Remove everything in the job root. Should anything resist (a folder a run made unwritable where no syscall
+        filter stopped it), this sandbox is retired with its job root: nothing of a job may outlive it."""
         for entry in self.job_root.iterdir():
             if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)  # does not follow links the student left
+                shutil.rmtree(entry, onerror=_writable_and_again)  # does not follow links the student left
             else:
                 entry.unlink(missing_ok=True)
+        if any(self.job_root.iterdir()):
+            self._stop()
+            old, self.job_root = self.job_root, Path(tempfile.mkdtemp(prefix="backprop-ninja-"))
+            _job_root_writable(self.job_root, True)
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _writable_and_again(function, path, _):
+    """rmtree's second try at `path`: its folder made the owner's to change (a run of the grader's uid can have
+    made it read-only), then the same removal; what still resists is left for _empty_job_root to see."""
+    try:
+        os.chmod(os.path.dirname(path), 0o700)
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.chmod(path, 0o700)
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            function(path)
+    except OSError:
+        pass
 
 
 def cgroup_headroom(memory_bytes: int) -> int:

@@ -11,8 +11,11 @@ AUTOGRAD_ATTRIBUTES = {
     "backward", "grad", "grad_fn", "retain_grad", "retain_graph", "requires_grad_", "autograd", "enable_grad",
     "set_grad_enabled", "vjp", "jvp", "jacobian", "hessian", "functorch", "_C", "_set_grad_enabled",
 }  # fmt: skip
-# The grader's own package computes autograd's answers; importing it in a solution cell is asking autograd too.
-AUTOGRAD_MODULES = ("torch.autograd", "torch.func", "functorch", "torch._C", "autograder")
+AUTOGRAD_MODULES = ("torch.autograd", "torch.func", "functorch", "torch._C")
+# The grader's own package holds what computes answers (references, the lecture's complete Value); importing it in
+# a graded cell is asking the grader for the answer, in every assignment. student_process refuses it at run time.
+GRADER_PACKAGE = "autograder"
+GRADER_PACKAGE_CALL = "the grader's package"  # how a run names its refused import (run_result accepts it)
 
 
 @functools.lru_cache(maxsize=8)
@@ -73,6 +76,22 @@ def autograd_uses(source: str) -> list[dict]:
             if isinstance(name, ast.Constant) and name.value in AUTOGRAD_ATTRIBUTES | {"requires_grad"}:
                 flag(node, f"{node.func.id} {name.value}")
     return sorted(uses, key=lambda u: u["line"])
+
+
+def grader_package_imports(source: str) -> list[dict]:
+    """Each import of the grader's package, flagged as autograd is (it scores 0): {"flag": "autograd", ...}."""
+    nodes = source_nodes(source)
+    if nodes is None:
+        return []
+    lines = source.splitlines()
+    uses = []
+    for node in nodes:
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+        if any(name == GRADER_PACKAGE or name.startswith(GRADER_PACKAGE + ".") for name in names):
+            code = lines[node.lineno - 1].strip() if 0 < node.lineno <= len(lines) else ""
+            uses.append({"flag": "autograd", "line": node.lineno, "code": code, "what": GRADER_PACKAGE_CALL})
+    return uses
 
 
 # Modules a backward pass never needs, whose only use in a solution cell is to reach outside it: the process, the

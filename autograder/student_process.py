@@ -8,6 +8,7 @@ sees) never sees the hidden seed's inputs.
 Nothing written here is trusted by the grader: it reads back only arrays of numbers and fields of a closed schema
 (run_result.py).
 """
+import errno
 import json
 import os
 import resource
@@ -19,8 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import array_file, assignments, autograd_guard
+from . import array_file, assignments, autograd_guard, syscall_filter
+from .grader_side import DISK_FULL, RESULTS_UNWRITABLE
 from .sandbox import MAX_ELEMENTS
+from .static_checks import GRADER_PACKAGE, GRADER_PACKAGE_CALL
 
 INPUTS_FILE = "inputs.arrays"
 OUTPUT_FILE = "output.txt"
@@ -88,20 +91,32 @@ def describe(value):
         return {"kind": "other", "type": f"{type(value).__name__} ({type(e).__name__})"}, None
 
 
+def display(*objects, **options):
+    """IPython's display(), which a notebook has without importing it: in a run, each object's text goes to the
+    printout, as a terminal shows it."""
+    for shown in objects:
+        print(repr(shown))
+
+
 def run_student_code(job: dict, jobdir: Path):
     filename = f"<{job['exercise']}>"
     me = os.getpid()
     side = assignments.get(job["assignment"]).run_side()
     arrays = array_file.decode((jobdir / INPUTS_FILE).read_bytes(), MAX_ELEMENTS)
     ns = side.namespace(job, arrays)
+    ns.setdefault("display", display)
     out = CappedOutput(job["output_cap"])
     sys.stdout = sys.stderr = out
     values, losses, error = {}, [], None
     autograd_guard.begin(filename)
+    tried = enter_one_task()
     try:
         side.execute(compile(job["code"], filename, "exec"), ns, job, arrays, values, losses)
     except BaseException as e:  # SystemExit and KeyboardInterrupt too: they end only this exercise
+        refused = refused_call(e, tried)  # first: formatting the error makes audited calls of its own
         error = {"type": type(e).__name__, "message": (traceback.format_exception_only(e)[-1]).strip()}
+        if refused:
+            error["message"] += f" (a graded run may not {refused})"
         tb = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == filename]
         error["line"] = tb[-1].lineno if tb else getattr(e, "lineno", None)
         error["memory"] = isinstance(e, MemoryError) or "can't allocate memory" in str(e)
@@ -116,10 +131,75 @@ def run_student_code(job: dict, jobdir: Path):
         meta[name], array = describe(value)
         if array is not None:
             saved[name] = array
-    (jobdir / ARRAYS_FILE).write_bytes(array_file.encode(saved))
-    (jobdir / OUTPUT_FILE).write_text(out.text())
     result = {"values": meta, "losses": losses, "error": error, "autograd_calls": calls, "aliases": aliases(values)}
-    (jobdir / RESULT_FILE).write_text(json.dumps(result))
+    try:
+        (jobdir / ARRAYS_FILE).write_bytes(array_file.encode(saved))
+        (jobdir / OUTPUT_FILE).write_text(out.text())
+        (jobdir / RESULT_FILE).write_text(json.dumps(result))
+    except OSError as e:
+        if e.errno in DISK_FULL:  # the grader's scratch space, not the student's code: said by the exit code
+            os._exit(RESULTS_UNWRITABLE)
+        raise
+
+
+# The policy, compiled once in the zygote by prepare() (it holds nothing of any submission); None where libseccomp
+# or the kernel's seccomp cannot be had, and doctor says so.
+_policy: "syscall_filter.Filter | None" = None
+
+
+def enter_one_task() -> list:
+    """From here on the run is one task under the syscall allowlist. Returns where the last call the run is likely
+    to have been refused is noted (Python's audit events), to name it for the student if their code stops on it."""
+    tried = [syscall_filter.SOMETHING_ELSE]
+    names, something_else = syscall_filter.REFUSED, syscall_filter.SOMETHING_ELSE
+
+    def note(event, args):  # the call that fails is the one just audited (Python audits before it calls)
+        tried[0] = names.get(event, something_else)
+
+    sys.addaudithook(note)
+    close_the_grader_package()
+    if _policy is not None:
+        _policy.load()
+    return tried
+
+
+class _GraderPackageClosed:
+    """First on sys.meta_path while a run's code runs: the grader's package (its references, the lecture's complete
+    Value) is not the student's to import, by any name or computed string. Its modules this process already holds
+    are taken out of sys.modules first, so an import reaches this finder instead of the cache; the run side keeps
+    its own references to them."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name == GRADER_PACKAGE or name.startswith(GRADER_PACKAGE + "."):
+            autograd_guard._refuse(GRADER_PACKAGE_CALL)  # recorded with the cell's line, then raised
+        return None
+
+
+def _grader_modules() -> list[str]:
+    return [name for name in sys.modules if name == GRADER_PACKAGE or name.startswith(GRADER_PACKAGE + ".")]
+
+
+# Listed once in the zygote (prepare), with how many modules there were then: a walk over torch's thousands of
+# modules in every run touches each name's reference count, a copy-on-write page fault each, 2 ms a run. Only a
+# run whose process imported more since walks them again.
+_grader_modules_held: tuple[list[str], int] = ([], -1)
+
+
+def close_the_grader_package():
+    names, count = _grader_modules_held
+    for name in names if len(sys.modules) == count else _grader_modules():
+        del sys.modules[name]
+    sys.meta_path.insert(0, _GraderPackageClosed)
+
+
+def refused_call(error: BaseException, tried: list) -> str | None:
+    """What the run tried that the allowlist refused, if that is how its code stopped."""
+    if isinstance(error, RuntimeError) and "can't start new thread" in str(error):
+        return syscall_filter.REFUSED["thread"]
+    if _policy is not None and isinstance(error, OSError) and error.errno == errno.EPERM:
+        return tried[0]
+    return None
 
 
 def aliases(values: dict) -> list[list[str]]:
@@ -143,9 +223,12 @@ def aliases(values: dict) -> list[list[str]]:
 def prepare():
     """In the zygote, once: warm up each assignment's run side (torch's lazily initialised parts), so each fork
     starts ready, and switch autograd off for every run to come."""
+    global _policy, _grader_modules_held
     for assignment_id in assignments.all_ids():
         assignments.get(assignment_id).run_side().warm_up()
     autograd_guard.install()
+    _policy = syscall_filter.Filter() if syscall_filter.probe() is None else None
+    _grader_modules_held = (_grader_modules(), len(sys.modules))
 
 
 def remove_ipc_objects():
@@ -182,10 +265,13 @@ def run_job(jobdir: Path, memory_bytes: int, max_tasks: int):
 
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # if the zygote goes, so does its running child
     os.setsid()
-    os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])  # nothing of the zygote's is the student's
+    # Nothing of the zygote's is the student's: not its request pipe (its stdin, which /proc/self/fd/0 would
+    # reopen for writing), nor any other descriptor.
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     job = json.loads((jobdir / "job.json").read_text())  # read here, after the fork: the zygote never holds it
     os.chdir(jobdir)  # what the student's code writes stays in this job's folder, deleted after the run
-    os.environ["TMPDIR"] = str(jobdir)  # /tmp is read-only in the sandbox
+    os.environ["TMPDIR"] = os.environ["HOME"] = str(jobdir)  # /tmp and the job root are read-only to a run
     remove_ipc_objects()  # what an earlier run left in the sandbox's IPC namespace is not this run's to read
     # Student code may leave the computation half-way; spread over many threads it would also fight the other
     # workers for the cores. One thread keeps per-run cost predictable.

@@ -241,7 +241,11 @@ def probe():
     run_as = os.environ.get("BACKPROP_NINJA_RUN_AS")
     if run_as:
         drop_privileges(*map(int, run_as.split(":")))
-    print(json.dumps({**privileges(), "pid_namespace": own_pid_namespace(), "writable": os.access(os.environ.get("HOME", "."), os.W_OK)}))
+    from .syscall_filter import probe as filter_refused
+
+    print(json.dumps({**privileges(), "pid_namespace": own_pid_namespace(),
+                      "writable": os.access(os.environ.get("HOME", "."), os.W_OK),
+                      "syscall_filter_refused": filter_refused()}))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ exercises none. The limit attacks run under short limits (5 s, 1 GiB) so the sui
 """
 import json
 import os
+import platform
 import re
 import sys
 import time
@@ -23,6 +24,19 @@ from autograder.grading import Grader
 from autograder.notebook import NotGradable
 from autograder.results import HIDDEN_FAILURE
 from autograder.sandbox import Limits, bwrap_works
+from autograder.syscall_filter import probe as syscall_filter_refused
+
+# One task under the syscall allowlist (syscall_filter.py): where it can be had (CI requires it), a call outside
+# the allowlist stops the run with a line naming what it tried; elsewhere only the older limits stand.
+FILTERED = syscall_filter_refused() is None
+
+
+def refused(line: int, otherwise: str) -> str:
+    return f"your code stopped at line {line} with PermissionError" if FILTERED else otherwise
+
+
+def refused_naming(what: str, otherwise: str) -> str:
+    return f"(a graded run may not {what})" if FILTERED else otherwise
 
 HIDDEN_EXERCISE_MESSAGE = ("right on the values you see but not on the hidden ones: compute every gradient from the "
                            "tensors you are given (no pasted values, no hard-coded sizes)")
@@ -31,7 +45,8 @@ HIDDEN_EXERCISE_MESSAGE = ("right on the values you see but not on the hidden on
 TIMEOUT, MEMORY_GIB = 10, 1
 # What a run that ended its own process with exit status 0, before its result could be written, is told.
 EXITED = "ended its own process (exit code 0) before its gradients could be read"
-RIGHT_EX2 = solution_region("ex2")  # dlogits = F.softmax(logits, 1); dlogits[range(n), Yb] -= 1; dlogits /= n
+RIGHT_EX2 = solution_region("ex2")
+GRADER_PACKAGE = "imports the grader's package"  # the message of an exercise that imports it: it scores 0  # dlogits = F.softmax(logits, 1); dlogits[range(n), Yb] -= 1; dlogits /= n
 
 
 @pytest.fixture(scope="session")
@@ -86,13 +101,15 @@ ATTACKS = {
         "def check(*a, **k):\n    return 6\ndef cmp(*a, **k):\n    print('exact: True approximate: True')\n"
         "check('ex2')\ndlogits = torch.zeros_like(logits)",
         "failed", "dlogits differs from autograd"),
+    # The grader's package cannot be imported in a run; were it reached, the comparison is not in this process.
     "the grader's own comparison patched in the student process": Attack(
         "import importlib\ncompare = importlib.import_module('autograder.com' + 'pare')\n"
         "compare.compare = lambda *a, **k: None\ndlogits = torch.zeros_like(logits)",
-        "failed", "dlogits differs from autograd"),
+        "autograd", GRADER_PACKAGE, flag_line=2),
     "the child's own saving patched to claim a right answer": Attack(
-        "import importlib, json, numpy as np\n"
-        "array_file = importlib.import_module('autograder.array_' + 'file')\n"
+        "import gc, json, numpy as np\n"  # the module the child holds, found without an import
+        "array_file = next(m for m in gc.get_objects() if type(m).__name__ == 'module' "
+        "and m.__name__ == 'autograder.array_' + 'file')\n"
         "real_encode = array_file.encode\n"
         "array_file.encode = lambda arrays: real_encode({'dlogits': np.zeros((32, 27), np.float32)})\n"
         "real_dumps = json.dumps\n"  # the result claims a tensor; the arrays' manifest is still written honestly
@@ -131,12 +148,13 @@ ATTACKS = {
         "autograd", flag_line=2),
     "the grader's reference imported": Attack(
         "from autograder.assignments.backprop_ninja.reference import autograd_gradients\ndlogits = torch.zeros_like(logits)",
-        "autograd", flag_line=1),
+        "autograd", GRADER_PACKAGE, flag_line=1),
+    # The package's modules the run already holds are out of sys.modules: a computed import meets the refusal.
     "the grader's reference imported by a computed name (run time)": Attack(
-        "import importlib\nref = importlib.import_module('autograder.assignments.backprop_ninja.' + 'reference')\n"
+        "import importlib\nref = importlib.import_module('auto' + 'grader.assignments.backprop_ninja.reference')\n"
         "params = dict(zip(['C', 'W1', 'b1', 'W2', 'b2', 'bngain', 'bnbias'], parameters))\n"
         "dlogits = torch.from_numpy(ref.autograd_gradients(params, Xb, Yb)['logits'])",
-        "autograd", flag_line=4),
+        "autograd", GRADER_PACKAGE, flag_line=2),
     # The originals are gone from torch's own tables, so digging in them finds nothing to call.
     "the original grad-mode setter dug out of torch.fx (run time)": Attack(
         "import importlib\nnode = importlib.import_module('torch.fx.node')\n"
@@ -184,32 +202,48 @@ ATTACKS = {
     "three processes each under the limit, together over it": Attack(
         "import os, time\nfor _ in range(2):\n    if os.fork() == 0:\n        break\n"
         "hog = torch.ones(150_000_000)\ntime.sleep(3)\n" + RIGHT_EX2,
-        "failed", f"used more than {MEMORY_GIB} GiB"),
+        "failed", refused_naming("start a process", f"used more than {MEMORY_GIB} GiB")),
     "a fork bomb": Attack(
-        "import os\nwhile True:\n    os.fork()", "failed", "your code stopped at line 3 with BlockingIOError"),
+        "import os\nwhile True:\n    os.fork()", "failed",
+        refused(3, "your code stopped at line 3 with BlockingIOError")),
     "a thread bomb": Attack(
         "import threading, time\nwhile True:\n    threading.Thread(target=time.sleep, args=(30,)).start()",
         "failed", "can't start new thread"),
+    # Grad mode and the saved-tensor hook stack are per thread: a new thread would start with autograd on.
+    "autograd run in a new thread (run time)": Attack(
+        "import concurrent.futures as cf\n"
+        "def work():\n    getattr(torch, 'set_grad_' + 'enabled')(True)\n    l = logits.clone()\n"
+        "    setattr(l, 'requires' + '_grad', True)\n    loss = F.cross_entropy(l, Yb)\n"
+        "    getattr(loss, 'back' + 'ward')()\n    return getattr(l, 'gr' + 'ad')\n"
+        "dlogits = cf.ThreadPoolExecutor(1).submit(work).result()",
+        "failed", refused_naming("start a thread", "")),
+    "memory in a memfd, which no count sees": Attack(
+        "import os\nfd = os.memfd_create('hoard')\nfor _ in range(24):\n    os.write(fd, bytes(2**26))\n" + RIGHT_EX2,
+        "failed", refused(2, "")),
+    "a socket (run time)": Attack(
+        "import importlib\nsocket = importlib.import_module('soc' + 'ket')\ns = socket.socket(socket.AF_UNIX)\n" + RIGHT_EX2,
+        "failed", refused_naming("open a socket", "")),
     # ---- the job folder: nothing the child leaves there can hang, crash or fool the grader
     "a pipe in place of the result file": Attack(
         "import os\nos.mkfifo('result.json')\nos.mkfifo('tensors.arrays')\nos.mkfifo('output.txt')\nos._exit(0)",
-        "failed", EXITED),
+        "failed", refused(2, EXITED)),
     "printed output linked to the instructor's solutions": Attack(
         f"import os\nos.symlink({str(SOLUTIONS)!r}, 'output.txt')\nos.symlink({str(SOLUTIONS)!r}, 'result.json')\n"
         "os._exit(0)",
-        "failed", EXITED),
+        "failed", refused_naming("make a link", EXITED)),
+    # The job root is the grader's: a run may not rename its own folder (nor chmod the root back, FILTERED).
     "the job folder swapped for a link": Attack(
         "import os\nd = os.getcwd()\nos.rename(d, d + '-moved')\nos.symlink('/etc', d)\nos._exit(0)",
-        "failed", EXITED),
+        "failed", "your code stopped at line 3 with PermissionError: [Errno 13] Permission denied"),
     "a forged result of the wrong form": Attack(
         "import json, os\nopen('result.json', 'w').write(json.dumps({'values': [1], 'losses': 'x', "
         "'error': {'type': 1}, 'autograd_calls': [1], 'aliases': [['dlogits', '<b>x</b>'], 'x', [1, 2]]}))\n"
         "os._exit(0)",
         "failed", "dlogits was not assigned"),
     "a forged right-looking result": Attack(
-        "import importlib, json, os, numpy as np\n"
-        "array_file = importlib.import_module('autograder.array_' + 'file')\n"
-        "open('tensors.arrays', 'wb').write(array_file.encode({'dlogits': np.zeros((32, 27), np.float32)}))\n"
+        "import json, os, numpy as np\nhead = json.dumps([['dlogits', '<f4', [32, 27]]]).encode()\n"
+        "open('tensors.arrays', 'wb').write(b'backprop-ninja arrays 1\\n' + len(head).to_bytes(8, 'little') + head "
+        "+ np.zeros((32, 27), np.float32).tobytes())\n"
         "open('result.json', 'w').write(json.dumps({'values': {'dlogits': {'kind': 'tensor', "
         "'dtype': 'torch.float32', 'shape': [32, 27]}}, 'losses': [], 'error': None, 'autograd_calls': []}))\n"
         "os._exit(0)",
@@ -268,7 +302,8 @@ def assert_verdict(report, attack: Attack):
         assert attack.message in attacked.message + " " + attacked.checks[0].message, attacked
     if attack.status == "autograd":
         assert attacked.flags and all(f["flag"] == "autograd" for f in attacked.flags)
-        assert "uses autograd" in attacked.message
+        if not attack.message.startswith(GRADER_PACKAGE):
+            assert attacked.message.startswith("uses autograd"), attacked.message
         if attack.flag_line is not None:
             assert attack.flag_line in [f["line"] for f in attacked.flags], attacked.flags
     else:
@@ -295,11 +330,13 @@ def test_runtime_flag_names_the_call_and_line(grader, tmp_path):
 
 def test_the_public_run_never_sees_the_hidden_seed(grader, tmp_path):
     """The run whose printout the student sees holds the public seed's inputs only."""
-    code = "import os\nprint(sorted(os.listdir('.')), sorted(os.listdir('..')))\nprint(open('job.json').read())\n"
+    code = ("import os\nprint(sorted(os.listdir('.')))\nprint(open('job.json').read())\n"
+            "try:\n    print(os.listdir('..'))\nexcept OSError as e:\n    print('job root:', type(e).__name__)\n")
     ex2 = grader.grade(write_submission(tmp_path / "nb.ipynb", ex2=code + RIGHT_EX2)).exercises[1]
     assert ex2.status == "passed"
-    listing, job = ex2.output.splitlines()[:2]
-    assert listing.startswith("['inputs.arrays', 'job.json']")
+    listing, job, job_root = ex2.output.splitlines()[:3]
+    assert listing == "['inputs.arrays', 'job.json']"
+    assert job_root == "job root: PermissionError"  # the grader's folder: a run only passes through it
     assert str(grader.problems[HIDDEN].seed) not in ex2.output
     assert not {"seed", "seeds"} & json.loads(job).keys()
 
@@ -366,7 +403,10 @@ def test_isolation_reading_the_course_and_other_students(grader, tmp_path):
         "        print('READ', target)\n"
         "    except OSError as e:\n"
         "        print('BLOCKED', type(e).__name__)\n"
-        "print('interfaces', sorted(name for _, name in socket.if_nameindex()))\n"
+        "try:\n"
+        "    print('interfaces', sorted(name for _, name in socket.if_nameindex()))\n"
+        "except OSError:\n"
+        "    print('no socket')\n"
         "try:\n"
         f"    open({str(ROOT / 'autograder' / 'planted.py')!r}, 'w').write('x')\n"
         "    print('WROTE package')\n"
@@ -385,7 +425,7 @@ def test_isolation_reading_the_course_and_other_students(grader, tmp_path):
     if bwrap_works():
         assert "bubblewrap" in report.isolation
         assert lines[: len(targets)] == ["BLOCKED FileNotFoundError"] * len(targets), lines
-        assert lines[len(targets)] == "interfaces ['lo']"  # no network
+        assert lines[len(targets)] == ("no socket" if FILTERED else "interfaces ['lo']")  # no network
         assert lines[len(targets) + 1].startswith("BLOCKED write") and not wrote_package
     else:
         # The fallback is a separate process only: it can read and write what this user can, and says so.
@@ -537,18 +577,23 @@ def test_doctor_and_verbose_check_say_which_isolation_is_in_force():
                            capture_output=True, text=True)  # fmt: skip
     assert doctor.returncode == 0 and doctor.stdout.startswith(expected), doctor.stdout + doctor.stderr
     assert "Limits: per exercise, over its whole process tree" in doctor.stdout
+    assert ("System calls: one task under a seccomp allowlist" if FILTERED else "System calls: no syscall filter") \
+        in doctor.stdout
     if bwrap_works():  # the uid and capabilities a run has, read inside the sandbox
         assert re.search(r"Student code runs as: uid [1-9]\d* .*capabilities: none", doctor.stdout), doctor.stdout
     assert check.returncode == 1 and check.stdout.startswith(expected)
 
 
 def test_stopping_the_zygote_costs_one_exercise_not_the_batch(limited_grader, tmp_path):
-    """SIGSTOP on the process that serves every run. Under bubblewrap it is the sandbox's pid 1, which no process
-    inside can stop: nothing happens. Without it, the grader stops waiting, restarts it, and goes on."""
+    """SIGSTOP on the process that serves every run. The syscall filter refuses a signal to any process but the
+    run itself; under bubblewrap alone the zygote is the sandbox's pid 1, which no process inside can stop. Without
+    either, the grader stops waiting, restarts it, and goes on."""
     stop = "import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)\n" + RIGHT_EX2
     path = write_submission(tmp_path / "nb.ipynb", ex2=stop, ex3=solution_region("ex3"), ex4=solution_region("ex4"))
     _, ex2, ex3, ex4 = limited_grader.grade(path).exercises
-    if bwrap_works():
+    if FILTERED:  # a run may signal itself only
+        assert ex2.score == 0 and "stopped at line 2 with PermissionError" in ex2.message, ex2
+    elif bwrap_works():
         assert ex2.status == "passed", ex2
     else:
         assert ex2.score == 0 and "the grading process was killed" in ex2.message
@@ -556,9 +601,15 @@ def test_stopping_the_zygote_costs_one_exercise_not_the_batch(limited_grader, tm
 
 
 def test_forged_replies_on_inherited_descriptors_change_nothing(limited_grader, tmp_path):
-    """Writing fake zygote replies to every open descriptor cannot put later exercises out of step."""
+    """Writing fake zygote replies to every open descriptor, and fake requests to the zygote's request pipe reopened
+    through the run's own stdin, cannot put later exercises out of step."""
     forge = (
-        "import os\n"
+        "import os, json\n"
+        "try:\n"
+        "    w = os.open('/proc/self/fd/0', os.O_WRONLY)\n"
+        "    os.write(w, (json.dumps({'job': os.getcwd(), 'timeout': 1, 'memory_bytes': 1}) + '\\n').encode() * 4)\n"
+        "except OSError:\n"
+        "    pass\n"
         "for fd in range(3, 64):\n"
         "    try:\n"
         "        os.write(fd, b'{\"status\": \"finished\"}\\n' * 4)\n"
@@ -574,28 +625,45 @@ def test_forged_replies_on_inherited_descriptors_change_nothing(limited_grader, 
 @pytest.mark.skipif(not bwrap_works(), reason="scratch space is the sandbox's own only under bubblewrap")
 def test_nothing_one_run_leaves_reaches_the_next(grader, tmp_path):
     """Exercise 1's runs stash W1 in every place a later run in the same sandbox could look: files in each
-    writable-looking folder, a System V shared memory segment, a POSIX message queue. Exercise 2's public run
-    (the next job of the public sandbox, as the next student's would be) finds none of them."""
+    writable-looking folder, a System V shared memory segment, a POSIX message queue, a key in the kernel's user
+    and session keyrings (which belong to the uid, not to a process), an abstract unix socket. Exercise 2's public
+    run (the next job of the public sandbox, as the next student's would be) finds none of them; where the syscall
+    filter is in force, none of the IPC stashes could even be made."""
     places = "['/tmp', '/dev/shm', '.', '..', os.path.expanduser('~')]"
-    ipc = ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.shmat.restype = ctypes.c_void_p\n"
-           "libc.mq_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]\n")  # fmt: skip
+    add_key, keyctl = {"x86_64": (248, 250), "aarch64": (217, 219)}[platform.machine()]
+    ipc = ("import ctypes, os, socket\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.shmat.restype = ctypes.c_void_p\n"
+           "libc.mq_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]\n"
+           "libc.syscall.restype = ctypes.c_long\n")  # fmt: skip
     stash = ipc + (
-        f"for d in {places}:\n    try:\n        open(os.path.join(d, 'stash'), 'w').write(str(W1[0, 0].item()))\n"
+        "value = str(W1[0, 0].item()).encode()\n"
+        f"for d in {places}:\n    try:\n        open(os.path.join(d, 'stash'), 'w').write(value.decode())\n"
         "    except OSError:\n        pass\n"
         "segment = libc.shmget(0x5eed, 4096, 0o1666)\n"
-        "if segment >= 0:\n    ctypes.memmove(libc.shmat(segment, None, 0), str(W1[0, 0].item()).encode(), 12)\n"
-        "libc.mq_open(b'/stash', os.O_CREAT | os.O_RDWR, 0o600, None)\n"
+        "if segment >= 0:\n    ctypes.memmove(libc.shmat(segment, None, 0), value, 12)\n    print('stashed shm')\n"
+        "if libc.mq_open(b'/stash', os.O_CREAT | os.O_RDWR, 0o600, None) >= 0:\n    print('stashed mq')\n"
+        "for keyring in (-4, -3):  # KEY_SPEC_USER_KEYRING, KEY_SPEC_SESSION_KEYRING\n"
+        f"    if libc.syscall({add_key}, b'user', b'stash', value, len(value), keyring) >= 0:\n"
+        "        print('stashed key')\n"
+        "try:\n    s = socket.socket(socket.AF_UNIX)\n    s.bind('\\0stash')\n    s.listen()\n    print('stashed socket')\n"
+        "except OSError:\n    pass\n"
     )
     look = ipc + (
         f"for d in {places}:\n    try:\n        print('found', open(os.path.join(d, 'stash')).read())\n"
         "    except OSError:\n        pass\n"
         "if libc.shmget(0x5eed, 0, 0) >= 0:\n    print('found a shared memory segment')\n"
         "if libc.mq_open(b'/stash', os.O_RDONLY, 0, None) >= 0:\n    print('found a message queue')\n"
+        "for keyring in (-4, -3):  # KEYCTL_SEARCH (10) for the key by its description\n"
+        f"    if libc.syscall({keyctl}, 10, keyring, b'user', b'stash', 0) >= 0:\n"
+        "        print('found a key')\n"
+        "try:\n    s = socket.socket(socket.AF_UNIX)\n    s.connect('\\0stash')\n    print('found a socket')\n"
+        "except OSError:\n    pass\n"
     )
     path = write_submission(tmp_path / "nb.ipynb", ex1=stash, ex2=look + RIGHT_EX2)
-    ex2 = grader.grade(path).exercises[1]
+    ex1, ex2 = grader.grade(path).exercises[:2]
     assert ex2.status == "passed"
     assert "found" not in ex2.output, ex2.output
+    if FILTERED:
+        assert "stashed" not in ex1.output, ex1.output
 
 
 def test_a_failure_on_the_hidden_seed_is_named_by_kind_only(grader, tmp_path):
@@ -614,9 +682,10 @@ def test_a_failure_on_the_hidden_seed_is_named_by_kind_only(grader, tmp_path):
 
 @pytest.mark.skipif(os.environ.get("BACKPROP_NINJA_REQUIRE_BWRAP") != "1", reason="only where CI requires the sandbox")
 def test_the_sandbox_is_what_ci_tests():
-    """CI sets BACKPROP_NINJA_REQUIRE_BWRAP=1: a machine where bubblewrap cannot run fails here, instead of the
-    attack suite passing quietly against the fallback."""
+    """CI sets BACKPROP_NINJA_REQUIRE_BWRAP=1: a machine where bubblewrap or the syscall filter cannot run fails
+    here, instead of the attack suite passing quietly against the fallback."""
     assert bwrap_works(), "bubblewrap is required here but cannot run: install it, or allow user namespaces"
+    assert FILTERED, f"the syscall filter is required here but cannot be had: {syscall_filter_refused()}"
 
 
 # Each is run on the hidden seed only (the code checks W1 against the public value), after a right answer: whatever
@@ -724,3 +793,42 @@ def test_forged_aliases_name_only_the_exercises_own_gradients():
     forged = {"aliases": [["dlogits", "<img src=x>"], ["dlogits", "dlogits"], "junk", [1, 2], ["dh", "dW2", "db2"],
                           ["dh", "dW2"]]}  # fmt: skip
     assert clean_result(forged, {"dh", "dW2", "dlogits"}, 10)["aliases"] == [["dh", "dW2"]]
+
+
+MICROGRAD_ATTACKS = {
+    # (exercise, code, status, in the message): the same rules in the second assignment.
+    "the lecture's complete Value imported": (
+        "ex4", "from autograder.assignments.micrograd.lecture import Value\n", "autograd",
+        "imports the grader's package (line 1: from autograder.assignments.micrograd.lecture import Value)"),
+    "the lecture's complete Value imported by a computed name (run time)": (
+        "ex4", "import importlib\nValue = importlib.import_module('auto' + 'grader.assignments.micrograd.lecture').Value\n",
+        "autograd", "imports the grader's package (line 2: "),
+    "torch's autograd in a new thread (run time)": (
+        "ex1", "import threading\nout = {}\ndef work():\n    getattr(torch, 'set_grad_' + 'enabled')(True)\n"
+        "    out['dL'] = -2.0\nimport torch\nt = threading.Thread(target=work)\nt.start()\nt.join()\n"
+        "dL, dd, de, dc, da, db, df = 1.0, out['dL'], -2.0, -2.0, 6.0, -4.0, 4.0\n",
+        "failed", "your code stopped at line 8 with RuntimeError: can't start new thread (a graded run may not start a thread)"),
+}
+
+
+@pytest.mark.skipif(not FILTERED, reason="one task per run needs the syscall filter")
+def test_the_second_assignment_holds_the_same_rules(tmp_path):
+    from micrograd_corpus import SOLUTION
+
+    with Grader(Limits(timeout=TIMEOUT), hidden_seed=4242) as grader:
+        wrong = {}
+        for k, (name, (exercise, code, status, message)) in enumerate(MICROGRAD_ATTACKS.items()):
+            nb = json.loads(SOLUTION.read_text())
+            for cell in nb["cells"]:
+                if cell["metadata"].get("nbgrader", {}).get("grade_id") == exercise:
+                    cell["source"] = code
+            path = tmp_path / str(k) / "micrograd.ipynb"
+            path.parent.mkdir()
+            path.write_text(json.dumps(nb))
+            report = grader.grade(path)
+            for ex in report.exercises:
+                seen = (ex.status, ex.score, message in ex.message)
+                expected = (status, 0.0, True) if ex.id == exercise else ("passed", ex.max_score, False)
+                if seen != expected:
+                    wrong[f"{name}: {ex.id}"] = (seen, ex.message)
+        assert wrong == {}
