@@ -42,7 +42,7 @@ def decode(data: bytes, max_elements: int) -> dict[str, np.ndarray]:
         raise NotAnArrayFile("manifest too long")
     try:
         manifest = json.loads(data[start : start + size])
-    except ValueError:
+    except (ValueError, RecursionError):  # [[[[...]]]] nested past the interpreter's depth
         raise NotAnArrayFile("manifest is not JSON") from None
     layout, offset = [], start + size
     for entry in manifest if isinstance(manifest, list) else [None]:
@@ -69,6 +69,8 @@ def _entry(entry, max_elements: int):
     count = 1
     for d in shape:  # in Python integers: a product of crafted dimensions must not wrap around
         count *= d
-    if count > max_elements:
+    # Each dimension within the cap too: a zero among them makes the product 0, and numpy still refuses to shape
+    # what the others multiply to.
+    if count > max_elements or any(d > max_elements for d in shape):
         raise NotAnArrayFile("an array too large")
     return name, np.dtype(dtype), tuple(shape), count

@@ -55,6 +55,13 @@ def _only_off(what: str, off):
     return guarded
 
 
+def _only_on(what: str, original):
+    def guarded(mode, *args, **kwargs):
+        return original(True) if mode else _refuse(what)
+
+    return guarded
+
+
 def _requires_grad_only_off(what: str):
     def requires_grad_(self, requires_grad=True):
         if requires_grad:
@@ -104,7 +111,8 @@ def _targets() -> list[tuple[object, str, object]]:
         (torch, "_make_dual"), (torch._C, "_ImperativeEngine"),
         (autograd_c, "_push_saved_tensors_default_hooks"), (autograd_c, "_pop_saved_tensors_default_hooks"),
         (autograd_c, "_saved_tensors_hooks_disable"), (autograd_c, "_saved_tensors_hooks_enable"),
-        (autograd_c, "_saved_tensors_hooks_set_tracing"), (torch.autograd.graph, "saved_tensors_hooks"),
+        (autograd_c, "_saved_tensors_hooks_set_tracing"), (autograd_c, "_top_saved_tensors_default_hooks"),
+        (torch.autograd.graph, "saved_tensors_hooks"),
         (torch.autograd.graph, "disable_saved_tensors_hooks"), (torch._C._functorch, "_grad_increment_nesting"),
         (torch._C._functorch, "_jvp_increment_nesting"),
         *[(functional, name) for name in ("vjp", "jvp", "jacobian", "hessian", "vhp", "hvp")],
@@ -121,7 +129,7 @@ def _name(owner, attr: str) -> str:
     return f"{getattr(owner, '__name__', 'torch')}.{attr}"
 
 
-SWITCHES = ("torch.set_grad_enabled(True)", "forward-mode AD")
+SWITCHES = ("torch.set_grad_enabled(True)", "forward-mode AD", "torch.inference_mode(False)")
 # Every name a refused call can carry: the grader accepts no other from a run (run_result.py).
 CALL_NAMES = frozenset(
     [_name(owner, attr) for owner, attr, _ in _targets()] + list(SWITCHES)
@@ -178,12 +186,16 @@ def install():
     # Recording a graph saves tensors for the backward pass; refusing to save them refuses the graph.
     torch._C._autograd._push_saved_tensors_default_hooks(lambda tensor: _refuse("an autograd graph"),
                                                          lambda packed: packed)  # fmt: skip
-    grad_switch, fwd_switch = SWITCHES
+    grad_switch, fwd_switch, inference_switch = SWITCHES
     no_grad = torch.no_grad  # works as a context manager and a decorator, like set_grad_enabled(False)
     for owner in (torch, torch.autograd, torch.autograd.grad_mode):
         setattr(owner, "set_grad_enabled", _only_off(grad_switch, no_grad))
+    # Leaving inference mode (`torch.inference_mode(False)`) turns grad mode back on: only entering it is allowed.
+    inference = torch._C._InferenceMode
+    torch._C._InferenceMode = _only_on(inference_switch, inference)
     swaps = [(set_grad, _only_off(grad_switch, lambda: set_grad(False))),
              (set_fwd_grad, _only_off(fwd_switch, lambda: None)),
+             (inference, torch._C._InferenceMode),
              (torch.autograd.variable.Variable._execution_engine, _BlockedEngine())]  # fmt: skip
     for owner, attr, make in _targets():
         original, replacement = getattr(owner, attr), make(_name(owner, attr))

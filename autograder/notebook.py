@@ -9,6 +9,7 @@ Only the answers are taken from a submission. Everything else a graded run needs
 pass) comes from the grader's own copy (the assignment's lecture.py), as nbgrader restores locked cells from the
 source, so editing a provided cell changes nothing.
 """
+import ast
 import json
 import re
 import warnings
@@ -207,4 +208,27 @@ def _exercise_cell(grade_id: str, cells: list) -> ExerciseCell:
     if not isinstance(source, str):
         return ExerciseCell(None, f"the cell with grade_id {grade_id} is damaged (its source is not text): restore "
                                   "it from a fresh copy of the notebook and paste your code back in")  # fmt: skip
-    return ExerciseCell(source)
+    source, magics = without_magics(source)
+    return ExerciseCell(source, left_out=tuple(f"line {line} was left out: an IPython command ({code}), which only a "
+                                               "notebook's kernel runs" for line, code in magics))  # fmt: skip
+
+
+# A line the kernel hands to IPython, not to Python: a magic (%matplotlib inline, %time ...) or a shell command (!ls).
+MAGIC_LINE = re.compile(r"^([ \t]*)[%!]")
+
+
+def without_magics(source: str) -> tuple[str, list[tuple[int, str]]]:
+    """The cell as Python runs it, each IPython command line a `pass` at its indentation (so the lines keep their
+    numbers and the blocks around them parse), and those lines as (number, code). Only when the cell does not parse
+    as it is: a line that starts with % inside a string is the string's."""
+    try:
+        ast.parse(source)
+        return source, []
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        pass
+    lines, magics = source.split("\n"), []
+    for number, line in enumerate(lines, 1):
+        if match := MAGIC_LINE.match(line):
+            lines[number - 1] = f"{match.group(1)}pass"
+            magics.append((number, line.strip()[:60]))
+    return ("\n".join(lines), magics) if magics else (source, [])

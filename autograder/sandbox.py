@@ -87,6 +87,11 @@ def bwrap_command(job_root: Path, uid: int | None) -> list[str]:
     # No scratch space shared by the jobs of one sandbox: a run writes only in its job folder, which the grader
     # empties. (Read-only only now, after the binds: a runtime may live under /tmp.)
     cmd += ["--remount-ro", "/tmp", "--tmpfs", "/dev/shm", "--remount-ro", "/dev/shm"]
+    # The root bubblewrap builds, the folders it made on it and /dev are tmpfs that live as long as the sandbox: as
+    # a normal user they are the run's own to write, and a file left there would outlive the job (code another
+    # student's run imports, memory no job is charged for). Read-only, all of them; the job folder is a mount of
+    # its own and stays writable.
+    cmd += ["--remount-ro", "/dev", "--remount-ro", "/"]
     return cmd
 
 
@@ -124,7 +129,8 @@ def _job_root_writable(root: Path, writable: bool):
 def _command(job_root: Path, uid: int | None, sandboxed: bool, *args: str) -> tuple[list[str], dict]:
     inside = Path(JOB_MOUNT) if sandboxed else job_root
     env = _zygote_env(inside, uid, sandboxed)
-    cmd = [sys.executable, "-m", "autograder.zygote", *args]
+    # -P: the working folder is not on sys.path, so nothing a run can name there is ever imported.
+    cmd = [sys.executable, "-P", "-m", "autograder.zygote", *args]
     if sandboxed:
         cmd = ["bwrap", "--clearenv"] + bwrap_command(job_root, uid)[1:] + \
             [a for k, v in env.items() for a in ("--setenv", k, v)] + cmd
@@ -388,7 +394,7 @@ def _read_file(dir_fd: int, name: str) -> bytes | None:
 def _read_json(data: bytes | None):
     try:
         value = json.loads(data) if data and len(data) <= 1_000_000 else None
-    except ValueError:
+    except (ValueError, RecursionError):  # [[[[...]]]] nested past the interpreter's depth
         return None
     return value if isinstance(value, dict) else None
 

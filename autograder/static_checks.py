@@ -5,13 +5,16 @@ hides. Aliases count: `import torch as T; T.autograd.grad(...)` and `from torch 
 """
 import ast
 import functools
+import re
 
 # Attribute names that only mean autograd, on any object: x.backward(), x.grad, x.requires_grad_() ...
 AUTOGRAD_ATTRIBUTES = {
     "backward", "grad", "grad_fn", "retain_grad", "retain_graph", "requires_grad_", "autograd", "enable_grad",
     "set_grad_enabled", "vjp", "jvp", "jacobian", "hessian", "functorch", "_C", "_set_grad_enabled",
 }  # fmt: skip
-AUTOGRAD_MODULES = ("torch.autograd", "torch.func", "functorch", "torch._C")
+AUTOGRAD_MODULES = ("torch.autograd", "functorch", "torch._C")
+# torch.func's transforms that differentiate; vmap and functional_call are honest torch (the run-time guard agrees).
+FUNC_TRANSFORMS = {"grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian", "linearize"}
 # The grader's own package holds what computes answers (references, the lecture's complete Value); importing it in
 # a graded cell is asking the grader for the answer, in every assignment. student_process refuses it at run time.
 GRADER_PACKAGE = "autograder"
@@ -50,7 +53,9 @@ def autograd_uses(source: str) -> list[dict]:
                     torch_names.add(alias.asname or "torch")
         elif isinstance(node, ast.ImportFrom) and node.module:
             full = [f"{node.module}.{a.name}" for a in node.names]
-            if node.module.startswith(AUTOGRAD_MODULES) or any(f.startswith(AUTOGRAD_MODULES) for f in full):
+            if node.module == "torch.func" and any(a.name in FUNC_TRANSFORMS | {"*"} for a in node.names):
+                flag(node, f"from {node.module} import ...")
+            elif node.module.startswith(AUTOGRAD_MODULES) or any(f.startswith(AUTOGRAD_MODULES) for f in full):
                 flag(node, f"from {node.module} import ...")
             elif any(a.name in AUTOGRAD_ATTRIBUTES for a in node.names):
                 flag(node, f"from {node.module} import ...")
@@ -63,8 +68,9 @@ def autograd_uses(source: str) -> list[dict]:
                 continue
             if node.attr in AUTOGRAD_ATTRIBUTES:
                 flag(node, f".{node.attr}")
-            elif node.attr == "func" and isinstance(node.value, ast.Name) and node.value.id in torch_names:
-                flag(node, "torch.func")
+            elif (node.attr in FUNC_TRANSFORMS and isinstance(node.value, ast.Attribute) and node.value.attr == "func"
+                  and isinstance(node.value.value, ast.Name) and node.value.value.id in torch_names):  # fmt: skip
+                flag(node, f"torch.func.{node.attr}")
             elif node.attr == "requires_grad" and isinstance(node.ctx, ast.Store):
                 flag(node, ".requires_grad =")
         elif isinstance(node, ast.keyword) and node.arg == "requires_grad":
@@ -78,8 +84,13 @@ def autograd_uses(source: str) -> list[dict]:
     return sorted(uses, key=lambda u: u["line"])
 
 
+# The grader's package as a module path or a file path: a string to import it or read its source by.
+GRADER_PATH = re.compile(rf"\b{GRADER_PACKAGE}[./]")
+
+
 def grader_package_imports(source: str) -> list[dict]:
-    """Each import of the grader's package, flagged as autograd is (it scores 0): {"flag": "autograd", ...}."""
+    """Each import of the grader's package, or string naming one of its modules or files (to import or read it by
+    another way), flagged as autograd is (it scores 0): {"flag": "autograd", ...}."""
     nodes = source_nodes(source)
     if nodes is None:
         return []
@@ -87,7 +98,9 @@ def grader_package_imports(source: str) -> list[dict]:
     uses = []
     for node in nodes:
         names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-            [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else \
+            [GRADER_PACKAGE] if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+            and GRADER_PATH.search(node.value) else []  # fmt: skip
         if any(name == GRADER_PACKAGE or name.startswith(GRADER_PACKAGE + ".") for name in names):
             code = lines[node.lineno - 1].strip() if 0 < node.lineno <= len(lines) else ""
             uses.append({"flag": "autograd", "line": node.lineno, "code": code, "what": GRADER_PACKAGE_CALL})
@@ -97,9 +110,13 @@ def grader_package_imports(source: str) -> list[dict]:
 # Modules a backward pass never needs, whose only use in a solution cell is to reach outside it: the process, the
 # file system, the interpreter's own tables (and through them the originals the run-time guard replaced).
 REVIEW_MODULES = ("importlib", "sys", "gc", "ctypes", "inspect", "builtins", "types", "os", "subprocess", "signal",
-                  "socket", "multiprocessing", "threading", "pickle", "marshal", "mmap", "resource")  # fmt: skip
-REVIEW_NAMES = {"__import__", "eval", "exec", "compile", "globals", "locals", "vars", "breakpoint", "open"}
+                  "socket", "multiprocessing", "threading", "_thread", "concurrent", "pickle", "marshal", "mmap",
+                  "resource", "operator", "pathlib", "io", "codecs", "runpy", "zipimport")  # fmt: skip
+REVIEW_NAMES = {"__import__", "eval", "exec", "compile", "globals", "locals", "vars", "breakpoint", "open",
+                "__builtins__"}
 REVIEW_PATHS = ("/proc", "/sys/", "/dev/")
+# A name, or a dotted path, with a private part: what only reflection reaches.
+PRIVATE_NAME = re.compile(r"(?:[A-Za-z0-9_]+\.)*_+[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*")
 
 
 def review_flags(source: str) -> list[dict]:
@@ -131,8 +148,13 @@ def review_flags(source: str) -> list[dict]:
             name = node.args[1] if len(node.args) > 1 else None
             if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
                 flag(node, f"{node.func.id} with a computed name")
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and any(p in node.value for p in REVIEW_PATHS):
-            flag(node, "a path into the system's files")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if any(p in node.value for p in REVIEW_PATHS):
+                flag(node, "a path into the system's files")
+            if PRIVATE_NAME.fullmatch(node.value):  # getattr(x, "__globals__"), attrgetter("_C._autograd")
+                flag(node, f"the private attribute {node.value!r} by name")
+            if GRADER_PACKAGE in node.value and not GRADER_PATH.search(node.value):
+                flag(node, "the grader's package named in a string")
     return sorted(found.values(), key=lambda f: f["line"])
 
 

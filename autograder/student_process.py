@@ -1,6 +1,7 @@
 """The only place student code runs: a child forked by the zygote (zygote.py), in the sandbox.
 
-The child reads its own job (the zygote never does), applies the per-process limits, runs one exercise's student
+The child reads its own job (the zygote never does), applies the per-process limits, becomes one task under the
+syscall allowlist (syscall_filter.py) with the grader's package closed to the cell, runs one exercise's student
 code on one seed's inputs and writes the student's tensors as plain arrays of numbers (array_file.py), what it printed,
 and a small JSON result. A job holds one seed's inputs only, so a run on the public seed (whose output the student
 sees) never sees the hidden seed's inputs.
@@ -91,11 +92,18 @@ def describe(value):
         return {"kind": "other", "type": f"{type(value).__name__} ({type(e).__name__})"}, None
 
 
-def display(*objects, **options):
-    """IPython's display(), which a notebook has without importing it: in a run, each object's text goes to the
-    printout, as a terminal shows it."""
-    for shown in objects:
-        print(repr(shown))
+def outside_the_grader(source: str, **names):
+    """A function defined by `source` (a lambda) whose globals hold `names` only: what a run's namespace hands
+    the student's code, so that no function there leads through its __globals__ to the grader's modules (a run
+    side's, which hold the lecture's complete Value, or this one's)."""
+    return eval(source, {"__builtins__": {}, **names})
+
+
+# Self-check calls left in a solution cell (check("ex2"), cmp(...)) must not break the graded run.
+DOES_NOTHING = outside_the_grader("lambda *args, **kwargs: None")
+# IPython's display(), which a notebook has without importing it: in a run, each object's text goes to the printout.
+display = outside_the_grader("lambda *objects, **options: None if [print(repr(o)) for o in objects] else None",
+                             print=print, repr=repr)
 
 
 def run_student_code(job: dict, jobdir: Path):
@@ -109,7 +117,7 @@ def run_student_code(job: dict, jobdir: Path):
     sys.stdout = sys.stderr = out
     values, losses, error = {}, [], None
     autograd_guard.begin(filename)
-    tried = enter_one_task()
+    tried = enter_one_task(filename)
     try:
         side.execute(compile(job["code"], filename, "exec"), ns, job, arrays, values, losses)
     except BaseException as e:  # SystemExit and KeyboardInterrupt too: they end only this exercise
@@ -147,14 +155,21 @@ def run_student_code(job: dict, jobdir: Path):
 _policy: "syscall_filter.Filter | None" = None
 
 
-def enter_one_task() -> list:
-    """From here on the run is one task under the syscall allowlist. Returns where the last call the run is likely
-    to have been refused is noted (Python's audit events), to name it for the student if their code stops on it."""
+def enter_one_task(filename: str) -> list:
+    """From here on the run is one task under the syscall allowlist, and the grader's package is closed to the code
+    compiled as `filename`. Returns where the last call the run is likely to have been refused is noted (Python's
+    audit events), to name it for the student if their code stops on it."""
     tried = [syscall_filter.SOMETHING_ELSE]
     names, something_else = syscall_filter.REFUSED, syscall_filter.SOMETHING_ELSE
 
     def note(event, args):  # the call that fails is the one just audited (Python audits before it calls)
         tried[0] = names.get(event, something_else)
+        if event == "open" and _in_the_package(args[0]) and _asked_by(filename):
+            # Its source read to run it is an import by another name: recorded, then refused as a file is.
+            try:
+                autograd_guard._refuse(GRADER_PACKAGE_CALL)
+            except autograd_guard.AutogradUsed as refused:
+                raise PermissionError(errno.EACCES, str(refused)) from None
 
     sys.addaudithook(note)
     close_the_grader_package()
@@ -174,6 +189,31 @@ class _GraderPackageClosed:
         if name == GRADER_PACKAGE or name.startswith(GRADER_PACKAGE + "."):
             autograd_guard._refuse(GRADER_PACKAGE_CALL)  # recorded with the cell's line, then raised
         return None
+
+
+def _in_the_package(path) -> bool:
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        return False  # a descriptor already open
+    try:
+        return os.path.realpath(os.fsdecode(path)).startswith(PACKAGE_FOLDER)
+    except (OSError, ValueError):
+        return False
+
+
+def _asked_by(filename: str) -> bool:
+    """Whether the student's cell, not the grader's own code it called (a traceback's source lines), is what opens:
+    the nearer of the two on the stack."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_filename == filename:
+            return True
+        if frame.f_code.co_filename.startswith(PACKAGE_FOLDER):
+            return False
+        frame = frame.f_back
+    return False
+
+
+PACKAGE_FOLDER = os.path.dirname(os.path.realpath(__file__)) + os.sep
 
 
 def _grader_modules() -> list[str]:

@@ -14,7 +14,8 @@ any System V IPC object an earlier run left before the student's code starts.
 
 Limits hold for the job's whole process tree: wall time; memory summed over every process of the tree (checked
 every POLL_SECONDS, with RLIMIT_AS on each process as a backstop between checks); and a cap on processes and
-threads (RLIMIT_NPROC, which counts per uid: under bubblewrap the sandbox's uid is its own).
+threads (RLIMIT_NPROC, which counts per uid: under bubblewrap the sandbox's uid is its own). Where the syscall filter
+is in force the tree is one process: these stand behind it, and alone where it cannot be had.
 """
 import ctypes
 import json

@@ -36,7 +36,7 @@ def one_run(one_task: bool) -> float:
     child = os.fork()
     if child == 0:
         if one_task:
-            student_process.enter_one_task()
+            student_process.enter_one_task("<ex>")
         work()
         os._exit(0)
     _, status = os.waitpid(child, 0)

@@ -109,7 +109,7 @@ ATTACKS = {
     "the child's own saving patched to claim a right answer": Attack(
         "import gc, json, numpy as np\n"  # the module the child holds, found without an import
         "array_file = next(m for m in gc.get_objects() if type(m).__name__ == 'module' "
-        "and m.__name__ == 'autograder.array_' + 'file')\n"
+        "and m.__name__ == 'auto' + 'grader.array_' + 'file')\n"
         "real_encode = array_file.encode\n"
         "array_file.encode = lambda arrays: real_encode({'dlogits': np.zeros((32, 27), np.float32)})\n"
         "real_dumps = json.dumps\n"  # the result claims a tensor; the arrays' manifest is still written honestly
@@ -155,6 +155,21 @@ ATTACKS = {
         "params = dict(zip(['C', 'W1', 'b1', 'W2', 'b2', 'bngain', 'bnbias'], parameters))\n"
         "dlogits = torch.from_numpy(ref.autograd_gradients(params, Xb, Yb)['logits'])",
         "autograd", GRADER_PACKAGE, flag_line=2),
+    # Leaving inference mode turns grad mode on: refused, and with it the whole reflective route of a red-team pass
+    # (the guard's own hook fetched to swap its code, the engine's type dug out of object.__subclasses__()).
+    "torch.inference_mode(False)": Attack(
+        "with torch.inference_mode(False):\n    l = torch.tensor(logits.tolist(), **{'requires_grad': True})\n"
+        + RIGHT_EX2, "autograd", flag_line=1),
+    "the saved-tensors hook fetched and its code swapped (run time)": Attack(
+        "import operator\nag = operator.attrgetter\nC = ag('_C')(torch)\n"
+        "pack, unpack = ag('_autograd._top_saved_tensors_default_hooks')(C)(False)\n"
+        "saved_code = ag('__code__')(pack)\nsetattr(pack, '__code__', ag('__code__')(lambda tensor: tensor))\n"
+        "Engine = [t for t in ag('__subclasses__')(object)() if ag('__name__')(t) == '_EngineBase'][0]\n"
+        "with torch.inference_mode(False):\n    l = torch.tensor(logits.tolist(), **{'requires_grad': True})\n"
+        "    loss = F.cross_entropy(l, Yb)\n"
+        "    dlogits, = Engine().run_backward((loss,), (torch.ones(()),), False, False, (l,), False, False)\n"
+        "setattr(pack, '__code__', saved_code)\ndlogits = torch.tensor(dlogits.tolist())",
+        "autograd", flag_line=4),
     # The originals are gone from torch's own tables, so digging in them finds nothing to call.
     "the original grad-mode setter dug out of torch.fx (run time)": Attack(
         "import importlib\nnode = importlib.import_module('torch.fx.node')\n"
@@ -254,6 +269,15 @@ ATTACKS = {
         "open('tensors.arrays', 'wb').write(b'backprop-ninja arrays 1\\n' + len(head).to_bytes(8, 'little') + head "
         "+ bytes(2**20))\nopen('result.json', 'w').write(json.dumps({'values': {'dlogits': {'kind': 'tensor', "
         "'dtype': 'torch.float32', 'shape': [2**28]}}, 'losses': [], 'error': None, 'autograd_calls': []}))\n"
+        "os._exit(0)",
+        "failed", "dlogits is not a tensor"),
+    "a result nested past the interpreter's depth": Attack(
+        "import os\nopen('result.json', 'w').write('[' * 100_000)\nos._exit(0)", "failed", EXITED),
+    "an array file whose zero-sized shape multiplies past numpy's": Attack(
+        "import json, os\nhead = json.dumps([['dlogits', '<f4', [0, 2**62, 2**62]]]).encode()\n"
+        "open('tensors.arrays', 'wb').write(b'backprop-ninja arrays 1\\n' + len(head).to_bytes(8, 'little') + head)\n"
+        "open('result.json', 'w').write(json.dumps({'values': {'dlogits': {'kind': 'tensor', "
+        "'dtype': 'torch.float32', 'shape': [0, 2**62, 2**62]}}, 'losses': [], 'error': None, 'autograd_calls': []}))\n"
         "os._exit(0)",
         "failed", "dlogits is not a tensor"),
     "an array file of Python objects": Attack(
@@ -420,18 +444,18 @@ def test_isolation_reading_the_course_and_other_students(grader, tmp_path):
         wrote_package = planted.exists()
         planted.unlink(missing_ok=True)
     ex2 = report.exercises[1]
-    assert ex2.status == "passed"
+    # Opening a file of the grader's package from a cell is refused wherever it runs, and scores 0 as an import.
+    assert ex2.status == "autograd" and ex2.message.startswith("imports the grader's package (line 13:"), ex2.message
     lines = ex2.output.splitlines()
+    assert lines[len(targets) + 1] == "BLOCKED write PermissionError" and not wrote_package
     if bwrap_works():
         assert "bubblewrap" in report.isolation
         assert lines[: len(targets)] == ["BLOCKED FileNotFoundError"] * len(targets), lines
         assert lines[len(targets)] == ("no socket" if FILTERED else "interfaces ['lo']")  # no network
-        assert lines[len(targets) + 1].startswith("BLOCKED write") and not wrote_package
     else:
-        # The fallback is a separate process only: it can read and write what this user can, and says so.
+        # The fallback is a separate process only: it can read what this user can, and says so.
         assert "separate process only" in report.isolation
         assert lines[: len(targets)] == [f"READ {t}" for t in targets]
-        assert wrote_package
 
 
 def test_leftover_processes_are_killed_and_the_batch_goes_on(limited_grader, tmp_path):
@@ -629,14 +653,17 @@ def test_nothing_one_run_leaves_reaches_the_next(grader, tmp_path):
     and session keyrings (which belong to the uid, not to a process), an abstract unix socket. Exercise 2's public
     run (the next job of the public sandbox, as the next student's would be) finds none of them; where the syscall
     filter is in force, none of the IPC stashes could even be made."""
-    places = "['/tmp', '/dev/shm', '.', '..', os.path.expanduser('~')]"
+    # Every folder a run can name: its own, the job root, scratch, and the root and the folders bubblewrap makes on
+    # it (as a normal user those are tmpfs of the grader's uid), where a planted module would be imported later.
+    places = repr(["/tmp", "/dev/shm", ".", "..", "~", "/", "/dev", str(ROOT), str(ROOT.parent), sys.prefix])
     add_key, keyctl = {"x86_64": (248, 250), "aarch64": (217, 219)}[platform.machine()]
     ipc = ("import ctypes, os, socket\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.shmat.restype = ctypes.c_void_p\n"
            "libc.mq_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]\n"
            "libc.syscall.restype = ctypes.c_long\n")  # fmt: skip
     stash = ipc + (
         "value = str(W1[0, 0].item()).encode()\n"
-        f"for d in {places}:\n    try:\n        open(os.path.join(d, 'stash'), 'w').write(value.decode())\n"
+        f"for d in {places}:\n    try:\n        open(os.path.join(os.path.expanduser(d), 'stash'), 'w').write(value.decode())\n"
+        "        open(os.path.join(os.path.expanduser(d), 'stash_module.py'), 'w').write('print(\"found a module\")')\n"
         "    except OSError:\n        pass\n"
         "segment = libc.shmget(0x5eed, 4096, 0o1666)\n"
         "if segment >= 0:\n    ctypes.memmove(libc.shmat(segment, None, 0), value, 12)\n    print('stashed shm')\n"
@@ -648,8 +675,9 @@ def test_nothing_one_run_leaves_reaches_the_next(grader, tmp_path):
         "except OSError:\n    pass\n"
     )
     look = ipc + (
-        f"for d in {places}:\n    try:\n        print('found', open(os.path.join(d, 'stash')).read())\n"
+        f"for d in {places}:\n    try:\n        print('found', open(os.path.join(os.path.expanduser(d), 'stash')).read())\n"
         "    except OSError:\n        pass\n"
+        "try:\n    import stash_module\nexcept ImportError:\n    pass\n"
         "if libc.shmget(0x5eed, 0, 0) >= 0:\n    print('found a shared memory segment')\n"
         "if libc.mq_open(b'/stash', os.O_RDONLY, 0, None) >= 0:\n    print('found a message queue')\n"
         "for keyring in (-4, -3):  # KEYCTL_SEARCH (10) for the key by its description\n"
@@ -747,7 +775,7 @@ def test_no_privileges_in_the_sandbox_even_as_root(grader, tmp_path):
         "attempt('sysctl', lambda: open('/proc/sys/kernel/core_pattern', 'w').write('|/bin/sh'))\n"
     )
     ex2 = grader.grade(write_submission(tmp_path / "nb.ipynb", ex2=probe + RIGHT_EX2)).exercises[1]
-    assert ex2.status == "passed", ex2
+    assert ex2.status == "autograd" and ex2.message.startswith("imports the grader's package"), ex2  # it names it
     lines = ex2.output.splitlines()
     uid, eff, prm = lines[0].split()[1], lines[0].split()[3], lines[0].split()[4]
     assert uid != "0" and int(eff, 16) == 0 and int(prm, 16) == 0, lines[0]
@@ -803,6 +831,17 @@ MICROGRAD_ATTACKS = {
     "the lecture's complete Value imported by a computed name (run time)": (
         "ex4", "import importlib\nValue = importlib.import_module('auto' + 'grader.assignments.micrograd.lecture').Value\n",
         "autograd", "imports the grader's package (line 2: "),
+    # The namespace's helpers lead nowhere: their globals hold nothing of the grader's (a lambda's would).
+    "the lecture's Value through check's globals (run time)": (
+        "ex4", "Value = getattr(check, '__globals__')['lecture'].Value\n", "failed",
+        "your code stopped at line 1 with KeyError: 'lecture'"),
+    "the lecture's source read and run (run time)": (
+        "ex4", f"import glob\nd = {{}}\np = glob.glob({str(ROOT)!r} + '/*/assignments/micrograd/lec*.py')[0]\n"
+        "exec(open(p).read(), d)\nValue = d['Value']\n", "autograd", "imports the grader's package (line 4: "),
+    "the lecture's file loaded as a module (run time)": (
+        "ex4", f"import importlib.util, glob\np = glob.glob({str(ROOT)!r} + '/*/assignments/micrograd/lec*.py')[0]\n"
+        "spec = importlib.util.spec_from_file_location('lec', p)\nm = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(m)\nValue = m.Value\n", "autograd", "imports the grader's package (line 5: "),
     "torch's autograd in a new thread (run time)": (
         "ex1", "import threading\nout = {}\ndef work():\n    getattr(torch, 'set_grad_' + 'enabled')(True)\n"
         "    out['dL'] = -2.0\nimport torch\nt = threading.Thread(target=work)\nt.start()\nt.join()\n"

@@ -53,6 +53,10 @@ BACKPROP_NINJA = {
         shows="sum "),
     # A notebook's display() needs no import in Jupyter; in a run its text goes to the printout.
     "display(t)": Idiom("ex2", RIGHT["ex2"] + "\ndisplay(dlogits[:1, :3])", shows="tensor([["),
+    # IPython's own lines, which the kernel runs and Python alone cannot parse.
+    "%matplotlib inline": Idiom("ex2", "%matplotlib inline\n" + RIGHT["ex2"] + "\n%time x = dlogits.sum()"),
+    "torch.func.vmap": Idiom(
+        "ex2", RIGHT["ex2"] + "\nrow_sums = torch.func.vmap(torch.sum)(dlogits)\nassert row_sums.shape == (n,)"),
     "torch.set_printoptions": Idiom(
         "ex2", "torch.set_printoptions(precision=2, sci_mode=False, linewidth=120)\n" + RIGHT["ex2"]
         + "\nprint(dlogits[:2])", shows="tensor([["),
@@ -123,8 +127,14 @@ def micrograd_notebook(path: Path, answers: dict) -> Path:
 def run_like_a_kernel(path: Path) -> dict:
     """The notebook's cells in order in one namespace, as a kernel runs them with no guard installed: each check
     cell's result, or the error its exercise's cell raised, by exercise."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    class Shell:  # what the kernel's magics need of get_ipython() here: they show nothing that is graded
+        def run_line_magic(self, *args, **kwargs):
+            pass
+
     nb = nbformat.read(path, as_version=4)
-    ns, raised, verdicts = {"display": lambda *a, **k: None}, {}, {}
+    ns, raised, verdicts = {"display": lambda *a, **k: None, "get_ipython": Shell}, {}, {}
     last_check = max(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade"))
     for cell in nb.cells[: last_check + 1]:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
@@ -132,6 +142,7 @@ def run_like_a_kernel(path: Path) -> dict:
             continue
         # The lecture's 200 training steps take seconds here; check("ex4") judges the loop's last step alone.
         source = cell.source.replace("max_steps = 200 ", "max_steps = 5 ") if grade_id == "ex4_setup" else cell.source
+        source = TransformerManager().transform_cell(source)  # %magics, as the kernel turns them into Python
         ns.pop("result", None)
         try:
             exec(compile(source, f"<{grade_id}>", "exec"), ns)
