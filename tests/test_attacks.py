@@ -650,7 +650,8 @@ def test_forged_replies_on_inherited_descriptors_change_nothing(limited_grader, 
 def test_nothing_one_run_leaves_reaches_the_next(grader, tmp_path):
     """Exercise 1's runs stash W1 in every place a later run in the same sandbox could look: files in each
     writable-looking folder, a System V shared memory segment, a POSIX message queue, a key in the kernel's user
-    and session keyrings (which belong to the uid, not to a process), an abstract unix socket. Exercise 2's public
+    and session keyrings (which belong to the uid, not to a process), an abstract unix socket, a lock on a runtime
+    file (seen by a run beside it while it lives). Exercise 2's public
     run (the next job of the public sandbox, as the next student's would be) finds none of them; where the syscall
     filter is in force, none of the IPC stashes could even be made."""
     # Every folder a run can name: its own, the job root, scratch, and the root and the folders bubblewrap makes on
@@ -673,6 +674,8 @@ def test_nothing_one_run_leaves_reaches_the_next(grader, tmp_path):
         "        print('stashed key')\n"
         "try:\n    s = socket.socket(socket.AF_UNIX)\n    s.bind('\\0stash')\n    s.listen()\n    print('stashed socket')\n"
         "except OSError:\n    pass\n"
+        "import fcntl\ntry:\n    fcntl.flock(open(os.__file__), fcntl.LOCK_EX | fcntl.LOCK_NB)\n    print('stashed lock')\n"
+        "except OSError:\n    pass\n"  # a lock on a file every run can open, which a run beside it would see
     )
     look = ipc + (
         f"for d in {places}:\n    try:\n        print('found', open(os.path.join(os.path.expanduser(d), 'stash')).read())\n"
