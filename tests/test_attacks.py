@@ -444,7 +444,7 @@ def test_isolation_reading_the_course_and_other_students(grader, tmp_path):
         wrote_package = planted.exists()
         planted.unlink(missing_ok=True)
     ex2 = report.exercises[1]
-    # Opening a file of the grader's package from a cell is refused wherever it runs, and scores 0 as an import.
+    # Naming a file of the grader's package scores 0 as an import; opening it from a cell is refused wherever it runs.
     assert ex2.status == "autograd" and ex2.message.startswith("imports the grader's package (line 13:"), ex2.message
     lines = ex2.output.splitlines()
     assert lines[len(targets) + 1] == "BLOCKED write PermissionError" and not wrote_package
@@ -838,13 +838,16 @@ MICROGRAD_ATTACKS = {
     "the lecture's Value through check's globals (run time)": (
         "ex4", "Value = getattr(check, '__globals__')['lecture'].Value\n", "failed",
         "your code stopped at line 1 with KeyError: 'lecture'"),
+    # Its files are not the cell's to open, whatever the path (a literal one is flagged as an import).
     "the lecture's source read and run (run time)": (
         "ex4", f"import glob\nd = {{}}\np = glob.glob({str(ROOT)!r} + '/*/assignments/micrograd/lec*.py')[0]\n"
-        "exec(open(p).read(), d)\nValue = d['Value']\n", "autograd", "imports the grader's package (line 4: "),
+        "exec(open(p).read(), d)\nValue = d['Value']\n", "failed",
+        "your code stopped at line 4 with PermissionError: [Errno 13] the grader's package is not readable"),
     "the lecture's file loaded as a module (run time)": (
         "ex4", f"import importlib.util, glob\np = glob.glob({str(ROOT)!r} + '/*/assignments/micrograd/lec*.py')[0]\n"
         "spec = importlib.util.spec_from_file_location('lec', p)\nm = importlib.util.module_from_spec(spec)\n"
-        "spec.loader.exec_module(m)\nValue = m.Value\n", "autograd", "imports the grader's package (line 5: "),
+        "spec.loader.exec_module(m)\nValue = m.Value\n", "failed",
+        "your code stopped at line 5 with PermissionError: [Errno 13] the grader's package is not readable"),
     "torch's autograd in a new thread (run time)": (
         "ex1", "import threading\nout = {}\ndef work():\n    getattr(torch, 'set_grad_' + 'enabled')(True)\n"
         "    out['dL'] = -2.0\nimport torch\nt = threading.Thread(target=work)\nt.start()\nt.join()\n"
