@@ -164,7 +164,7 @@ def _timestamp(folder: Path) -> str | None:
 def utc_text(when: datetime) -> str:
     """Every time a result, page or CSV shows, in one form: 2026-03-01 09:30:00 UTC (nbgrader parses it back)."""
     when = when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)  # naive: UTC
-    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{when.year:04d}-{when:%m-%d %H:%M:%S} UTC"  # glibc's %Y leaves year 1 as "1", which reads as 2001
 
 
 def read_result(course: "Course", student: str) -> dict | None:

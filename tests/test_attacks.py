@@ -877,3 +877,19 @@ def test_the_second_assignment_holds_the_same_rules(tmp_path):
                 if seen != expected:
                     wrong[f"{name}: {ex.id}"] = (seen, ex.message)
         assert wrong == {}
+
+
+def test_no_hidden_run_lies_between_two_public_runs(limited_grader, tmp_path):
+    """A red-team pass timed the hidden run of Exercise 1 between two clocks the student reads: Exercise 1's public
+    run raised time.time() after its answer (which costs nothing), Exercise 2's raised it before its own, and the
+    hidden code slept as long as it chose. Every public run now comes before any hidden one."""
+    public_w = float(limited_grader.problems[PUBLIC].params["W1"][0, 0])
+    slept = 4
+    ex1 = (solution_region("ex1") + f"\nimport time\nif abs(W1[0, 0].item() - {public_w!r}) > 1e-6:\n"
+           f"    time.sleep({slept})\nraise ValueError('T%.3f' % time.time())")  # fmt: skip
+    ex2 = "import time\nstarted = time.time()\n" + RIGHT_EX2 + "\nraise ValueError('T%.3f' % started)"
+    report = limited_grader.grade(write_submission(tmp_path / "nb.ipynb", ex1=ex1, ex2=ex2))
+    ex1_seen, ex2_seen = report.exercises[:2]
+    assert (ex1_seen.score, ex2_seen.score) == (ex1_seen.max_score, ex2_seen.max_score)  # a raise after the answer
+    clocks = [float(re.search(r"ValueError: T([0-9.]+)", e.message).group(1)) for e in (ex1_seen, ex2_seen)]
+    assert clocks[1] - clocks[0] < slept - 1, clocks  # the hidden sleep is not between them

@@ -258,3 +258,15 @@ def test_a_course_whose_release_notebook_is_gone_is_one_line(tmp_path):
     assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
     assert "no release notebook" in run.stderr and "nbgrader generate_assignment" in run.stderr
     assert not (course / "autograded").exists() and gradebook_scores(course) == {}
+
+
+def test_times_are_written_in_one_form_that_nbgrader_reads_back_as_written():
+    """Year 1 (a timestamp.txt can say anything) was written "1-01-01", which nbgrader reads back as 2001."""
+    from datetime import datetime, timezone
+
+    from dateutil.parser import parse
+
+    from autograder.class_grading import utc_text
+
+    for when in (datetime(1, 1, 1, tzinfo=timezone.utc), datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc)):
+        assert parse(utc_text(when)) == when, utc_text(when)
