@@ -90,6 +90,14 @@ ATTACKS = {
         "        raise RuntimeError('no')\n"
         "dlogits = torch.Tensor._make_subclass(Slippery, torch.zeros(32, 27))",
         "failed", "dlogits is not a tensor (it is a Slippery (RuntimeError))"),
+    # Its code runs once more when the run reads the value: before the guard's canary, and reported like the rest.
+    "a tensor subclass that asks for autograd as its value is read (run time)": Attack(
+        "class Late(torch.Tensor):\n"
+        "    @classmethod\n"
+        "    def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
+        "        getattr(torch, 'set_grad_' + 'enabled')(True)\n"
+        "dlogits = torch.zeros(32, 27).as_subclass(Late)",
+        "autograd", flag_line=4),
     "an object that claims equality and a tensor's shape": Attack(
         "class Anything:\n"
         "    shape, dtype = (32, 27), torch.float32\n"
