@@ -15,6 +15,7 @@ starts, which would leave the zygote unable to fork. A filter outlives execve an
 import ctypes
 import errno
 import functools
+import os
 
 # Each allowed call, with why honest code needs it. Anything not here fails with EPERM.
 ALLOWED = {
@@ -100,7 +101,6 @@ def _libseccomp():
     lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
     lib.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
     lib.seccomp_load.argtypes = [ctypes.c_void_p]
-    lib.seccomp_release.argtypes = [ctypes.c_void_p]
     return lib
 
 
@@ -133,8 +133,6 @@ class Filter:
     def load(self):
         """From now on this process may make only the allowed calls (libseccomp sets no_new_privs first, as the
         kernel requires of an unprivileged filter). Called in the forked child, whose pid the self-only rules take."""
-        import os
-
         for name, (arg, values) in ALLOWED_WITH.items():
             if SELF in values:
                 for pid in (os.getpid(), 0):
@@ -147,8 +145,6 @@ class Filter:
 @functools.cache
 def probe() -> str | None:
     """Why no filter can be had here, or None when one can (loaded in a throwaway child, never in this process)."""
-    import os
-
     try:
         policy = Filter()
     except OSError as e:
