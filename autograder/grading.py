@@ -18,7 +18,8 @@ from .results import (LIMIT_ENDED, LIMIT_KILLED, LIMIT_MEMORY, LIMIT_TIME, Check
                       hidden_only, score_status)
 from .run_result import clean_result
 from .sandbox import Limits, Sandbox, isolation_in_force
-from .static_checks import GRADER_PACKAGE_CALL, grader_package_imports, placeholder_after_answer, review_flags, source_nodes
+from .static_checks import (GRADER_PACKAGE_CALL, grader_package_imports, placeholder_after_answer, review_flags,
+                            source_nodes)
 
 DEFAULT_ASSIGNMENT = assignments.all_ids()[0]
 
@@ -101,7 +102,8 @@ class Grader:
             assignment=submission.assignment.id,
         )
 
-    def grade_exercise(self, ex: Exercise, cell: ExerciseCell, part=None, runs: dict | None = None) -> ExerciseResult:
+    def grade_exercise(self, ex: Exercise, cell: ExerciseCell, part=None,
+                       runs: dict | None = None) -> ExerciseResult:
         """One exercise's verdict; `runs`: its seeds' runs when the caller made them (grade), else made here."""
         part = part or self.grading(DEFAULT_ASSIGNMENT)
         if cell.problem:
@@ -189,8 +191,8 @@ class Grader:
             spent[ex.id] = time.monotonic() - start
         for ex in gradable:
             if HIDDEN in problems[ex.id] and _hidden_run_needed(runs[ex.id][PUBLIC]):
-                hidden = {HIDDEN: problems[ex.id][HIDDEN]}
-                runs[ex.id].update(self._run(part, ex, cells[ex.id].source, hidden, self.limits.timeout - spent[ex.id]))
+                hidden, left = {HIDDEN: problems[ex.id][HIDDEN]}, self.limits.timeout - spent[ex.id]
+                runs[ex.id].update(self._run(part, ex, cells[ex.id].source, hidden, left))
         return runs
 
     def _run(self, part, ex: Exercise, source: str, problems: dict,
