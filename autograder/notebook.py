@@ -213,14 +213,15 @@ def _exercise_cell(grade_id: str, cells: list) -> ExerciseCell:
                                                "notebook's kernel runs" for line, code in magics))  # fmt: skip
 
 
-# A line the kernel hands to IPython, not to Python: a magic (%matplotlib inline, %time ...) or a shell command (!ls).
-MAGIC_LINE = re.compile(r"^([ \t]*)[%!]")
+# A line the kernel hands to IPython, not to Python: a magic (%matplotlib inline, %time ...), a shell command (!ls),
+# or help (`logits?`: a question mark ending its code, not a comment's `# ?`).
+MAGIC_LINE = re.compile(r"^([ \t]*)(?:[%!]|[^#\n]*\?[ \t]*$)")
 
 
 def without_magics(source: str) -> tuple[str, list[tuple[int, str]]]:
     """The cell as Python runs it, each IPython command line a `pass` at its indentation (so the lines keep their
     numbers and the blocks around them parse), and those lines as (number, code). Only when the cell does not parse
-    as it is: a line that starts with % inside a string is the string's."""
+    as it is: a line that starts with % inside a string is the string's, and `# ?` ends a learner's comment."""
     try:
         ast.parse(source)
         return source, []

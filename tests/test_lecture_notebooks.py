@@ -69,6 +69,10 @@ CORPUS = {
         {"ex1": (26, "passed"), "ex2": (6, "passed"), "ex3": (6, "passed"), "ex4": (0, "failed")}),
     "the learner's own notes list the exercises before the setup": (
         dict(ALL_RIGHT, notes=True), {ex: ("full", "passed") for ex in ALL_RIGHT}),
+    # A comment that ends in a question is the learner's note, not IPython's `obj?` help (which is left out).
+    "a comment ending in '?' on an answer line, and an `obj?` line": (
+        dict(ALL_RIGHT, ex1=answer("ex1", ("db2 = dlogits.sum(0)", "db2 = dlogits.sum(0) # ?\nlogits?"))),
+        {ex: ("full", "passed") for ex in ALL_RIGHT}),
     "autograd's .grad read in an answer cell": (
         dict(ALL_RIGHT, ex2="dlogits = logits.grad"),
         {"ex1": (26, "passed"), "ex2": (0, "autograd"), "ex3": (6, "passed"), "ex4": (14, "passed")}),

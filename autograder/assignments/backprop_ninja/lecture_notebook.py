@@ -17,7 +17,7 @@ import ast
 import re
 import textwrap
 
-from ...notebook import ExerciseCell, Span
+from ...notebook import ExerciseCell, Span, without_magics
 from ...student_notebook import fill_stub, released_cells, write_notebook
 from . import ASSIGNMENT, EXERCISES, PUBLIC_SIZES, Sizes
 
@@ -29,7 +29,6 @@ MANUAL_BACKPROP = re.compile(r"^[ \t]*#.*manual backprop", re.I)
 DASHES = re.compile(r"^[ \t]*#[ \t]*-{5,}[ \t]*$")
 # Where the loop's answer ends when no closing marker says so: the update that follows it.
 UPDATE = re.compile(r"^[ \t]*(?:#[ \t]*update\b|lr[ \t]*=|for[ \t]+p[ \t]*,[ \t]*grad[ \t]+in\b)", re.I)
-MAGIC = re.compile(r"^[ \t]*[%!]|\?\s*$")
 # Calls that only show something: what a learner checks with, never part of an answer.
 SHOWING = frozenset({"cmp", "print", "display", "plt", "sns", "matplotlib"})
 # The lecture's Exercise 4 trains a wider hidden layer than the rest of its notebook.
@@ -92,7 +91,8 @@ def read_lecture_notebook(cells: list) -> dict[str, ExerciseCell]:
 def _answer_lines(source: str) -> list[str] | None:
     """The cell's lines with every line that is not part of an answer statement blanked (so lines keep their
     numbers), or None when the cell does not parse."""
-    lines = ["" if MAGIC.search(line) else line for line in source.split("\n")]
+    blanked = {number for number, _ in without_magics(source)[1]}  # IPython's own lines, when the cell needs it
+    lines = ["" if k + 1 in blanked else line for k, line in enumerate(source.split("\n"))]
     tree = parse("\n".join(lines))
     if tree is None:
         return None
