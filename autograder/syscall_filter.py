@@ -75,7 +75,6 @@ REFUSED = {
     "fcntl.ioctl": "control a device",
 }
 SOMETHING_ELSE = "make this system call"
-REFUSED_PHRASES = frozenset(REFUSED.values()) | {SOMETHING_ELSE}
 
 SCMP_ACT_ALLOW = 0x7FFF0000
 SCMP_ACT_ERRNO = 0x00050000
