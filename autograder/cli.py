@@ -199,7 +199,7 @@ def print_scores(course):
 
 def cmd_doctor(args) -> int:
     """Exit 1 when student code would run with any capability or as root: CI (as root) fails on that."""
-    from . import assignments, cgroup
+    from . import assignments, cgroup, syscall_filter
     from .sandbox import isolation_in_force, sandbox_probe, uid_outside
     from .zygote import limits_mechanism
 
@@ -212,9 +212,8 @@ def cmd_doctor(args) -> int:
         held = ", ".join(f"{name} {value:#x}" for name, value in caps.items() if value) or "none"
         print(f"Student code runs as: uid {inside['uid']} in the sandbox (outside it: {uid_outside()}); "
               f"capabilities: {held}; no_new_privs: {inside['no_new_privs']}")  # fmt: skip
-    from .syscall_filter import describe, probe
-
-    print(f"System calls: {describe(inside['syscall_filter_refused'] if inside else probe())}")
+    filter_refused = inside["syscall_filter_refused"] if inside else syscall_filter.probe()
+    print(f"System calls: {syscall_filter.describe(filter_refused)}")
     print(f"Limits: {limits_mechanism()}; {cgroup.mechanism()}")
     try:
         for assignment, data in assignments.datasets().items():

@@ -9,13 +9,14 @@ Only the answers are taken from a submission. Everything else a graded run needs
 pass) comes from the grader's own copy (the assignment's lecture.py), as nbgrader restores locked cells from the
 source, so editing a provided cell changes nothing.
 """
-import ast
 import json
 import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .static_checks import source_nodes
 
 if TYPE_CHECKING:
     from .assignment import Assignment
@@ -222,11 +223,8 @@ def without_magics(source: str) -> tuple[str, list[tuple[int, str]]]:
     """The cell as Python runs it, each IPython command line a `pass` at its indentation (so the lines keep their
     numbers and the blocks around them parse), and those lines as (number, code). Only when the cell does not parse
     as it is: a line that starts with % inside a string is the string's, and `# ?` ends a learner's comment."""
-    try:
-        ast.parse(source)
+    if source_nodes(source) is not None:  # parsed once for every check that reads the cell (cached there)
         return source, []
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        pass
     lines, magics = source.split("\n"), []
     for number, line in enumerate(lines, 1):
         if match := MAGIC_LINE.match(line):

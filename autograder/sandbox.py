@@ -119,10 +119,9 @@ def _give_job_folder(folder: Path, uid: int | None):
 
 def _job_root_writable(root: Path, writable: bool):
     """The job root (where each job's folder is made) is the grader's: a run must not rename its own folder, nor
-    leave anything beside it. As root it is simply not the sandbox uid's; as a normal user the run has the grader's
-    uid, so the folder is made one it can only pass through while a job runs (and the run may not chmod it back:
-    syscall_filter).
-    Others (the sandbox's uid, as root) may only pass through it to their job folder."""
+    leave anything beside it. As root the run's uid is another, which may only pass through it; as a normal user
+    the run has the grader's uid, so while a job runs the folder is one its owner too may only pass through (and
+    the run may not chmod it back: syscall_filter)."""
     os.chmod(root, 0o711 if writable else 0o111)
 
 
