@@ -214,20 +214,51 @@ def _exercise_cell(grade_id: str, cells: list) -> ExerciseCell:
                                                "notebook's kernel runs" for line, code in magics))  # fmt: skip
 
 
-# A line the kernel hands to IPython, not to Python: a magic (%matplotlib inline, %time ...), a shell command (!ls),
-# or help (`logits?`: a question mark ending its code, not a comment's `# ?`).
+# A line the kernel hands to IPython, not to Python, when IPython is not installed to say so itself: a magic
+# (%matplotlib inline, %time ...), a shell command (!ls), or help (`logits?`: a question mark ending its code, not
+# a comment's `# ?`).
 MAGIC_LINE = re.compile(r"^([ \t]*)(?:[%!]|[^#\n]*\?[ \t]*$)")
+# Cell magics whose body is Python the kernel runs as it is: the body is kept, the magic's line left out.
+PYTHON_CELL_MAGICS = ("time", "timeit", "capture", "prun")
+TIMED = re.compile(r"^[ \t]*%time[ \t]+(\S.*)$")
 
 
 def without_magics(source: str) -> tuple[str, list[tuple[int, str]]]:
     """The cell as Python runs it, each IPython command line a `pass` at its indentation (so the lines keep their
     numbers and the blocks around them parse), and those lines as (number, code). Only when the cell does not parse
-    as it is: a line that starts with % inside a string is the string's, and `# ?` ends a learner's comment."""
+    as it is; IPython's own input transformer (the kernel's) says which lines are its commands, so a line that
+    starts with % inside a string stays the string's, and `# ?` ends a learner's comment."""
     if source_nodes(source) is not None:  # parsed once for every check that reads the cell (cached there)
         return source, []
     lines, magics = source.split("\n"), []
-    for number, line in enumerate(lines, 1):
-        if match := MAGIC_LINE.match(line):
-            lines[number - 1] = f"{match.group(1)}pass"
+    first = lines[0].strip()
+    if first.startswith("%%"):  # a cell magic: its body is Python for %%time and the like, else not Python at all
+        body = first[2:].split()[0] if first[2:].split() else ""
+        numbers = [1] if body in PYTHON_CELL_MAGICS else range(1, len(lines) + 1)
+    else:
+        numbers = _ipython_lines(source, lines)
+    for number in numbers:
+        line = lines[number - 1]
+        indent = line[: len(line) - len(line.lstrip())]
+        timed = TIMED.match(line)  # `%time dlogits = ...` runs its statement and keeps what it sets: not left out
+        if line.strip() and not timed:
             magics.append((number, line.strip()[:60]))
-    return ("\n".join(lines), magics) if magics else (source, [])
+        lines[number - 1] = indent + (timed.group(1) if timed else "pass")
+    return "\n".join(lines), magics
+
+
+def _ipython_lines(source: str, lines: list[str]) -> list[int]:
+    """The numbers of the lines IPython's transformer rewrites (its commands), or, without IPython, the lines
+    MAGIC_LINE matches."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+    except ImportError:
+        return [number for number, line in enumerate(lines, 1) if MAGIC_LINE.match(line)]
+    try:
+        transformed = TransformerManager().transform_cell(source).split("\n")
+    except Exception:  # IPython's own error on a cell it cannot read: the cell stays as it is, unparsable
+        return []
+    if len(transformed) < len(lines):  # a line joined to another: no line-for-line answer
+        return [number for number, line in enumerate(lines, 1) if MAGIC_LINE.match(line)]
+    return [number for number, (line, after) in enumerate(zip(lines, transformed), 1)
+            if line != after and "get_ipython()" in after]

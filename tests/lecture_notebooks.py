@@ -53,14 +53,16 @@ def placeholder_cell(code: str) -> str:
     return f"# backward pass\n\n# -----------------\n# YOUR CODE HERE :)\n{code}\n# -----------------\n"
 
 
-def loop_cell(answer: str | None, solved: bool, markers: bool = True) -> str:
-    """The lecture's Exercise 4 cell: init (n_hidden = 200), the loop, its manual backprop between markers."""
+def loop_cell(answer: str | None, solved: bool, markers: bool | str = True,
+              backprop_heading: str = "# manual backprop! #swole_doge_meme") -> str:
+    """The lecture's Exercise 4 cell: init (n_hidden = 200), the loop, its manual backprop between markers.
+    markers="opening": the dashes above the answer only, as learners who deleted the closing ones leave it."""
     indent = "    " if solved else "  "
     body = (answer if answer is not None else EX4_STUB).split("\n")
     region = "\n".join(indent + line if line.strip() else "" for line in body)
     top = ["# -----------------", "# YOUR CODE HERE :)"] if not solved else ["# -----------------"]
     opening = "\n".join(indent + line for line in top) if markers else ""
-    closing = indent + "# -----------------" if markers else ""
+    closing = indent + "# -----------------" if markers is True else ""
     loop = [
         "for i in range(max_steps):", "",
         "  # minibatch construct", "  ix = torch.randint(0, Xtr.shape[0], (batch_size,), generator=g)",
@@ -74,7 +76,7 @@ def loop_cell(answer: str | None, solved: bool, markers: bool = True) -> str:
         "  # backward pass", "  for p in parameters:", "    p.grad = None",
         "  #loss.backward() # use this for correctness comparisons, delete it later!" if solved else
         "  loss.backward() # use this for correctness comparisons, delete it later!", "",
-        "  # manual backprop! #swole_doge_meme",
+        "  " + backprop_heading,
     ]  # fmt: skip
     after = [
         "", "  # update", "  lr = 0.1 if i < 100000 else 0.01 # step learning rate decay",
@@ -95,12 +97,15 @@ def loop_cell(answer: str | None, solved: bool, markers: bool = True) -> str:
 
 
 def lecture_notebook(path, ex1=None, ex2=None, ex3=None, ex4=None, solved=False, loop_markers=True,
-                     ex1_cells=None, ex2_extra=(), drop=(), counts=None, notes=False) -> Path:
+                     ex1_cells=None, ex2_extra=(), drop=(), counts=None, notes=False, headings=True,
+                     backprop_heading="# manual backprop! #swole_doge_meme") -> Path:
     """A lecture notebook at `path`. ex1..ex4: an exercise's answer (None: its placeholder left as it is).
     ex1_cells: Exercise 1 spread over several cells (each a string), under a markdown heading. ex2_extra: cells
     after Exercise 2's answer (exploration). drop: exercise numbers whose heading and cells are missing.
     counts: execution counts for the code cells, in notebook order (default: in order). notes: the learner's
-    own plan of the exercises, with their headings, in a markdown cell before the setup."""
+    own plan of the exercises, with their headings, in a markdown cell before the setup. headings=False: the
+    learner renamed every '# Exercise N' heading ('# Part N: ...'). backprop_heading: the loop's line above the
+    answer."""
     cells = [("markdown", "## makemore: becoming a backprop ninja\n\nswole doge style")]
     if notes:
         cells += [("markdown", "My plan:\n### Exercise 1: every atom\n### Exercise 2: cross entropy\n"
@@ -121,9 +126,11 @@ def lecture_notebook(path, ex1=None, ex2=None, ex3=None, ex4=None, solved=False,
         cells += [("code", EX3_FORWARD),
                   ("code", placeholder_cell(ex3 if ex3 is not None else EX3_STUB) + "\ncmp('hprebn', dhprebn, hprebn)")]
     if 4 not in drop:
-        cells += [("code", loop_cell(ex4, solved, loop_markers)),
+        cells += [("code", loop_cell(ex4, solved, loop_markers, backprop_heading)),
                   ("code", "# useful for checking your gradients\n# for p,g in zip(parameters, grads):\n#   cmp(str(tuple(p.shape)), g, p)")]
     cells += [("code", "# calibrate the batch norm at the end of training\nwith torch.no_grad():\n  emb = C[Xtr]")]
+    if not headings:
+        cells = [(kind, source.replace("Exercise ", "Part ")) for kind, source in cells]
     code_count = sum(kind == "code" for kind, _ in cells)
     counts = iter(counts or range(1, code_count + 1))
     nb = {"cells": [], "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},

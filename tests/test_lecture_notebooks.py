@@ -23,7 +23,7 @@ def spread_ex1() -> list[str]:
     first, second, third = lines[:8], lines[8:20], lines[20:]
     return [
         "\n".join(first) + "\ncmp('logprobs', dlogprobs, logprobs)\ncmp('probs', dprobs, probs)\nprint(dprobs.shape)",
-        "dprobs[:3]\n%time x = 1",
+        "dprobs[:3]\n%timeit dprobs.sum()",
         "\n".join(second) + "\ncmp('h', dh, h); cmp('W2', dW2, W2)\nassert dh.shape == h.shape",
         "\n".join(third) + "\nfor name in ['C']:\n    print(name)\ncmp('C', dC, C)",
     ]
@@ -72,6 +72,33 @@ CORPUS = {
     # A comment that ends in a question is the learner's note, not IPython's `obj?` help (which is left out).
     "a comment ending in '?' on an answer line, and an `obj?` line": (
         dict(ALL_RIGHT, ex1=answer("ex1", ("db2 = dlogits.sum(0)", "db2 = dlogits.sum(0) # ?\nlogits?"))),
+        {ex: ("full", "passed") for ex in ALL_RIGHT}),
+    # How real learners edit the lecture's notebook: headings and markers are hints, not requirements.
+    "Exercise 4 with the opening dashes but no closing ones (the update below must not run twice)": (
+        dict(ALL_RIGHT, loop_markers="opening"), {ex: ("full", "passed") for ex in ALL_RIGHT}),
+    "every '# Exercise N' heading renamed": (
+        dict(ALL_RIGHT, headings=False), {ex: ("full", "passed") for ex in ALL_RIGHT}),
+    "the loop's answer headed '# ----- Backpropagation -----'": (
+        dict(ALL_RIGHT, backprop_heading="# ----- Backpropagation -----", loop_markers=False),
+        {ex: ("full", "passed") for ex in ALL_RIGHT}),
+    "headings renamed, Exercise 4 marked by nothing, and a wrong Exercise 3": (
+        dict(ALL_RIGHT, headings=False, backprop_heading="# my backward pass", loop_markers=False,
+             ex3=answer("ex3", ("- n/(n-1)*bnraw", "- bnraw"))),
+        {"ex1": (26, "passed"), "ex2": (6, "passed"), "ex3": (0, "failed"), "ex4": (14, "passed")}),
+    # A learner's comparison with autograd is a check, as cmp is: left out, never flagged.
+    "the learner's own comparisons against .grad in the answers": (
+        dict(ALL_RIGHT, ex1=answer("ex1", ("dhpreact = (1.0 - h**2) * dh",
+                                           "dhpreact = (1.0 - h**2) * dh\ntorch.all(dhpreact == hpreact.grad).item()\n"
+                                           "ok = torch.allclose(dhpreact, hpreact.grad)\nassert ok\n"
+                                           "print((dh - h.grad).abs().max())\n"
+                                           "if not torch.allclose(dW2, W2.grad):\n    print('W2 is off')")),
+             ex4=answer("ex4", ("dhpreact = (1.0 - h**2) * dh",
+                                "dhpreact = (1.0 - h**2) * dh\nprint(torch.allclose(dlogits, logits.grad))"))),
+        {ex: ("full", "passed") for ex in ALL_RIGHT}),
+    # IPython's own transformer says which lines are its commands: `%time` runs its statement, `!ls` is not Python.
+    "an answer line timed with %time, a shell line and a %%time cell": (
+        dict(ALL_RIGHT, ex2="%time " + right("ex2").replace("\n", "\n!ls\n", 1),
+             ex3="%%time\n" + right("ex3")),
         {ex: ("full", "passed") for ex in ALL_RIGHT}),
     "autograd's .grad read in an answer cell": (
         dict(ALL_RIGHT, ex2="dlogits = logits.grad"),
@@ -211,6 +238,20 @@ def test_convert_writes_our_notebook_with_the_answers_and_keeps_the_learners_com
     assert cells["ex3"] == "# YOUR CODE HERE\nraise NotImplementedError()"  # the lecture's placeholder is no answer
     again = subprocess.run([sys.executable, "-m", "autograder", "convert", str(path)], capture_output=True, text=True)
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_convert_never_carries_the_learners_update_into_our_loop(tmp_path):
+    """Without the closing dashes, or with the answer headed otherwise, the loop's answer stops at the learner's
+    own update: our notebook's loop does the update once."""
+    for k, shape in enumerate([dict(loop_markers="opening"), dict(backprop_heading="# --- Backpropagation ---",
+                                                                  loop_markers=False, headings=False)]):
+        path = lecture_notebook(tmp_path / f"{k}.ipynb", **ALL_RIGHT, **shape)
+        filled = convert(read_submission(path).cells, tmp_path / f"{k}" / "backprop_ninja.ipynb")
+        assert filled == ["ex1", "ex2", "ex3", "ex4"]
+        nb = json.loads((tmp_path / f"{k}" / "backprop_ninja.ipynb").read_text())
+        ex4 = next("".join(c["source"]) for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "ex4")
+        assert ex4.count("p.data += -lr * grad") == 1 and ex4.count("lr = ") == 1 and "lossi.append" in ex4
+        assert ex4.count("grads = [dC, dW1, db1, dW2, db2, dbngain, dbnbias]") == 1
 
 
 def test_a_notebook_neither_ours_nor_the_lectures_is_one_line(tmp_path):

@@ -1,17 +1,22 @@
 """Reading the lecture's own notebook, makemore_part4_backprop.ipynb, filled in as learners leave it.
 
 Most learners follow the video in the lecture's notebook (the Colab the lecture links, or the repository's solved
-copy) and never see ours. Each exercise's answer is found there by the lecture's own headings ("# Exercise 1:
-...", in a comment or a markdown heading) and, in Exercise 4's loop, its markers ("# manual backprop!" and the
-"# -----------------" around the answer). The answer then takes the place of our notebook's stub, so it is graded
-exactly as an answer written in our notebook. Nothing else of the learner's notebook is run: its data,
-parameters and forward pass, and its retain_grad() and loss.backward() calls, are the grader's own copy
+copy) and never see ours. Each exercise's answer is found there by what it assigns: Exercise 1's cells set the
+atoms' gradients (dlogprobs ... dC), Exercise 2's dlogits alone, Exercise 3's dhprebn alone, and Exercise 4's
+loop runs a forward pass and sets the parameters' gradients. The lecture's headings ("# Exercise 1: ...", in a
+comment or a markdown heading) say where an exercise starts when the learner kept them; renamed or removed, the
+first cell that assigns the exercise's names does. In Exercise 4's loop the answer starts after the lecture's
+"# manual backprop!" line (or at the first gradient the loop sets) and never runs past the learner's own
+`grads = [...]` or update: the grader's loop does the update. The answer then takes the place of our notebook's
+stub, so it is graded exactly as an answer written in our notebook. Nothing else of the learner's notebook is run:
+its data, parameters and forward pass, and its retain_grad() and loss.backward() calls, are the grader's own copy
 (lecture.py), as for our notebook.
 
-Between the headings learners leave more than the answer: the lecture's cmp(...) lines, printouts, plots, values
-shown by a bare expression, asserts, IPython magics. Those statements are left out (none of them can set a
-gradient); every other statement, in the order of the notebook, is the answer. A cell that does not parse is left
-out whole, and the report says so.
+Between the answers learners leave more than the answer: the lecture's cmp(...) lines, their own comparisons with
+autograd's `.grad` (in allclose, ==, asserts or prints), printouts, plots, values shown by a bare expression,
+IPython commands. Those statements are checks, not answers, and are left out (none of them sets a gradient);
+every other statement, in the order of the notebook, is the answer. A cell that does not parse is left out whole,
+and the report says so.
 """
 import ast
 import re
@@ -22,22 +27,28 @@ from ...student_notebook import fill_stub, released_cells, write_notebook
 from . import ASSIGNMENT, EXERCISES, PUBLIC_SIZES, Sizes
 
 HEADING = re.compile(r"^[ \t]*(?:#+|\*\*)[ \t]*exercise[ \t]*([1-4])\b", re.I | re.M)
-# Names only the lecture's forward pass has: with a heading, they tell its notebook from any other.
+# Names only the lecture's forward pass has: with an answer, they tell its notebook from any other.
 SIGNATURE = ("counts_sum_inv", "bnvar_inv", "logprobs")
 FORWARD = re.compile(r"^[ \t]*counts_sum_inv[ \t]*=", re.M)
 MANUAL_BACKPROP = re.compile(r"^[ \t]*#.*manual backprop", re.I)
 DASHES = re.compile(r"^[ \t]*#[ \t]*-{5,}[ \t]*$")
-# Where the loop's answer ends when no closing marker says so: the update that follows it.
-UPDATE = re.compile(r"^[ \t]*(?:#[ \t]*update\b|lr[ \t]*=|for[ \t]+p[ \t]*,[ \t]*grad[ \t]+in\b)", re.I)
+# Where the loop's answer has ended at the latest: the update and bookkeeping that follow it in the lecture.
+UPDATE = re.compile(r"^[ \t]*(?:#[ \t]*update\b|lr[ \t]*=|for[ \t]+p[ \t]*(?:,[ \t]*\w+[ \t]*)?in\b|p\.data\b"
+                    r"|lossi\.append|if[ \t]+i\b|break\b)", re.I)
+# Every gradient an answer of this assignment sets; a statement that sets none of them is never an answer.
+GRADIENTS = frozenset(check.variable for ex in EXERCISES for check in ex.checks)
+# What each exercise's answer assigns, beyond what an earlier exercise's does: how a cell with no heading is read.
+EX1_ONLY = frozenset(c.variable for c in EXERCISES[0].checks) - {"dlogits", "dhprebn"}
+GRADIENT_LINE = re.compile(r"^[ \t]*(d\w+)[ \t]*(?:\[[^\n]*\])?[ \t]*(?:[-+*/@]?=(?!=)|,)")
 # Calls that only show something: what a learner checks with, never part of an answer.
 SHOWING = frozenset({"cmp", "print", "display", "plt", "sns", "matplotlib"})
 # The lecture's Exercise 4 trains a wider hidden layer than the rest of its notebook.
 LOOP_SIZES = Sizes(batch_size=PUBLIC_SIZES.batch_size, n_hidden=200)
 # How a message names the notebook this module reads.
-DESCRIPTION = "the lecture's makemore_part4_backprop.ipynb with its '# Exercise 1' ... headings"
+DESCRIPTION = "the lecture's makemore_part4_backprop.ipynb"
 # The first line of a report read from it.
 READ_AS = ("Read as the lecture's own notebook (makemore_part4_backprop.ipynb): each exercise's answer is taken "
-           "from the cells under its heading and graded in the grader's own copy of the setup.")
+           "from the cells that assign its gradients and graded in the grader's own copy of the setup.")
 UNANSWERED = "write your code where the lecture's notebook says # YOUR CODE HERE :)"
 
 
@@ -62,24 +73,40 @@ def _is_code(cell) -> bool:
 
 def is_lecture_notebook(cells: list) -> bool:
     code = "\n".join(_text(c) for c in cells if _is_code(c))
-    return all(name in code for name in SIGNATURE) and any(HEADING.search(_text(c)) for c in cells)
+    return all(name in code for name in SIGNATURE) and (
+        any(HEADING.search(_text(c)) for c in cells) or any(_exercise_of(c) for c in cells))
 
 
 def read_lecture_notebook(cells: list) -> dict[str, ExerciseCell]:
-    """Each exercise's answer, from the cells between its heading and the next exercise's. Headings count only
-    after the lecture's forward pass: a learner's notes may list the exercises before it, and the setup (with its
-    retain_grad() and loss.backward()) is never an answer."""
+    """Each exercise's answer, from the cells where it starts to where the next exercise starts. An exercise starts
+    at its heading, or with none, at the first cell that assigns what it alone assigns (_exercise_of), after the
+    cells of the exercise before it. Only after the lecture's forward pass: a learner's notes may list the
+    exercises before it, and the setup (with its retain_grad() and loss.backward()) is never an answer."""
     forward = next((k for k, cell in enumerate(cells) if _is_code(cell) and FORWARD.search(_text(cell))), -1)
+    after = range(forward + 1, len(cells))
     starts: dict[str, int] = {}
-    for index, cell in enumerate(cells[forward + 1 :], start=forward + 1):
-        for match in HEADING.finditer(_text(cell)):
+    for index in after:
+        for match in HEADING.finditer(_text(cells[index])):
             starts.setdefault(f"ex{match.group(1)}", index)
+    kinds = {index: _exercise_of(cells[index]) for index in after}
+    previous = forward
+    for ex in EXERCISES:
+        if ex.id not in starts:
+            found = [k for k in after if kinds[k] == ex.id and k > previous]
+            if found:
+                starts[ex.id] = found[0]
+        if ex.id in starts:  # the next exercise's first cell comes after every cell of this one
+            own = starts[ex.id]
+            later = min((s for s in starts.values() if s > own), default=len(cells))
+            previous = max([own] + [k for k in after if kinds[k] == ex.id and own < k < later])
     answers = {}
     for ex in EXERCISES:
         number = ex.id.removeprefix("ex")
         if ex.id not in starts:
-            answers[ex.id] = ExerciseCell(None, f"not found: no cell has the lecture's heading '# Exercise {number}'",
-                                          status="not found")  # fmt: skip
+            what = ("a loop that trains with your own backward pass" if ex.trains
+                    else "a cell that sets " + ", ".join(sorted({c.variable for c in ex.checks})[:3]))
+            answers[ex.id] = ExerciseCell(None, f"not found: no cell has the lecture's heading '# Exercise {number}' "
+                                                f"or {what}", status="not found")  # fmt: skip
             continue
         start = starts[ex.id]
         end = min((s for s in starts.values() if s > start), default=len(cells))
@@ -88,11 +115,53 @@ def read_lecture_notebook(cells: list) -> dict[str, ExerciseCell]:
     return answers
 
 
+def _exercise_of(cell) -> str | None:
+    """Which exercise a code cell answers, by what it assigns: a loop that runs the forward pass and sets
+    gradients is Exercise 4's; otherwise an atom's gradient is Exercise 1's, dlogits alone Exercise 2's and
+    dhprebn alone Exercise 3's."""
+    if not _is_code(cell):
+        return None
+    tree = parse(without_magics(_text(cell))[0])
+    if tree is None:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.For, ast.While)) and _sets(node) and _assigned(node) & {"logits", "loss"}:
+            return "ex4"
+    top = set().union(*(_sets(node) for node in tree.body))
+    return "ex1" if top & EX1_ONLY else "ex2" if "dlogits" in top else "ex3" if "dhprebn" in top else None
+
+
+def _assigned(node: ast.AST) -> set[str]:
+    """Every name a statement assigns or changes in place, at any depth (`dC[ix] += ...` changes dC)."""
+    names = set()
+    for sub in ast.walk(node):
+        targets = []
+        if isinstance(sub, ast.Assign):
+            targets = sub.targets
+        elif isinstance(sub, (ast.AugAssign, ast.AnnAssign)):
+            targets = [sub.target]
+        elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr.endswith("_"):
+            targets = [sub.func.value]  # dlogits.sub_(...), dC.index_add_(...)
+        for target in targets:
+            for part in ast.walk(target):
+                while isinstance(part, (ast.Subscript, ast.Attribute, ast.Starred)):
+                    part = part.value
+                if isinstance(part, ast.Name):
+                    names.add(part.id)
+    return names
+
+
+def _sets(node: ast.AST) -> set[str]:
+    """The assignment's gradients a statement sets."""
+    return _assigned(node) & GRADIENTS
+
+
 def _answer_lines(source: str) -> list[str] | None:
     """The cell's lines with every line that is not part of an answer statement blanked (so lines keep their
     numbers), or None when the cell does not parse."""
-    blanked = {number for number, _ in without_magics(source)[1]}  # IPython's own lines, when the cell needs it
-    lines = ["" if k + 1 in blanked else line for k, line in enumerate(source.split("\n"))]
+    python, commands = without_magics(source)  # IPython's own lines, when the cell needs it
+    blanked = {number for number, _ in commands}
+    lines = ["" if k + 1 in blanked else line for k, line in enumerate(python.split("\n"))]
     tree = parse("\n".join(lines))
     if tree is None:
         return None
@@ -110,6 +179,8 @@ def _only_shows(node: ast.stmt) -> bool:
     """A statement that cannot set a gradient: a check, a printout, a plot, a value shown."""
     if isinstance(node, ast.Assert):
         return True
+    if _reads_autograd(node) and not _sets(node):
+        return True  # the learner's own check against autograd: torch.all(dh == h.grad), ok = allclose(...)
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
         return all(m.split(".")[0] in SHOWING for m in modules)
@@ -123,6 +194,11 @@ def _only_shows(node: ast.stmt) -> bool:
             return True  # torch.testing.assert_close(...), np.testing.assert_allclose(...)
         func = func.value
     return isinstance(func, ast.Name) and func.id in SHOWING
+
+
+def _reads_autograd(node: ast.stmt) -> bool:
+    return any(isinstance(sub, ast.Attribute) and sub.attr == "grad" and isinstance(sub.ctx, ast.Load)
+               for sub in ast.walk(node))
 
 
 def _trimmed(lines: list[str]) -> tuple[int, list[str]]:
@@ -150,16 +226,10 @@ def _loop_answer(section: list[tuple[int, dict]]) -> ExerciseCell:
     """Exercise 4: the manual backward pass inside the learner's loop, put inside the grader's own loop."""
     for index, cell in section:
         lines = _text(cell).split("\n")
-        marker = next((k for k, line in enumerate(lines) if MANUAL_BACKPROP.match(line)), None)
-        if marker is None:
+        start = _backprop_start(lines)
+        if start is None:
             continue
-        start = marker + 1
-        opening = next((k for k in range(start, len(lines)) if lines[k].strip()), None)
-        if opening is not None and DASHES.match(lines[opening]):
-            start = opening + 1
-            end = next((k for k in range(start, len(lines)) if DASHES.match(lines[k])), len(lines))
-        else:
-            end = next((k for k in range(start, len(lines)) if UPDATE.match(lines[k])), len(lines))
+        end = _backprop_end(lines, start)
         region = textwrap.dedent("\n".join(lines[start:end])).split("\n")
         answer = _answer_lines("\n".join(region))
         cut, region = _trimmed(answer if answer is not None else region)
@@ -168,8 +238,46 @@ def _loop_answer(section: list[tuple[int, dict]]) -> ExerciseCell:
         span = Span(index + 1, _execution_count(cell), start + cut + 1, first, len(region))
         return ExerciseCell(source, origin=(span,) if region else (), public_at=LOOP_SIZES, unanswered=UNANSWERED,
                             answer=answer)  # fmt: skip
-    return ExerciseCell(None, "not found: Exercise 4 has no loop with the lecture's '# manual backprop!' line, which "
-                              "marks where your backward pass starts", status="not found")  # fmt: skip
+    return ExerciseCell(None, "not found: Exercise 4 has no loop with the lecture's '# manual backprop!' line or a "
+                              "gradient set after its forward pass", status="not found")  # fmt: skip
+
+
+def _backprop_start(lines: list[str]) -> int | None:
+    """The loop's first line of the answer: after the lecture's '# manual backprop!' (and the dashes under it),
+    else the first gradient set after the loop's loss; None when the cell has neither."""
+    marker = next((k for k, line in enumerate(lines) if MANUAL_BACKPROP.match(line)), None)
+    if marker is not None:
+        opening = next((k for k in range(marker + 1, len(lines)) if lines[k].strip()), None)
+        return opening + 1 if opening is not None and DASHES.match(lines[opening]) else marker + 1
+    loss = next((k for k, line in enumerate(lines) if re.match(r"^[ \t]+loss[ \t]*=", line)), None)
+    if loss is None:
+        return None
+    return next((k for k in range(loss + 1, len(lines)) if (m := GRADIENT_LINE.match(lines[k]))
+                 and m.group(1) in GRADIENTS), None)  # fmt: skip
+
+
+def _backprop_end(lines: list[str], start: int) -> int:
+    """Where the loop's answer ends: the closing dashes, the update, or the loop's end, whichever comes first;
+    and never after the learner's last `grads = [...]`, which the grader's loop updates with."""
+    body = next((k for k in range(start, len(lines)) if lines[k].strip() and not lines[k].lstrip().startswith("#")),
+                None)  # fmt: skip
+    if body is None:
+        return len(lines)
+    indent = len(lines[body]) - len(lines[body].lstrip())
+    end = len(lines)
+    for k in range(start, len(lines)):
+        line = lines[k]
+        code = line.strip() and not line.lstrip().startswith("#")
+        if DASHES.match(line) or UPDATE.match(line) or (code and len(line) - len(line.lstrip()) < indent):
+            end = k
+            break
+    region = textwrap.dedent("\n".join(lines[start:end]))
+    tree = parse(region)
+    if tree is not None:
+        grads = [node for node in tree.body if isinstance(node, ast.Assign) and "grads" in _assigned(node)]
+        if grads:
+            end = start + grads[-1].end_lineno
+    return end
 
 
 def convert(cells: dict[str, ExerciseCell], path) -> list[str]:
