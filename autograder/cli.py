@@ -258,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="grade one notebook and print the cmp tables and the score")
     check.add_argument("notebook", help=f"your notebook ({', '.join(f'{a}.ipynb' for a in assignment_ids)}), or your "
-                       "filled-in copy of the lecture's makemore_part4_backprop.ipynb")
+                       "filled-in copy of a lecture's own notebook (makemore_part4_backprop.ipynb, "
+                       "micrograd_exercises.ipynb)")
     check.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     check.add_argument("--verbose", action="store_true", help="also say which isolation and dataset are in use")
     check.add_argument("--all", action="store_true", help="every check's row, not only the mistakes' (no folded lines)")
@@ -279,8 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     notebook.set_defaults(run=cmd_notebook)
 
     convert = sub.add_parser("convert", help="write our notebook with the answers of a filled-in lecture notebook")
-    convert.add_argument("notebook", help="your copy of the lecture's makemore_part4_backprop.ipynb")
-    convert.add_argument("out", nargs="?", help="the notebook to write (default: backprop_ninja.ipynb beside it)")
+    convert.add_argument("notebook", help="your copy of a lecture's own notebook (makemore_part4_backprop.ipynb, "
+                         "micrograd_exercises.ipynb)")
+    convert.add_argument("out", nargs="?", help="the notebook to write (default: ASSIGNMENT.ipynb beside it: "
+                         "backprop_ninja.ipynb, micrograd.ipynb)")
     convert.add_argument("--force", action="store_true", help="write over the output if it exists")
     convert.set_defaults(run=cmd_convert)
 

@@ -13,7 +13,7 @@ from . import assignments, settings
 from .checks import HIDDEN, PUBLIC, Exercise
 from .compare import Comparison
 from .naming import assigned_names, did_you_mean
-from .notebook import ExerciseCell, read_submission
+from .notebook import NOT_ASKED, ExerciseCell, read_submission
 from .results import (LIMIT_ENDED, LIMIT_KILLED, LIMIT_MEMORY, LIMIT_TIME, CheckResult, ExerciseResult, Report,
                       hidden_only, score_status)
 from .run_result import clean_result
@@ -89,8 +89,10 @@ class Grader:
         submission = read_submission(path, assignments.get(assignment_id) if assignment_id else None)
         part = self.grading(submission.assignment.id)
         runs = self._run_submission(part, submission)
+        # What a lecture notebook does not ask is left out of a learner's report; a class's gradebook has it at 0.
         exercises = [self.grade_exercise(ex, submission.cells[ex.id], part, runs.get(ex.id))
-                     for ex in submission.assignment.exercises]  # fmt: skip
+                     for ex in submission.assignment.exercises
+                     if assignment_id or submission.cells[ex.id].status != NOT_ASKED]  # fmt: skip
         return Report(
             format=submission.format,
             notebook=str(Path(path)),

@@ -119,14 +119,15 @@ def _sentence(text: str, ex) -> str:
 
 
 def answer_notes(ex) -> list[str]:
-    """Where in a lecture notebook the answer was taken from, and what was left out; none for our own cell."""
+    """Where in a lecture notebook the answer was taken from, and what was left out (none for our own cell); then
+    the assignment's own notes on the exercise."""
     def cell(span) -> str:
         count = f" (In [{span['execution_count']}])" if span["execution_count"] is not None else ""
         first, last = span["lines"]
         return f"cell {span['cell']}{count}, line{f's {first}-{last}' if last > first else f' {first}'}"
 
     taken = [f"Taken from {'; '.join(map(cell, ex.answer_from))}."] if ex.answer_from else []
-    return taken + [f"{why[0].upper()}{why[1:]}." for why in ex.left_out]
+    return taken + [f"{why[0].upper()}{why[1:]}." for why in ex.left_out] + list(ex.notes)
 
 
 def mistake(check) -> str:

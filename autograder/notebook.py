@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from .assignment import Assignment
 
 COURSE, LECTURE = "course", "lecture"
+# The status of an exercise the lecture's notebook does not ask (micrograd_exercises.ipynb has no training loop):
+# a learner's check leaves it out; a class, graded as the course's assignment, gives it 0.
+NOT_ASKED = "not asked"
 # Where our notebooks say which assignment they are: metadata["backprop_ninja"]["assignment"].
 MARKER = "backprop_ninja"
 UNENCODABLE = re.compile("[\x00\ud800-\udfff]")
@@ -128,15 +131,20 @@ def read_submission(path, assignment: "Assignment | None" = None) -> Submission:
         grade_id = _field(cell, "metadata", "nbgrader", "grade_id")
         if isinstance(grade_id, str):
             found.setdefault(grade_id, []).append(cell)
-    assignment = assignment or assignment_of(nb, path.stem)
+    given, assignment = assignment, assignment or assignment_of(nb, path.stem)
     if _field(nb, "metadata", MARKER, "assignment") != assignment.id and not any(
             ex.id in found for ex in assignment.exercises):  # fmt: skip
-        reader = assignment.lecture_reader()
-        if reader and reader.is_lecture_notebook(cells):
-            return Submission(LECTURE, reader.read_lecture_notebook(cells), assignment)
+        # The lecture notebooks this assignment reads; when the caller did not say which assignment, every one's.
+        candidates = [assignment] + ([] if given else [assignments.get(a) for a in assignments.all_ids()
+                                                       if a != assignment.id])  # fmt: skip
+        readers = [(a, a.lecture_reader()) for a in candidates if a.lecture_reader()]
+        for candidate, reader in readers:
+            if reader.is_lecture_notebook(cells):
+                return Submission(LECTURE, reader.read_lecture_notebook(cells), candidate)
         ours = f"ours, with exercise cells {assignment.exercises[0].id}..{assignment.exercises[-1].id}"
-        raise NotGradable(f"{path}: not a {assignment.id} notebook "
-                          + (f"(neither {ours}, nor {reader.DESCRIPTION})" if reader else f"({ours})"))  # fmt: skip
+        lectures = "".join(f", nor {reader.DESCRIPTION}" for _, reader in readers)
+        what = f"a {assignment.id}" if given else "a backprop-ninja"
+        raise NotGradable(f"{path}: not {what} notebook (neither {ours}{lectures})")
     cells = {ex.id: _exercise_cell(ex.id, found.get(ex.id, [])) for ex in assignment.exercises}
     return Submission(COURSE, cells, assignment)
 

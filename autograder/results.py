@@ -146,6 +146,9 @@ class ExerciseResult(ShownSafely):
     # From a lecture notebook: the cells and lines the answer was taken from, and the cells left out (and why).
     answer_from: list = field(default_factory=list)
     left_out: list = field(default_factory=list)
+    # What else the assignment says of the exercise beside the verdicts (what the lecture notebook's own checks
+    # would have said of the same answers).
+    notes: list = field(default_factory=list)
     # The code raised before its end: a gradient it did not set was not reached (layout.py folds those).
     stopped: bool = False
     # What failed the exercise as a whole, in a few words the same for every student ("timed out", "not

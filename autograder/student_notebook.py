@@ -34,14 +34,16 @@ def fill_stub(released_cell: str, code: str) -> tuple[str, int]:
     return released_cell[: match.start()] + body + released_cell[match.end():], first
 
 
-def write_notebook(assignment, path, answers: dict[str, str] | None = None) -> Path:
+def write_notebook(assignment, path, answers: dict[str, str] | None = None, whole_cells: bool = False) -> Path:
     """A copy of the assignment's student notebook at `path`, with each exercise in `answers` (grade_id -> code)
-    filled in."""
+    filled in: in place of the cell's stub, or (`whole_cells`) as the whole cell, where an answer is a whole class
+    or several definitions."""
     nb = assignment.released_notebook()
     for cell in nb["cells"]:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if answers and grade_id in answers:
-            cell["source"] = fill_stub(cell_source(cell), answers[grade_id])[0]
+            code = answers[grade_id]
+            cell["source"] = code if whole_cells else fill_stub(cell_source(cell), code)[0]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")

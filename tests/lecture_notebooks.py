@@ -148,3 +148,109 @@ def lecture_notebook(path, ex1=None, ex2=None, ex3=None, ex4=None, solved=False,
 def right(exercise: str) -> str:
     """Our solutions notebook's answer to an exercise (Exercise 4: the backward pass inside the loop only)."""
     return solution_region(exercise)
+
+
+# ---------------------------------------------------------------- the first lecture's exercise notebook
+# micrograd_exercises.ipynb as its Colab has it, cell by cell: section 1 (f, gradf, the two estimates, each with
+# the notebook's own OK / WRONG! loop against its `ans` list), section 2 (the starter Value with __add__ and
+# backward, the softmax cell, the torch cell). Each argument replaces a placeholder the way learners do.
+
+COLAB_ANS = "ans = [-12.353553390593273, 10.25699027111255, 0.0625]"
+COLAB_CHECK = ("for dim in range(3):\n  ok = 'OK' if abs({name}[dim] - ans[dim]) < 1e-5 else 'WRONG!'\n"
+               "  print(f\"{{ok}} for dim {{dim}}: expected {{ans[dim]}}, yours returns {{{name}[dim]}}\")")
+COLAB_GRADF = "def gradf(a, b, c):\n  return [0, 0, 0] # todo, return [df/da, df/db, df/dc]"
+COLAB_STARTER = '''# Value class starter code, with many functions taken out
+from math import exp, log
+
+class Value:
+
+  def __init__(self, data, _children=(), _op='', label=''):
+    self.data = data
+    self.grad = 0.0
+    self._backward = lambda: None
+    self._prev = set(_children)
+    self._op = _op
+    self.label = label
+
+  def __repr__(self):
+    return f"Value(data={self.data})"
+
+  def __add__(self, other): # exactly as in the video
+    other = other if isinstance(other, Value) else Value(other)
+    out = Value(self.data + other.data, (self, other), '+')
+
+    def _backward():
+      self.grad += 1.0 * out.grad
+      other.grad += 1.0 * out.grad
+    out._backward = _backward
+
+    return out
+
+{ops}
+  def backward(self): # exactly as in video
+    topo = []
+    visited = set()
+    def build_topo(v):
+      if v not in visited:
+        visited.add(v)
+        for child in v._prev:
+          build_topo(child)
+        topo.append(v)
+    build_topo(self)
+
+    self.grad = 1.0
+    for node in reversed(topo):
+      node._backward()'''
+COLAB_OPS_PLACEHOLDER = "  # ------\n  # re-implement all the other functions needed below\n  # TODO\n  # ------\n"
+COLAB_SOFTMAX = '''# make this cell work: the softmax, and the negative log likelihood loss
+def softmax(logits):
+  counts = [logit.exp() for logit in logits]
+  denominator = sum(counts)
+  out = [c / denominator for c in counts]
+  return out
+
+logits = [Value(0.0), Value(3.0), Value(-2.0), Value(1.0)]
+probs = softmax(logits)
+loss = -probs[3].log() # dim 3 acts as the label for this input example
+loss.backward()
+print(loss.data)
+
+ans = [0.041772570515350445, 0.8390245074625319, 0.005653302662216329, -0.8864503806400986]
+for dim in range(4):
+  ok = 'OK' if abs(logits[dim].grad - ans[dim]) < 1e-5 else 'WRONG!'
+  print(f"{ok} for dim {dim}: expected {ans[dim]}, yours returns {logits[dim].grad}")'''
+
+
+def exercises_notebook(path, gradf=None, numerical=None, numerical2=None, ops=None, own_f=None, extra=(),
+                       merged=False, torch_cell="# verify the gradient using the torch library\nimport torch") -> Path:
+    """The exercise notebook at `path`. gradf: the body of gradf's cell before the notebook's check (None: its
+    placeholder); numerical, numerical2: the code between the estimate cells' dashes (None: `[0, 0, 0] # TODO`);
+    ops: the Value methods in place of the starter's TODO, at its two-space indentation (None: the TODO).
+    own_f: the f cell's code instead of the notebook's. extra: more code cells after the torch cell. merged:
+    section 1's answers in one cell."""
+    f_cell = own_f or ("# a mathematical expression of 3 inputs and one output\nfrom math import sin, cos\n\n"
+                       "def f(a, b, c):\n  return -a**3 + sin(3*b) - 1.0/c + b**2.5 - a**0.5\n\nprint(f(2, 3, 4))")
+    gradf_cell = (gradf or COLAB_GRADF) + "\n\n# the expected answer\n" + COLAB_ANS + "\nyours = gradf(2, 3, 4)\n" + \
+        COLAB_CHECK.format(name="yours")
+    estimates = []
+    for name, code, note in (("numerical_grad", numerical, "estimate it numerically, as in the video"),
+                             ("numerical_grad2", numerical2, "the symmetric derivative: confirm it is better")):
+        body = code if code is not None else f"{name} = [0, 0, 0] # TODO"
+        estimates.append(f"# {note}\n\n# -----------\n{body}\n# -----------\n\n" + COLAB_CHECK.format(name=name))
+    section1 = ["\n\n".join([gradf_cell, *estimates])] if merged else [gradf_cell, *estimates]
+    cells = [("markdown", "<a href=\"https://colab.research.google.com/\">Open In Colab</a>"),
+             ("markdown", "# micrograd exercises\n\n1. watch the video\n2. do these exercises"),
+             ("markdown", "## section 1: derivatives"), ("code", f_cell), *[("code", c) for c in section1],
+             ("markdown", "## section 2: support for softmax"),
+             ("code", COLAB_STARTER.replace("{ops}", ops if ops is not None else COLAB_OPS_PLACEHOLDER)),
+             ("code", COLAB_SOFTMAX), *([("code", torch_cell)] if torch_cell else []), *[("code", c) for c in extra]]
+    nb = {"cells": [], "nbformat": 4, "nbformat_minor": 0,
+          "metadata": {"colab": {"provenance": []}, "kernelspec": {"name": "python3", "display_name": "Python 3"}}}
+    for k, (kind, source) in enumerate(cells):
+        cell = {"cell_type": kind, "metadata": {"id": f"cell{k}"}, "source": source.splitlines(keepends=True)}
+        if kind == "code":
+            cell.update(execution_count=None, outputs=[])
+        nb["cells"].append(cell)
+    path = Path(path)
+    path.write_text(json.dumps(nb, indent=1))
+    return path

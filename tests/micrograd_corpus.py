@@ -42,6 +42,75 @@ def with_backward(body: str) -> str:
     return solution_cell("ex4").split("    def backward(self):")[0] + body
 
 
+def softmax_class(**replacements) -> str:
+    """The solution's Exercise 6 class (the exercise notebook's starter and its ops) with some lines replaced."""
+    return replaced(solution_cell("ex6"), **replacements)
+
+
+def softmax_ops(ops: str) -> str:
+    """The starter class with `ops` (methods at the class's indentation) in place of the solution's."""
+    source = solution_cell("ex6")
+    start, end = source.index("    def __radd__"), source.index("    def backward")
+    return source[:start] + ops.strip("\n") + "\n\n" + source[end:]
+
+
+# The ops as Colab learners write them: two spaces, division its own node, pow labelled 'pow'.
+COLAB_OPS = """
+    def __radd__(self, other):
+        return self + other
+
+    def __mul__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data * other.data, (self, other), '*')
+        def _backward():
+            self.grad += other.data * out.grad
+            other.grad += self.data * out.grad
+        out._backward = _backward
+        return out
+
+    def __rmul__(self, other):
+        return self * other
+
+    def __truediv__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data / other.data, (self, other), '/')
+        def _backward():
+            self.grad += (1 / other.data) * out.grad
+            other.grad += (-self.data / other.data**2) * out.grad
+        out._backward = _backward
+        return out
+
+    def __neg__(self):
+        return self * -1
+
+    def __pow__(self, k):
+        out = Value(self.data**k, (self,), 'pow')
+        def _backward():
+            self.grad += k * self.data**(k - 1) * out.grad
+        out._backward = _backward
+        return out
+
+    def exp(self):
+        out = Value(exp(self.data), (self,), 'exp')
+        def _backward():
+            self.grad += out.data * out.grad
+        out._backward = _backward
+        return out
+
+    def log(self):
+        out = Value(log(self.data), (self,), 'log')
+        def _backward():
+            self.grad += out.grad / self.data
+        out._backward = _backward
+        return out
+"""
+
+
+def colab_ops(old: str, new: str) -> str:
+    assert old in COLAB_OPS, old
+    return softmax_ops(COLAB_OPS.replace(old, new))
+
+
 def training_loop(old: str, new: str) -> str:
     source = solution_cell("ex5")
     assert old in source, old
@@ -53,10 +122,13 @@ EX1_CHAIN = solution_cell("ex1")
 EX2_RIGHT = ("do = 1.0\ndn = do * (1 - o**2)\ndb = dn\ndx1w1x2w2 = dn\ndx1w1 = dn\ndx2w2 = dn\n"
              "dx1 = w1 * dx1w1\ndw1 = x1 * dx1w1\ndx2 = w2 * dx2w2\ndw2 = x2 * dx2w2\n")
 EX3_SOLUTION = solution_cell("ex3")
-GRADF = "return [-3*a**2 - 0.5*a**-0.5, 3*math.cos(3*b) + 2.5*b**1.5, 1/c**2]"
-NUMERICAL = ("return [(f(a + h, b, c) - f(a - h, b, c)) / (2*h),\n"
-             "            (f(a, b + h, c) - f(a, b - h, c)) / (2*h),\n"
-             "            (f(a, b, c + h) - f(a, b, c - h)) / (2*h)]")
+GRADF = "return [-3*a**2 - 0.5*a**-0.5, 3*cos(3*b) + 2.5*b**1.5, 1/c**2]"
+NUMERICAL = ("numerical_grad = [(f(2 + h, 3, 4) - f(2, 3, 4)) / h,\n"
+             "                  (f(2, 3 + h, 4) - f(2, 3, 4)) / h,\n"
+             "                  (f(2, 3, 4 + h) - f(2, 3, 4)) / h]")
+NUMERICAL2 = ("numerical_grad2 = [(f(2 + h, 3, 4) - f(2 - h, 3, 4)) / (2*h),\n"
+              "                   (f(2, 3 + h, 4) - f(2, 3 - h, 4)) / (2*h),\n"
+              "                   (f(2, 3, 4 + h) - f(2, 3, 4 - h)) / (2*h)]")
 ZERO_GRAD = "  for p in n.parameters():\n    p.grad = 0.0\n"
 EVERY_EX1 = "d f e c a b".split()  # every node below L
 BELOW_N = "b x1w1x2w2 x1w1 x2w2 x1 w1 x2 w2".split()  # every node below n
@@ -69,6 +141,11 @@ def gradf(new: str) -> str:
 def numerical(new: str) -> str:
     assert NUMERICAL in EX3_SOLUTION
     return EX3_SOLUTION.replace(NUMERICAL, new)
+
+
+def numerical2(new: str) -> str:
+    assert NUMERICAL2 in EX3_SOLUTION
+    return EX3_SOLUTION.replace(NUMERICAL2, new)
 
 
 def follows(*names: str) -> dict:
@@ -183,67 +260,68 @@ CORPUS = [
     # tanh's derivative by a symmetric difference: close, and no answer; the ones below it follow
     ("ex2", EX2_RIGHT.replace("dn = do * (1 - o**2)", "dn = do * (math.tanh(n + 1e-6) - math.tanh(n - 1e-6)) / 2e-6"),
      1, {"n": "as a numerical estimate is", **follows(*BELOW_N)}),
-    # ---------------------------------------------------------------- Exercise 3: f's gradient, two ways
+    # ---------------------------------------------------------------- Exercise 3: f's gradient, by calculus and by estimates
     ("ex3", EX3_SOLUTION.replace("-3*a**2 - 0.5*a**-0.5", "-3*a*a - 1/(2*math.sqrt(a))"), 6, {}),
-    ("ex3", EX3_SOLUTION.replace("-3*a**2 - 0.5*a**-0.5", "-3*a**2 - 0.5*a**0.5"), 3, {"gradf": "power rule"}),
-    ("ex3", EX3_SOLUTION.replace("(f(a + h, b, c) - f(a - h, b, c)) / (2*h)", "(f(a + h, b, c) - f(a, b, c)) / h")
-     .replace("(f(a, b + h, c) - f(a, b - h, c)) / (2*h)", "(f(a, b + h, c) - f(a, b, c)) / h")
-     .replace("(f(a, b, c + h) - f(a, b, c - h)) / (2*h)", "(f(a, b, c + h) - f(a, b, c)) / h"), 3,
-     {"numerical_grad": "one-sided difference"}),
-    ("ex3", EX3_SOLUTION.replace("def numerical_grad(a, b, c):", "def numerical_grad(a, b, c, h=0.001):"), 3,
-     {"numerical_grad": "further off than a step"}),
-    ("ex3", gradf("return [-12.353553390593273, 10.25699027111255, 0.0625]"), 3, {"gradf": "hidden"}),
+    ("ex3", EX3_SOLUTION.replace("-3*a**2 - 0.5*a**-0.5", "-3*a**2 - 0.5*a**0.5"), 4, {"gradf": "power rule"}),
+    # right: the lecture's own cell imports sin and cos, and learners write cos(3*b)
+    ("ex3", gradf("return [-3*a**2 - 0.5*a**-0.5, 3*cos(3*b) + 2.5*b**1.5, 1/c**2]"), 6, {}),
+    ("ex3", gradf("return [-12.353553390593273, 10.25699027111255, 0.0625]"), 4, {"gradf": "hidden"}),
     # right, with math.pow and math.sqrt
     ("ex3", gradf("return [-3*math.pow(a, 2) - 0.5*math.pow(a, -0.5), 3*math.cos(3*b) + 2.5*math.pow(b, 1.5), "
                   "math.pow(c, -2)]"), 6, {}),
     ("ex3", gradf("return [-3*a**2 - 0.5/math.sqrt(a), 3*math.cos(3*b) + 2.5*math.sqrt(b)**3, 1.0/(c*c)]"), 6, {}),
     # right, in another order, as a tuple
-    ("ex3", gradf("return (-0.5*a**-0.5 - 3*a**2, 2.5*b**1.5 + 3*math.cos(3*b), c**-2)"), 6, {}),
+    ("ex3", gradf("return (-0.5*a**-0.5 - 3*a**2, 2.5*b**1.5 + 3*cos(3*b), c**-2)"), 6, {}),
     # right, term by term
-    ("ex3", gradf("dfda = -3*a**2 - 0.5*a**-0.5\n    dfdb = 3*math.cos(3*b) + 2.5*b**1.5\n    dfdc = 1/c**2\n"
+    ("ex3", gradf("dfda = -3*a**2 - 0.5*a**-0.5\n    dfdb = 3*cos(3*b) + 2.5*b**1.5\n    dfdc = 1/c**2\n"
                   "    return [dfda, dfdb, dfdc]"), 6, {}),
-    # right, the symmetric difference in a loop over the arguments
-    ("ex3", numerical("grads = []\n    for i in range(3):\n        up, down = [a, b, c], [a, b, c]\n"
-                      "        up[i] += h\n        down[i] -= h\n        grads.append((f(*up) - f(*down)) / (2*h))\n"
-                      "    return grads"), 6, {}),
-    # right: the symmetric difference with a step of its own, one the error of which is still tiny
-    ("ex3", EX3_SOLUTION.replace("def numerical_grad(a, b, c):", "def numerical_grad(a, b, c, h=1e-5):"), 6, {}),
     # the sign of d/dc (-1/c) flipped
-    ("ex3", gradf("return [-3*a**2 - 0.5*a**-0.5, 3*math.cos(3*b) + 2.5*b**1.5, -1/c**2]"), 3,
+    ("ex3", gradf("return [-3*a**2 - 0.5*a**-0.5, 3*cos(3*b) + 2.5*b**1.5, -1/c**2]"), 4,
      {"gradf": "wrong in df/dc; the other ones are right"}),
     # the chain rule's inner factor 3 of sin(3b) left out
-    ("ex3", gradf("return [-3*a**2 - 0.5*a**-0.5, math.cos(3*b) + 2.5*b**1.5, 1/c**2]"), 3,
+    ("ex3", gradf("return [-3*a**2 - 0.5*a**-0.5, cos(3*b) + 2.5*b**1.5, 1/c**2]"), 4,
      {"gradf": "df/db: the chain rule"}),
-    ("ex3", gradf("return [-3*a**2 - 0.5*a**-0.5, 3*math.cos(b) + 2.5*b**1.5, 1/c**2]"), 3,
+    ("ex3", gradf("return [-3*a**2 - 0.5*a**-0.5, 3*cos(b) + 2.5*b**1.5, 1/c**2]"), 4,
      {"gradf": "wrong in df/db; the other ones are right"}),
     # the power rule's exponent not lowered in b**2.5
-    ("ex3", gradf("return [-3*a**2 - 0.5*a**-0.5, 3*math.cos(3*b) + 2.5*b**2.5, 1/c**2]"), 3,
+    ("ex3", gradf("return [-3*a**2 - 0.5*a**-0.5, 3*cos(3*b) + 2.5*b**2.5, 1/c**2]"), 4,
      {"gradf": "df/db: the power rule"}),
-    # -a**3's sign lost, and 0.5*a**-0.5 added instead of subtracted
-    ("ex3", gradf("return [3*a**2 - 0.5*a**-0.5, 3*math.cos(3*b) + 2.5*b**1.5, 1/c**2]"), 3,
+    ("ex3", gradf("return [3*a**2 - 0.5*a**-0.5, 3*cos(3*b) + 2.5*b**1.5, 1/c**2]"), 4,
      {"gradf": "wrong in df/da; the other ones are right"}),
-    ("ex3", gradf("return [-3*a**2 + 0.5*a**-0.5, 3*math.cos(3*b) + 2.5*b**1.5, 1/c**2]"), 3,
-     {"gradf": "wrong in df/da; the other ones are right"}),
-    # two of them wrong
-    ("ex3", gradf("return [-3*a**2, 3*math.cos(3*b) + 2.5*b**1.5, 1/c]"), 3,
+    ("ex3", gradf("return [-3*a**2, 3*cos(3*b) + 2.5*b**1.5, 1/c]"), 4,
      {"gradf": "wrong in df/da, df/dc; the other one is right"}),
-    # the symmetric difference divided by h instead of 2h
-    ("ex3", numerical(NUMERICAL.replace("(2*h)", "h")), 3, {"numerical_grad": "divide by 2 * h"}),
-    # the notebook's h overwritten with a larger one
-    ("ex3", "h = 0.01\n" + EX3_SOLUTION, 3, {"numerical_grad": "further off than a step"}),
-    # only two of the three partial derivatives
-    ("ex3", numerical("return [(f(a + h, b, c) - f(a - h, b, c)) / (2*h),\n"
-                      "            (f(a, b + h, c) - f(a, b - h, c)) / (2*h)]"), 3, {"numerical_grad": None}),
-    # the analytic gradient answered with the numerical estimate
-    ("ex3", gradf("return numerical_grad(a, b, c)"), 3, {"gradf": "as a numerical estimate is"}),
-    # right: 1/(2*sqrt(a)) written with a power
-    ("ex3", EX3_SOLUTION.replace("-3*a**2 - 0.5*a**-0.5", "-3*a**2 - 1/(2*a**0.5)"), 6, {}),
-    # d/dc of -1/c taken as 1/c
-    ("ex3", gradf("return [-3*a**2 - 0.5*a**-0.5, 3*math.cos(3*b) + 2.5*b**1.5, 1/c]"), 3,
-     {"gradf": "wrong in df/dc; the other ones are right"}),
-    # the symmetric difference with a step of its own, too large for the notebook's tolerance
-    ("ex3", numerical(NUMERICAL.replace("h", "k")).replace("    return [(f(a + k", "    k = 0.0001\n    return [(f(a + k"),
-     3, {"numerical_grad": "further off than a step"}),
+    # the analytic gradient answered with an estimate
+    ("ex3", gradf("return [(f(a + 1e-6, b, c) - f(a - 1e-6, b, c)) / 2e-6, (f(a, b + 1e-6, c) - f(a, b - 1e-6, c)) "
+                  "/ 2e-6, (f(a, b, c + 1e-6) - f(a, b, c - 1e-6)) / 2e-6]"), 4, {"gradf": "as a numerical estimate is"}),
+    # right: the one-sided estimate backwards, (f(x) - f(x - h)) / h, is one-sided too
+    ("ex3", numerical(NUMERICAL.replace("f(2 + h, 3, 4) - f(2, 3, 4)", "f(2, 3, 4) - f(2 - h, 3, 4)")), 6, {}),
+    # right: a step of the learner's own, in a loop over the variables
+    ("ex3", numerical("h1 = 0.0001\nnumerical_grad = []\nfor i in range(3):\n    x = [2, 3, 4]\n    x[i] += h1\n"
+                      "    numerical_grad.append((f(*x) - f(2, 3, 4)) / h1)"), 6, {}),
+    # right: the estimates with a, b, c named, and h = 0.0001 for both
+    ("ex3", EX3_SOLUTION.replace("h = 0.000001", "h = 0.0001\na, b, c = 2, 3, 4")
+     .replace("f(2 + h, 3, 4)", "f(a + h, b, c)").replace("f(2 - h, 3, 4)", "f(a - h, b, c)"), 6, {}),
+    # the symmetric difference where the one-sided one is asked
+    ("ex3", numerical(NUMERICAL2.replace("numerical_grad2 = ", "numerical_grad = ")), 4,
+     {"numerical_grad": "is the symmetric difference"}),
+    # the one-sided difference where the symmetric one is asked
+    ("ex3", numerical2(NUMERICAL.replace("numerical_grad = ", "numerical_grad2 = ")), 4,
+     {"numerical_grad2": "is the one-sided difference"}),
+    # the symmetric difference divided by h
+    ("ex3", numerical2(NUMERICAL2.replace("(2*h)", "h")), 4, {"numerical_grad2": "divide by 2 * h"}),
+    # the estimates typed in from a printout: right at (2, 3, 4), not estimates of anything on the hidden run
+    ("ex3", numerical("numerical_grad = [-12.353559348809995, 10.256991666679482, 0.0624999843184264]"), 4,
+     {"numerical_grad": "not evaluated where a one-sided difference needs it"}),
+    # gradf's values where an estimate is asked
+    ("ex3", numerical("numerical_grad = gradf(2, 3, 4)"), 4, {"numerical_grad": "the exact derivative"}),
+    # one variable's estimate along another variable
+    ("ex3", numerical(NUMERICAL.replace("(f(2, 3, 4 + h) - f(2, 3, 4)) / h", "(f(2, 3 + h, 4) - f(2, 3, 4)) / h")), 4,
+     {"numerical_grad": "wrong in df/dc"}),
+    # the estimates left at the placeholder
+    ("ex3", numerical("numerical_grad = [0, 0, 0]").replace(NUMERICAL2, "numerical_grad2 = [0, 0, 0]"), 2,
+     {"numerical_grad": "never evaluated", "numerical_grad2": "never evaluated"}),
+    # the notebook's own print line raises after the answers: they are still graded
+    ("ex3", EX3_SOLUTION + "\nprint(yours)\n", 6, {}),
     # ---------------------------------------------------------------- Exercise 4: the Value class
     ("ex4", value_class(**{"self.grad += 1.0 * out.grad": "self.grad = self.grad + out.grad",
                            "other.grad += 1.0 * out.grad": "other.grad = out.grad + other.grad"}), 10, {}),
@@ -339,6 +417,93 @@ CORPUS = [
     # right: pow's derivative from its output
     ("ex4", value_class(**{"self.grad += other * (self.data ** (other - 1)) * out.grad":
                            "self.grad += other * out.data / self.data * out.grad"}), 10, {}),
+    # ---------------------------------------------------------------- Exercise 6: support for softmax
+    ("ex6", softmax_ops(COLAB_OPS), 10, {}),
+    # right: log's derivative from its input written 1 / self.data * out.grad
+    ("ex6", colab_ops("self.grad += out.grad / self.data", "self.grad += 1 / self.data * out.grad"), 10, {}),
+    # right: math's exp and log
+    ("ex6", colab_ops("exp(self.data)", "math.exp(self.data)").replace("log(self.data)", "math.log(self.data)"), 10, {}),
+    # right: a power with a Value exponent's data, and subtraction of its own
+    ("ex6", colab_ops("    def __neg__(self):", "    def __sub__(self, other):\n        return self + (-other)\n\n"
+                      "    def __neg__(self):"), 10, {}),
+    # right: -x as its own node
+    ("ex6", colab_ops("    def __neg__(self):\n        return self * -1",
+                      "    def __neg__(self):\n        out = Value(-self.data, (self,), 'neg')\n"
+                      "        def _backward():\n            self.grad += -1.0 * out.grad\n"
+                      "        out._backward = _backward\n        return out"), 10, {}),
+    # right: division through pow, as the lecture does
+    ("ex6", colab_ops("""    def __truediv__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data / other.data, (self, other), '/')
+        def _backward():
+            self.grad += (1 / other.data) * out.grad
+            other.grad += (-self.data / other.data**2) * out.grad
+        out._backward = _backward
+        return out""", "    def __truediv__(self, other):\n        return self * other**-1"), 10, {}),
+    # log overwrites its operand's gradient
+    ("ex6", colab_ops("self.grad += out.grad / self.data", "self.grad = out.grad / self.data"), 9,
+     {"log": "overwritten (=) instead of accumulated"}),
+    # log's derivative taken at its output
+    ("ex6", colab_ops("self.grad += out.grad / self.data", "self.grad += out.grad / out.data"), 6,
+     {"log": "not the output", "softmax": "failed above"}),
+    # exp without the upstream gradient
+    ("ex6", colab_ops("self.grad += out.data * out.grad", "self.grad += out.data"), 6,
+     {"exp": "upstream factor is missing", "softmax": "failed above"}),
+    # exp's derivative as its input
+    ("ex6", colab_ops("self.grad += out.data * out.grad", "self.grad += self.data * out.grad"), 6,
+     {"exp": "exp(x) itself", "softmax": "failed above"}),
+    # mul with the other Value instead of its data: a grad becomes a Value
+    ("ex6", colab_ops("self.grad += other.data * out.grad\n            other.grad += self.data * out.grad",
+                      "self.grad += other * out.grad\n            other.grad += self * out.grad"), 5,
+     {"mul": "other.data", "neg": "other.data", "softmax": "failed above"}),
+    # mul's factors swapped
+    ("ex6", colab_ops("self.grad += other.data * out.grad\n            other.grad += self.data * out.grad",
+                      "self.grad += self.data * out.grad\n            other.grad += other.data * out.grad"), 5,
+     {"mul": "the other factor's value", "neg": None, "softmax": "failed above"}),
+    # the divisor's gradient without its minus sign
+    ("ex6", colab_ops("(-self.data / other.data**2)", "(self.data / other.data**2)"), 6,
+     {"div": "its sign is minus", "softmax": "failed above"}),
+    # the power rule's exponent not lowered
+    ("ex6", colab_ops("k * self.data**(k - 1)", "k * self.data**k"), 9, {"pow": "power rule"}),
+    # no __radd__: sum() cannot start
+    ("ex6", colab_ops("    def __radd__(self, other):\n        return self + other\n", ""), 6,
+     {"radd": "TypeError", "softmax": "failed above"}),
+    # no log yet
+    ("ex6", colab_ops("    def log(self):", "    def log_(self):"), 6,
+     {"log": "AttributeError", "softmax": "failed above"}),
+    # the starter class untouched
+    ("ex6", softmax_ops(""), 0, {n: "none of the softmax's ops yet" for n in ("exp", "log", "div", "neg", "radd",
+                                                                             "mul", "pow", "softmax")}),
+    # the division's own node forgets its children: nothing flows back through it
+    ("ex6", colab_ops("out = Value(self.data / other.data, (self, other), '/')",
+                      "out = Value(self.data / other.data)"), 6, {"div": "_prev does not lead back",
+                                                                   "softmax": "failed above"}),
+    # exp's gradient through math.exp of the gradient
+    ("ex6", colab_ops("self.grad += out.data * out.grad", "self.grad += exp(out.grad)"), 6,
+     {"exp": None, "softmax": "failed above"}),
+    # neg as a subtraction from zero, with __rsub__
+    ("ex6", colab_ops("    def __neg__(self):\n        return self * -1",
+                      "    def __neg__(self):\n        return 0 - self\n\n    def __rsub__(self, other):\n"
+                      "        return Value(other) + self * -1"), 10, {}),
+    # pow's operand wrapped: a Value exponent, as some learners write
+    ("ex6", colab_ops("    def __pow__(self, k):", "    def __pow__(self, k):\n        k = k.data if isinstance(k, Value) else k"), 10, {}),
+    # log's derivative as log itself
+    ("ex6", colab_ops("self.grad += out.grad / self.data", "self.grad += log(self.data) * out.grad"), 6,
+     {"log": "not log(x)", "softmax": "failed above"}),
+    # neg with +1
+    ("ex6", colab_ops("    def __neg__(self):\n        return self * -1",
+                      "    def __neg__(self):\n        out = Value(-self.data, (self,), 'neg')\n"
+                      "        def _backward():\n            self.grad += out.grad\n"
+                      "        out._backward = _backward\n        return out"), 6,
+     {"neg": "sign flipped", "softmax": "failed above"}),
+    # the learner's whole class in the lecture's four-space style with tanh too: an extra op costs nothing
+    ("ex6", softmax_ops(COLAB_OPS + "\n    def tanh(self):\n        t = (exp(2*self.data) - 1) / (exp(2*self.data) + 1)\n"
+                        "        out = Value(t, (self,), 'tanh')\n        def _backward():\n"
+                        "            self.grad += (1 - t**2) * out.grad\n        out._backward = _backward\n"
+                        "        return out\n"), 10, {}),
+    # the softmax's division with the numerator's grad overwritten
+    ("ex6", colab_ops("self.grad += (1 / other.data) * out.grad", "self.grad = (1 / other.data) * out.grad"), 9,
+     {"div": "overwritten"}),
     # ---------------------------------------------------------------- Exercise 5: train the MLP
     ("ex5", training_loop("p.data += -0.1 * p.grad", "p.data -= 0.05 * p.grad"), 8, {}),
     ("ex5", training_loop(ZERO_GRAD, ""), 4, {"step2": "zero_grad", "step3": "zero_grad"}),
@@ -351,10 +516,9 @@ CORPUS = [
                           "loss = sum(((yout - ygt)**2 for ygt, yout in zip(ys, ypred)), Value(0.0))"), 8, {}),
     ("ex5", training_loop("p.data += -0.1 * p.grad", "p.data = p.data - 0.1 * p.grad"), 8, {}),
     ("ex5", training_loop("  loss.backward()\n", "  loss.grad = 1.0\n  loss.backward()\n"), 8, {}),
-    # ygt - yout: the lecture's Value has no __rsub__, so a float minus a Value stops the loop
+    # right: ygt - yout, a float minus a Value (the provided Value has __rsub__)
     ("ex5", training_loop("loss = sum((yout - ygt)**2 for ygt, yout in zip(ys, ypred))",
-                          "loss = sum([(ygt - yout)**2 for ygt, yout in zip(ys, ypred)])"), 0,
-     {k: "TypeError" for k in ("step1", "step2", "step3", "update")}),
+                          "loss = sum([(ygt - yout)**2 for ygt, yout in zip(ys, ypred)])"), 8, {}),
     # only the first layer's gradients zeroed
     ("ex5", training_loop(ZERO_GRAD, "  for p in n.layers[0].parameters():\n    p.grad = 0.0\n"), 4,
      {"step2": None, "step3": None}),

@@ -16,7 +16,7 @@ from autograder.sandbox import Limits
 RELEASE = ROOT / "exercises" / "micrograd" / "micrograd.ipynb"
 # Each exercise is graded on its own, in runs of its own: the k-th answer to every exercise is graded in one
 # notebook, so the whole corpus takes as many grades as its longest exercise has answers.
-BY_EXERCISE = {ex: [entry for entry in CORPUS if entry[0] == ex] for ex in ("ex1", "ex2", "ex3", "ex4", "ex5")}
+BY_EXERCISE = {ex: [entry for entry in CORPUS if entry[0] == ex] for ex in ("ex1", "ex2", "ex3", "ex4", "ex5", "ex6")}
 ROWS = max(len(answers) for answers in BY_EXERCISE.values())
 
 
@@ -81,7 +81,7 @@ def test_each_answer_gets_its_verdict_and_hint(grader, tmp_path, row):
 
 
 def test_check_gives_the_solutions_full_marks_and_the_stubs_zero():
-    for notebook, expected in ((SOLUTION, "41/41"), (RELEASE, "0/41")):
+    for notebook, expected in ((SOLUTION, "51/51"), (RELEASE, "0/51")):
         run = subprocess.run([sys.executable, "-m", "autograder", "check", str(notebook)], capture_output=True,
                              text=True, timeout=300)  # fmt: skip
         assert re.search(rf"\b{expected}\b", run.stdout), run.stdout + run.stderr
@@ -155,12 +155,14 @@ def test_the_solutions_run_in_a_kernel_and_every_check_cell_gives_full_marks(tmp
             scores[cell.metadata["nbgrader"]["grade_id"]] = (score, max_score)
             assert any("text/html" in o.get("data", {}) for o in cell.outputs)
     assert scores == {"ex1_check": (7, 7), "ex2_check": (10, 10), "ex3_check": (6, 6), "ex4_check": (10, 10),
-                      "ex5_check": (8, 8)}  # fmt: skip
+                      "ex5_check": (8, 8), "ex6_check": (10, 10)}  # fmt: skip
 
 
-# Exercise 1 right, Exercise 2's upstream factor left out, Exercise 3's power rule, Exercise 4's add overwritten,
-# Exercise 5's zero_grad forgotten.
-@pytest.mark.parametrize("ex, k", [("ex1", 0), ("ex2", 4), ("ex3", 1), ("ex4", 1), ("ex5", 1)])
+# Exercise 1 right, Exercise 2's upstream factor left out, Exercise 3's power rule and its one-sided estimate
+# written symmetric (judged from where the setup's record_calls saw f evaluated), Exercise 4's add overwritten,
+# Exercise 5's zero_grad forgotten, Exercise 6's log overwritten.
+@pytest.mark.parametrize("ex, k", [("ex1", 0), ("ex2", 4), ("ex3", 1), ("ex3", 18), ("ex4", 1), ("ex5", 1),
+                                   ("ex6", 6)])
 def test_the_notebooks_check_gives_what_the_grade_gives_on_the_values_the_student_sees(ex, k):
     # The same harness, comparisons and hints as a graded run, on the kernel's own namespace (public values only;
     # none of these answers differs on the hidden ones). Exercise 5's loop runs 20 steps in the notebook and is
@@ -190,7 +192,7 @@ def test_the_notebooks_check_gives_what_the_grade_gives_on_the_values_the_studen
 def test_one_course_grades_both_assignments_and_the_course_not_the_notebook_decides_which(tmp_path):
     # A class graded with the real nbgrader commands into one gradebook. Mallory hands in, in the backprop_ninja
     # slot, the perfect micrograd notebook: its metadata says micrograd, but the course's release is
-    # backprop_ninja, so it is graded as that (and scores nothing), never as micrograd's 41 points in
+    # backprop_ninja, so it is graded as that (and scores nothing), never as micrograd's 51 points in
     # backprop_ninja's grade cells. And the reverse in the micrograd slot.
     import shutil
 
@@ -216,14 +218,14 @@ def test_one_course_grades_both_assignments_and_the_course_not_the_notebook_deci
         scores = {(s.student.id, a): s.score for a in ("micrograd", "backprop_ninja")
                   for s in gb.find_assignment(a).submissions}  # fmt: skip
         cells = {c.name: c.max_score for c in gb.find_notebook("micrograd", "micrograd").grade_cells}
-    assert scores == {("bob", "micrograd"): 24, ("mallory", "backprop_ninja"): 0, ("mallory", "micrograd"): 0}
-    assert cells == {"ex1_check": 7, "ex2_check": 10, "ex3_check": 6, "ex4_check": 10, "ex5_check": 8}
+    assert scores == {("bob", "micrograd"): 30, ("mallory", "backprop_ninja"): 0, ("mallory", "micrograd"): 0}
+    assert cells == {"ex1_check": 7, "ex2_check": 10, "ex3_check": 6, "ex4_check": 10, "ex5_check": 8, "ex6_check": 10}
     report = (course / "reports" / "micrograd" / "report.csv").read_text().splitlines()
-    assert report[0].startswith("student,score,max_score,ex1,ex2,ex3,ex4,ex5,status")
+    assert report[0].startswith("student,score,max_score,ex1,ex2,ex3,ex4,ex5,ex6,status")
     bob = json.loads((course / "results" / "micrograd" / "bob.json").read_text())
-    assert bob["graded_as"] == "micrograd" and bob["max_score"] == 41
+    assert bob["graded_as"] == "micrograd" and bob["max_score"] == 51
     page = (course / "feedback" / "bob" / "micrograd" / "micrograd.html").read_text()
-    assert "Score: 24/41" in page and "tanh&#x27;s derivative is 1 - o**2" in page
+    assert "Score: 30/51" in page and "tanh&#x27;s derivative is 1 - o**2" in page
     # What bob sees of it in a browser: the root cause open, what follows from it folded, no d-prefixed names.
     from test_browser import ARTIFACTS, CHROMIUM, browser_page
 
@@ -246,14 +248,14 @@ def test_one_course_grades_both_assignments_and_the_course_not_the_notebook_deci
         assert rows_on_screen("ex2") == ["n"] and "tanh's derivative is 1 - o**2" in section("ex2").inner_text()
         assert section("ex4").locator("p.lead").inner_text() == "2 checks fail, each a mistake of its own: add, graphs."
         assert rows_on_screen("ex5") == ["step2", "step3"]
-        assert "dstep2" not in browser.inner_text("body") and "24/41" in browser.inner_text("body")
+        assert "dstep2" not in browser.inner_text("body") and "30/51" in browser.inner_text("body")
 
 
 def test_torchs_autograd_in_an_answer_scores_nothing(grader, tmp_path):
     # The lecture's .grad and .backward() are the Value class's here and are never flagged; torch's autograd is
     # refused in the run and the exercise scores 0, with the line that asked for it.
     answer = "import torch\n\n\n" + EX3_SOLUTION.replace(
-        "    return [-3*a**2 - 0.5*a**-0.5, 3*math.cos(3*b) + 2.5*b**1.5, 1/c**2]\n",
+        "    return [-3*a**2 - 0.5*a**-0.5, 3*cos(3*b) + 2.5*b**1.5, 1/c**2]\n",
         "    x = torch.tensor([a, b, c], dtype=torch.float64, requires_grad=True)\n"
         "    out = -x[0]**3 + torch.sin(3*x[1]) - 1.0/x[2] + x[1]**2.5 - x[0]**0.5\n"
         "    out.backward()\n"

@@ -123,4 +123,4 @@ def test_the_wheel_ships_the_second_assignment_too(fresh_venv):
     notebook.write_text(json.dumps(nb))
     graded = run(venv, "backprop-ninja", "check", notebook.name, cwd=folder)
     assert graded.returncode == 0, graded.stdout[-2000:] + graded.stderr
-    assert "Score: 41/41" in graded.stdout
+    assert "Score: 51/51" in graded.stdout

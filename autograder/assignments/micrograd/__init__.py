@@ -9,7 +9,7 @@ from ...checks import Check, Exercise
 # Every answer here is Python numbers, computed in float64: right answers written in another order differ by a
 # few units in the 16th digit (1e-16 of the value, or of its terms where they cancel), mistakes by far more. Tighter than a float32 tolerance on purpose: a
 # numerical estimate (a difference quotient with h = 1e-6) is off by about 1e-9 of the value and is no answer to
-# "write the derivative"; Exercise 3's estimate has a tolerance of its own, from its step.
+# "write the derivative"; Exercise 3's estimates have tolerances of their own, from their step.
 RTOL, ATOL = 1e-12, 1e-14
 # The values the student sees are the lecture's own; this seed draws Exercise 4's op cases and graphs for them.
 PUBLIC_SEED = 2147483647
@@ -37,9 +37,9 @@ EXERCISES = (
     ),
     Exercise(
         "ex3",
-        "Exercise 3: a derivative two ways",
-        # numerical_grad's tolerance follows from its step h at each point (grading.numerical_tolerance).
-        _numbers("gradf numerical_grad", 3, called=True),
+        "Exercise 3: a derivative, by calculus and by estimates",
+        # The estimates are held to the estimate of their kind at the learner's own step h (grading.estimates).
+        _numbers("gradf numerical_grad numerical_grad2", 2, called=True),
     ),
     Exercise(
         "ex4",
@@ -53,6 +53,12 @@ EXERCISES = (
         _numbers("step1 step2 step3 update", 2, called=True),
         steps=3,
     ),
+    Exercise(
+        "ex6",
+        "Exercise 6: support for softmax",
+        # Each op the softmax and its loss use, alone; then the notebook's loss through the learner's whole class.
+        _numbers("exp log div neg radd mul pow", 1, called=True) + _numbers("softmax", 3, called=True),
+    ),
 )
 ASSIGNMENT = Assignment(
     id="micrograd",
@@ -63,8 +69,9 @@ ASSIGNMENT = Assignment(
     run_module="autograder.assignments.micrograd.run",
     selfcheck_module="autograder.assignments.micrograd.selfcheck",
     release="autograder.assignments.micrograd:micrograd.ipynb",
+    lecture_notebook="autograder.assignments.micrograd.lecture_notebook",
     note=("exact: False alone is not a mistake: a right answer computed in another order can differ from autograd's "
           f"in the last digits. A check passes when every number is within a relative {RTOL:g} of autograd's, "
-          "computed in float64 (Exercise 3's estimate: within what its step h allows), on the values you see and on "
-          "hidden ones."),
+          "computed in float64 (Exercise 3's estimates: within rounding of the estimate of their kind at your step h), "
+          "on the values you see and on hidden ones."),
 )

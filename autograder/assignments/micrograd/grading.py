@@ -13,8 +13,11 @@ from ...compare import Comparison, compare
 from ...results import HIDDEN_FAILURE
 from . import PUBLIC_SEED, lecture
 
-OP_CASES = 4  # cases per op in Exercise 4
+OP_CASES = 4  # cases per op in Exercises 4 and 6
 GRAPHS = 4  # random expression graphs in Exercise 4, beside the lecture's neuron
+SOFTMAX_ROWS = 3  # rows of hidden logits in Exercise 6 (the public run has the notebook's own row)
+ESTIMATE_KIND = {"numerical_grad": "one-sided", "numerical_grad2": "symmetric"}
+EPS = float(np.finfo(np.float64).eps)
 
 
 @dataclass
@@ -24,7 +27,6 @@ class Problem:
     seed: int
     inputs: dict = field(default_factory=dict)  # exercise id -> {name: array}
     truth: dict = field(default_factory=dict)  # exercise id -> {check name: array}
-    numerical_tolerance: np.ndarray | None = None  # Exercise 3's estimate: how far its step lets it be, per variable
     partials: dict = field(default_factory=dict)  # Exercises 1-2: (consumer, input) -> local derivative
     values: dict = field(default_factory=dict)  # Exercises 1-2: every node's value
 
@@ -46,9 +48,10 @@ def make_problem(seed: int, public: bool) -> Problem:
     point = lecture.POINT if public else (rng.uniform(0.5, 3), rng.uniform(0.5, 3), rng.uniform(1, 5))
     problem.inputs["ex3"] = {"point": np.array(point, dtype=np.float64)}
     gradient = _gradient_of_f(point)
-    problem.truth["ex3"] = {"gradf": gradient, "numerical_grad": gradient}
-    problem.numerical_tolerance = numerical_tolerance(point)
+    # The estimates' own truth is the estimate of their kind at the steps the run took (estimate_comparison).
+    problem.truth["ex3"] = {"gradf": gradient, "numerical_grad": gradient, "numerical_grad2": gradient}
     problem.inputs["ex4"], problem.truth["ex4"] = _value_class_problem(rng)
+    problem.inputs["ex6"], problem.truth["ex6"] = _softmax_problem(rng, public)
     xs = lecture.XS if public else [[rng.uniform(-2, 2) for _ in range(3)] for _ in range(4)]
     ys = lecture.YS if public else [rng.choice((-1.0, 1.0)) for _ in range(4)]
     problem.inputs["ex5"] = {"xs": np.array(xs, dtype=np.float64), "ys": np.array(ys, dtype=np.float64),
@@ -81,57 +84,161 @@ def _gradient_of_f(point: tuple) -> np.ndarray:
     return np.array([float(g) for g in torch.autograd.grad(out, (a, b, c))])
 
 
-def numerical_tolerance(point: tuple, h: float = lecture.H) -> np.ndarray:
-    """How far a symmetric difference with step h may be from the true gradient, per variable: its truncation
-    error h²/6·|f'''| plus the rounding of f's two values (as large as its terms) divided by 2h, each with a margin of 4. A one-sided
-    difference is off by h/2·|f''|, hundreds of times more for a and b at every point drawn."""
-    x = torch.tensor(point, dtype=torch.float64, requires_grad=True)
-
-    def f(v):
-        a, b, c = v
-        return -a**3 + torch.sin(3*b) - 1.0/c + b**2.5 - a**0.5
-
-    third = []
-    for i in range(3):
-        g = torch.autograd.grad(f(x), x, create_graph=True)[0][i]
-        g2 = torch.autograd.grad(g, x, create_graph=True)[0][i]
-        third.append(abs(float(torch.autograd.grad(g2, x)[0][i])))
-    a, b, c = point
-    scale = abs(a**3) + 1.0 + abs(1.0/c) + abs(b**2.5) + abs(a**0.5)  # f's terms: its rounding is theirs
-    eps = float(np.finfo(np.float64).eps)
-    return 4 * (h**2 / 6 * np.array(third) + 2 * eps * scale / (2 * h))
+# Each op a case can put through the learner's class: on torch tensors here, on Values in the run (run.py).
+OPS = {
+    "add": lambda x, y: x + y, "mul": lambda x, y: x * y, "div": lambda x, y: x / y,
+    "pow": lambda x, p: x ** p, "radd": lambda x, c: c + x, "neg": lambda x: -x,
+    "tanh": torch.tanh, "exp": torch.exp, "log": torch.log,
+}  # fmt: skip
 
 
-def _value_class_problem(rng: random.Random) -> tuple[dict, dict]:
-    """Exercise 4's op cases (each op alone, with a gradient already in its operands and out.grad not 1) and its
-    expression graphs (the lecture's neuron, then random ones), and autograd's gradients for each."""
+def op_cases(rng: random.Random, names: tuple) -> tuple[dict, dict]:
+    """Each op's cases (its operands, a gradient already in them, and an out.grad that is not 1) as rows
+    [a, b, prior a, prior b, out.grad] for ops on two Values, [a, constant, prior, out.grad] for pow and radd,
+    [a, prior, out.grad] for the rest; and autograd's gradients of the operands after the op's backward pass."""
     def nonzero():
         return round(rng.uniform(0.5, 2.0) * rng.choice((-1, 1)), 3)
 
-    inputs, truth = {}, {}
-    for name in ("add", "mul"):
-        rows = np.array([[nonzero() for _ in range(5)] for _ in range(OP_CASES)])
-        inputs[name] = rows
-        grads = []
-        for a, b, ra, rb, g in rows:
-            x, y = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (a, b))
-            out = x + y if name == "add" else x * y
-            gx, gy = torch.autograd.grad(out, (x, y), torch.tensor(g, dtype=torch.float64))
-            grads += [ra + float(gx), rb + float(gy)]
-        truth[name] = np.array(grads)
     powers = (2, 3, -1, 0.5)
-    rows = np.array([[abs(nonzero()), powers[k % len(powers)], nonzero(), nonzero()] for k in range(OP_CASES)])
-    inputs["pow"] = rows
-    truth["pow"] = np.array([ra + p * a ** (p - 1) * g for a, p, ra, g in rows])
-    for name, derivative in (("tanh", lambda a: 1 - np.tanh(a) ** 2), ("exp", np.exp)):
-        rows = np.array([[nonzero(), nonzero(), nonzero()] for _ in range(OP_CASES)])
-        inputs[name] = rows
-        truth[name] = np.array([ra + float(derivative(a)) * g for a, ra, g in rows])
+    inputs, truth = {}, {}
+    for name in names:
+        rows = []
+        for k in range(OP_CASES):
+            if name in ("add", "mul", "div"):
+                rows.append([nonzero() for _ in range(5)])
+            elif name == "pow":
+                rows.append([abs(nonzero()), powers[k % len(powers)], nonzero(), nonzero()])
+            elif name == "radd":
+                rows.append([nonzero(), k, nonzero(), nonzero()])  # 0 + x first: what sum() does
+            else:
+                rows.append([abs(nonzero()) if name == "log" else nonzero(), nonzero(), nonzero()])
+        grads = []
+        for row in rows:
+            binary, constant = name in ("add", "mul", "div"), name in ("pow", "radd")
+            operands = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in row[:2 if binary else 1]]
+            out = OPS[name](*operands, *([row[1]] if constant else []))
+            got = torch.autograd.grad(out, operands, torch.tensor(row[-1], dtype=torch.float64))
+            priors = row[2:4] if binary else [row[-2]]
+            grads += [prior + float(g) for prior, g in zip(priors, got)]
+        inputs[name], truth[name] = np.array(rows, dtype=np.float64), np.array(grads)
+    return inputs, truth
+
+
+@dataclass
+class Estimate:
+    """What Exercise 3's estimate `name` is held to: for each variable, the steps h at which the run evaluated f
+    around the lecture's point, the one-sided and the symmetric difference at each, and which of them the
+    student's number is (within the rounding of f's values divided by h)."""
+
+    name: str
+    mine: np.ndarray | None
+    gradient: np.ndarray  # the true gradient at the run's point
+    one_sided: list  # per variable: {h: estimate}, h < 0 for (f(x) - f(x - |h|)) / |h|
+    symmetric: list  # per variable: {h > 0: estimate}
+    rounding: np.ndarray  # per variable, times 1/|h|: how far f's rounding moves a difference quotient
+
+    def candidates(self, kind: str, i: int) -> dict:
+        return (self.one_sided if kind == "one-sided" else self.symmetric)[i]
+
+    def tolerance(self, h: float, value: float) -> float:
+        # f's values round at eps of its terms (divided by h), and a step written as x + h is h only to eps of x
+        return 8 * EPS * float(self.rounding.max()) / abs(h) + 8 * EPS * abs(value) * 4.0 / abs(h) + 1e-12 * abs(value)
+
+    def matching(self, kind: str, i: int) -> float | None:
+        """The step h whose estimate of `kind` the student's number for variable i is, else None."""
+        if self.mine is None or self.mine.shape != (3,):
+            return None
+        for h, value in self.candidates(kind, i).items():
+            if abs(self.mine[i] - value) <= self.tolerance(h, value):
+                return h
+        return None
+
+    @property
+    def kind(self) -> str:
+        return ESTIMATE_KIND[self.name]
+
+    @property
+    def missing(self) -> str:
+        """The variables along which the run never evaluated f where an estimate of this kind needs it."""
+        return ", ".join("abc"[i] for i in range(3) if not self.candidates(self.kind, i))
+
+    @property
+    def expected(self) -> tuple[np.ndarray, np.ndarray]:
+        """(truth, atol) per variable: the estimate of its kind nearest the student's number (at the step it
+        took), or, where f was never evaluated for that, the true gradient (and the comparison fails: missing)."""
+        truth, atol = self.gradient.copy(), np.zeros(3)
+        for i in range(3):
+            options = self.candidates(self.kind, i)
+            if not options:
+                continue
+            mine = self.mine[i] if self.mine is not None and self.mine.shape == (3,) else self.gradient[i]
+            h = min(options, key=lambda h: abs(options[h] - mine))
+            truth[i], atol[i] = options[h], self.tolerance(h, options[h])
+        return truth, atol
+
+
+def estimate(name: str, arrays: dict, problem: Problem) -> Estimate:
+    """Exercise 3's estimate `name` of a run: every step it evaluated f at, around the lecture's point along one
+    variable, and the difference quotients of each kind there, with the run's own f (run.moved_f)."""
+    from .run import moved_f  # plain Python: the grader computes f's values exactly as the run did
+
+    point = problem.inputs["ex3"]["point"]
+    f = moved_f(point)
+    calls = arrays.get("f_calls")
+    calls = calls.reshape(-1, 3) if isinstance(calls, np.ndarray) and calls.size % 3 == 0 else np.zeros((0, 3))
+    base = np.array(lecture.POINT)
+    at_base = bool(len(calls)) and bool((calls == base).all(axis=1).any())
+    one_sided, symmetric = [], []
+    for i in range(3):
+        others = np.delete(np.arange(3), i)
+        along = calls[(calls[:, others] == base[others]).all(axis=1) & (calls[:, i] != base[i])]
+        steps = sorted({float(x) - base[i] for x in along[:, i]}, key=abs)[:50]
+
+        def at(h):
+            x = list(lecture.POINT)
+            x[i] = lecture.POINT[i] + h
+            return f(*x)
+
+        f0 = f(*lecture.POINT)
+        one_sided.append({h: (at(h) - f0) / h for h in steps} if at_base else {})
+        # x + h and x - h round apart (the floats below x are closer together): a pair is -h within 1e-6 of h
+        pairs = {h: next((g for g in steps if abs(g + h) <= 1e-6 * h), None) for h in steps if h > 0}
+        symmetric.append({h: (at(h) - at(g)) / (h - g) for h, g in pairs.items() if g is not None})
+    a, b, c = (float(x) for x in point)
+    rounding = np.full(3, abs(a**3) + 1.0 + abs(1.0 / c) + abs(b**2.5) + abs(a**0.5))  # f's terms
+    mine = arrays.get(name)
+    mine = mine.astype(np.float64) if isinstance(mine, np.ndarray) else None
+    return Estimate(name, mine, problem.truth["ex3"]["gradf"], one_sided, symmetric, rounding)
+
+
+def _value_class_problem(rng: random.Random) -> tuple[dict, dict]:
+    """Exercise 4's op cases and its expression graphs (the lecture's neuron, then random ones), and autograd's
+    gradients for each."""
+    inputs, truth = op_cases(rng, ("add", "mul", "pow", "tanh", "exp"))
     graphs = [_neuron_graph()] + [lecture.random_graph(rng, leaves=3, ops=6 + k) for k in range(GRAPHS)]
     inputs["graphs"] = np.array([row for rows in graphs for row in rows], dtype=np.float64)
     inputs["graph_sizes"] = np.array([len(rows) for rows in graphs], dtype=np.int64)
     inputs["graph_data"], inputs["graph_locals"] = map(np.concatenate, zip(*map(local_derivatives, graphs)))
     truth["graphs"] = truth["backward"] = np.concatenate([graph_gradients(rows) for rows in graphs])
+    return inputs, truth
+
+
+def _softmax_problem(rng: random.Random, public: bool) -> tuple[dict, dict]:
+    """Exercise 6's op cases, and the notebook's softmax loss: at its own logits and label on the public run, at
+    hidden ones otherwise; autograd's gradients of the logits."""
+    inputs, truth = op_cases(rng, ("exp", "log", "div", "neg", "radd", "mul", "pow"))
+    if public:
+        logits, labels = [lecture.SOFTMAX_LOGITS], [lecture.SOFTMAX_LABEL]
+    else:
+        logits = [[round(rng.uniform(-3, 3), 3) for _ in range(4)] for _ in range(SOFTMAX_ROWS)]
+        labels = [rng.randrange(4) for _ in range(SOFTMAX_ROWS)]
+    inputs["logits"] = np.array(logits, dtype=np.float64)
+    inputs["labels"] = np.array(labels, dtype=np.int64)
+    grads = []
+    for row, label in zip(logits, labels):
+        nodes = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in row]
+        grads += [float(g) for g in torch.autograd.grad(lecture.nll_loss(nodes, label), nodes)]
+    truth["softmax"] = np.array(grads)
     return inputs, truth
 
 
@@ -220,6 +327,8 @@ class MicrogradGrading(Grading):
     def value_names(self, ex: Exercise) -> set[str]:
         if ex.id == "ex5":
             return {f"{kind}{k}" for kind in ("step", "params") for k in range(1, ex.steps + 2)}
+        if ex.id == "ex3":  # and where f was evaluated, and the learner's h (the estimates are judged from them)
+            return super().value_names(ex) | {"f_calls", "h"}
         return super().value_names(ex)
 
     def comparisons(self, ex: Exercise, runs: dict, problems: dict) -> tuple[dict, object]:
@@ -229,12 +338,17 @@ class MicrogradGrading(Grading):
         for check in ex.checks:
             comparisons[check.name] = {}
             for label, run in runs.items():
-                truth = problems[label].truth[ex.id][check.name]
-                held = check  # numerical_grad: its own tolerance, from its step at this point
-                if check.name == "numerical_grad":
-                    held = replace(check, rtol=0.0, atol=problems[label].numerical_tolerance)
-                comparisons[check.name][label] = compare(held, run.result["values"].get(check.variable),
-                                                         run.arrays.get(check.variable), truth, truth)  # fmt: skip
+                truth, held = problems[label].truth[ex.id][check.name], check
+                if check.name in ESTIMATE_KIND:  # the estimate of its kind at the run's steps, within rounding
+                    est = estimate(check.name, run.arrays, problems[label])
+                    truth, atol = est.expected
+                    held = replace(check, rtol=0.0, atol=atol)
+                comparison = compare(held, run.result["values"].get(check.variable), run.arrays.get(check.variable),
+                                     truth, truth)  # fmt: skip
+                if check.name in ESTIMATE_KIND and comparison.assigned and (missing := est.missing):
+                    comparison = replace(comparison, problem=f"{check.variable} is not a {est.kind} difference "
+                                         f"along {missing}: your code never evaluates f where one needs it")
+                comparisons[check.name][label] = comparison
         return comparisons, None
 
     def diagnose(self, ex: Exercise, cell, checks: list, runs: dict, problems: dict, context, credit: str) -> str:
@@ -244,7 +358,8 @@ class MicrogradGrading(Grading):
         return ""
 
     def finish(self, ex: Exercise, result, runs: dict, problems: dict, context, root: str):
-        result.localised = ex.step_by_step  # Exercises 1-2; in 3-5 each failing check is a mistake of its own
+        result.localised = ex.step_by_step  # Exercises 1-2; in 3-6 each failing check is a mistake of its own
+        result.notes += lecture_notes(ex, runs[PUBLIC], problems[PUBLIC])
         for check in result.checks:
             if check.message == HIDDEN_FAILURE:  # the engine's words are for tensors and sizes
                 check.message = "right at the values you see, wrong at others: a number worked out, not an expression?"
@@ -271,6 +386,36 @@ class MicrogradGrading(Grading):
                                                          truth, truth)  # fmt: skip
             comparisons["update"][label] = _update_comparison(ex.checks[-1], values, arrays, ex.steps)
         return comparisons
+
+
+# The exercise notebook's own check: each number within 1e-5 of its expected answer, at its own values.
+LECTURE_CHECK = 1e-5
+
+
+def lecture_notes(ex: Exercise, public, problem: Problem) -> list[str]:
+    """What the lecture's exercise notebook would have printed for the same answers (its OK / WRONG! per number,
+    at the values it shows), beside our verdicts; and, when both estimates hold, how far each is from the true
+    gradient (for the same h the symmetric one is better, as the notebook asks the learner to confirm)."""
+    if ex.id not in ("ex3", "ex6"):
+        return []
+    checks = ("gradf", *ESTIMATE_KIND) if ex.id == "ex3" else ("softmax",)
+    said = []
+    for name in checks:
+        mine, truth = public.arrays.get(name), problem.truth[ex.id][name]
+        if public.result["values"].get(name, {}).get("kind") != "tensor" or mine.shape != truth.shape:
+            continue
+        words = ["OK" if abs(m - t) < LECTURE_CHECK else "WRONG!" for m, t in zip(mine, truth)]
+        said.append(f"{'logits grads' if name == 'softmax' else name} {' '.join(words)}")
+    notes = [f"The lecture notebook's own checks would say: {'; '.join(said)}."] if said else []
+    if ex.id == "ex3":
+        one, two = (estimate(name, public.arrays, problem) for name in ESTIMATE_KIND)
+        if one.mine is not None and two.mine is not None and one.mine.shape == two.mine.shape == (3,):
+            errors = [float(np.abs(e.mine - e.gradient).max()) for e in (one, two)]
+            steps = [{e.matching(e.kind, i) for i in range(3)} for e in (one, two)]
+            if steps[0] == steps[1] and None not in steps[0]:
+                notes.append(f"With the same h, the one-sided estimate is off by {errors[0]:.1g} and the symmetric one "
+                             f"by {errors[1]:.1g}" + (": the symmetric one is better." if errors[1] < errors[0] else "."))
+    return notes
 
 
 def _update_comparison(check, values: dict, arrays: dict, steps: int) -> Comparison:

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from . import ATOL, RTOL, lecture
-from .grading import mlp_gradients
+from .grading import ESTIMATE_KIND, estimate, mlp_gradients
 
 NUMERICAL_ESTIMATE = ("close to autograd's but not equal to it, as a numerical estimate is: write the derivative "
                       "as an expression of the values (it must hold at other values too)")
@@ -37,8 +37,9 @@ def diagnose(ex, checks: list, public, problem):
         _graph_hints(ex, by_name, student, problem)
     elif ex.id == "ex3":
         _derivative_hints(by_name, student, problem)
-    elif ex.id == "ex4":
-        _value_class_hints(by_name, student, problem)
+        _estimate_hints(by_name, public, problem)
+    elif ex.id in ("ex4", "ex6"):
+        _value_class_hints(ex, by_name, student, problem)
     elif ex.id == "ex5":
         _training_hints(by_name, student, arrays, problem)
 
@@ -113,34 +114,54 @@ def _derivative_hints(by_name: dict, student, problem):
             elif wrong == ["b"] and close(mine[1], math.cos(3 * b) + 2.5 * b**1.5):
                 verdict.hint = ("df/db: the chain rule gives d/db sin(3*b) = 3 * cos(3*b): the inner function's "
                                 "derivative multiplies")  # fmt: skip
-    check, verdict = by_name["numerical_grad"]
-    mine = student(check)
-    if not verdict.passed and mine is not None and mine.shape == (3,):
-        h, f = lecture.H, lecture.f
-        one_sided = []
-        for i in range(3):
-            moved = list(point)
-            moved[i] += h
-            one_sided.append((f(*moved) - f(*point)) / h)
-        if close(mine, one_sided):
-            verdict.hint = ("that is the one-sided difference (f(x + h) - f(x)) / h, whose error is of order h: use "
-                            "the symmetric one, (f(x + h) - f(x - h)) / (2 * h), whose error is of order h**2")  # fmt: skip
-        elif close(mine, truth):
-            verdict.hint = None
-        elif nearly(mine, 2 * truth):
-            verdict.hint = ("twice the derivative: the symmetric difference f(x + h) - f(x - h) spans 2 * h, so "
-                            "divide by 2 * h")  # fmt: skip
-        elif np.allclose(mine, truth, rtol=1e-3, atol=1e-3):
-            verdict.hint = (f"close, but further off than a step of h = {h:g} allows: use the notebook's h and the "
-                            "symmetric difference")  # fmt: skip
+
+
+FORMULA = {"one-sided": "(f(x + h) - f(x)) / h", "symmetric": "(f(x + h) - f(x - h)) / (2 * h)"}
+
+
+def _estimate_hints(by_name: dict, public, problem):
+    """Each estimate against the estimates of both kinds at the steps where the run evaluated f."""
+    for name, kind in ESTIMATE_KIND.items():
+        check, verdict = by_name[name]
+        if verdict.passed or not verdict.assigned:
+            continue
+        est = estimate(name, public.arrays, problem)
+        if est.mine is None or est.mine.shape != (3,):
+            continue
+        other = "symmetric" if kind == "one-sided" else "one-sided"
+        wrong = [i for i in range(3) if est.matching(kind, i) is None]
+        variables = ", ".join("abc"[i] for i in wrong)
+        wrong = wrong or [i for i in range(3) if not est.candidates(kind, i)]
+        variables = ", ".join("abc"[i] for i in wrong)
+        if wrong and all(not est.candidates(kind, i) for i in wrong) and close(est.mine[wrong], est.gradient[wrong]):
+            verdict.hint = (f"that is the exact derivative, not an estimate: compute {name} from values of f alone, "
+                            f"{FORMULA[kind]} (not from gradf)")  # fmt: skip
+        elif wrong and all(not est.candidates(kind, i) and not est.candidates(other, i) for i in wrong):
+            verdict.hint = (f"f is never evaluated next to (2, 3, 4) along {variables}: an estimate is made from "
+                            f"f's values, {FORMULA[kind]}")  # fmt: skip
+        elif wrong and all(est.matching(other, i) is not None for i in wrong):
+            mine_is = f"{name} is the {other} difference {FORMULA[other]}"
+            verdict.hint = f"{mine_is}: this one asks for the {kind} one, {FORMULA[kind]}" + (
+                " (the symmetric one is numerical_grad2)" if kind == "one-sided" else "")
+        elif kind == "symmetric" and wrong and all(
+                any(abs(est.mine[i] - 2 * v) <= est.tolerance(h, 2 * v) for h, v in est.candidates(kind, i).items())
+                for i in wrong):  # fmt: skip
+            verdict.hint = "twice the derivative: f(x + h) - f(x - h) spans 2 * h, so divide by 2 * h"
+        elif wrong and any(not est.candidates(kind, i) for i in wrong):
+            need = "f(x + h) and f(x)" if kind == "one-sided" else "f(x + h) and f(x - h)"
+            verdict.hint = (f"along {variables} f is not evaluated where a {kind} difference needs it ({need}, "
+                            "the other variables at 2, 3, 4)")  # fmt: skip
+        elif wrong:
+            verdict.hint = (f"wrong in df/d{', df/d'.join('abc'[i] for i in wrong)}: not the {kind} difference "
+                            f"{FORMULA[kind]} at any step where your code evaluated f")  # fmt: skip
 
 
 # ---------------------------------------------------------------- Exercise 4
 
 
-def _value_class_hints(by_name: dict, student, problem):
-    inputs, failed = problem.inputs["ex4"], []
-    for name in ("add", "mul", "pow", "tanh", "exp"):
+def _value_class_hints(ex, by_name: dict, student, problem):
+    inputs, failed = problem.inputs[ex.id], []
+    for name in OP_NAMES[ex.id]:
         check, verdict = by_name[name]
         if verdict.passed:
             continue
@@ -148,6 +169,11 @@ def _value_class_hints(by_name: dict, student, problem):
         mine = student(check)
         if mine is not None:
             verdict.hint = _op_hint(name, mine, inputs[name])
+    if ex.id == "ex6":
+        check, verdict = by_name["softmax"]
+        if not verdict.passed and verdict.assigned and failed:
+            verdict.hint = f"the softmax's loss uses {', '.join(failed)}, which failed above: fix {'it' if len(failed) == 1 else 'them'} first"
+        return
     check, verdict = by_name["backward"]
     if not verdict.passed:
         failed.append("backward")
@@ -157,6 +183,13 @@ def _value_class_hints(by_name: dict, student, problem):
     check, verdict = by_name["graphs"]
     if not verdict.passed and verdict.assigned and failed:
         verdict.hint = f"these graphs use {', '.join(failed)}, which failed above: fix {'it' if len(failed) == 1 else 'them'} first"
+
+
+OP_NAMES = {"ex4": ("add", "mul", "pow", "tanh", "exp"), "ex6": ("exp", "log", "div", "neg", "radd", "mul", "pow")}
+# What each op on one Value does to its operand's gradient: its local derivative, given a case's row.
+LOCAL = {"pow": lambda r: r[:, 1] * r[:, 0] ** (r[:, 1] - 1), "tanh": lambda r: 1 - np.tanh(r[:, 0]) ** 2,
+         "exp": lambda r: np.exp(r[:, 0]), "log": lambda r: 1 / r[:, 0], "neg": lambda r: -np.ones(len(r)),
+         "radd": lambda r: np.ones(len(r))}  # fmt: skip
 
 
 def _backward_hint(mine: np.ndarray, graph_sizes: np.ndarray) -> str:
@@ -174,42 +207,53 @@ def _backward_hint(mine: np.ndarray, graph_sizes: np.ndarray) -> str:
 
 
 def _op_hint(name: str, mine: np.ndarray, rows: np.ndarray) -> str | None:
-    """The op's mistake, when every case's numbers are what it computes: (prior grads, local derivatives)."""
-    if name in ("add", "mul"):
-        prior = rows[:, 2:4].reshape(-1)
-        g = np.repeat(rows[:, 4], 2)
-        a, b = rows[:, 0], rows[:, 1]
-        local = np.ones(len(prior)) if name == "add" else np.stack([b, a], 1).reshape(-1)
-        swapped = None if name == "add" else np.stack([a, b], 1).reshape(-1)
+    """The op's mistake, when every wrong number is what it computes, from the case's rows (prior grads, out.grad,
+    local derivatives). Only the wrong numbers are held to a mistake, so one operand's overwritten gradient beside
+    a right one is named."""
+    binary = name in ("add", "mul", "div")
+    if mine.shape != (len(rows) * (2 if binary else 1),):
+        return None
+    a = rows[:, 0]
+    if binary:
+        b, prior, g = rows[:, 1], rows[:, 2:4].reshape(-1), np.repeat(rows[:, 4], 2)
+        pairs = {"add": (np.ones_like(a), np.ones_like(a)), "mul": (b, a), "div": (1 / b, -a / b**2)}
+        local = np.stack(pairs[name], 1).reshape(-1)
     else:
-        a = rows[:, 0]
-        prior, g = rows[:, -2], rows[:, -1]
-        if name == "pow":
-            p = rows[:, 1]
-            local = p * a ** (p - 1)
-            if close(mine, prior + p * a**p * g) or close(mine, prior + a ** (p - 1) * g) or close(mine, prior + (p - 1) * a ** (p - 2) * g):
-                return "the power rule: d/dx x**p = p * x**(p - 1)"
-        elif name == "tanh":
-            local = 1 - np.tanh(a) ** 2
-            if close(mine, prior + (1 - a**2) * g):
-                return "tanh's derivative is 1 - t**2 with t = tanh(x), the output, not the input x"
-            if close(mine, prior + (1 - np.tanh(a)) * g):
-                return "tanh's derivative is 1 - t**2 (the square of the output t), not 1 - t"
-        else:
-            local = np.exp(a)
-            if close(mine, prior + a * g):
-                return "exp's derivative is exp(x) itself: out.data"
-        swapped = None
-    if close(mine, local * g):
-        return ("the gradient is overwritten (=) instead of accumulated (+=): a node used twice, or by two ops, must "
-                "sum what each gives it")  # fmt: skip
-    if close(mine, prior + local):
-        return "the chain rule's upstream factor is missing: multiply by out.grad"
-    if close(mine, local):
-        return "the gradient is overwritten (=) instead of accumulated (+=), and out.grad is not multiplied in"
-    if swapped is not None and close(mine, prior + swapped * g):
-        return "each factor's gradient is the other factor's value times out.grad (self.grad += other.data * out.grad)"
-    return None
+        prior, g, local = rows[:, -2], rows[:, -1], LOCAL[name](rows)
+    wrong = ~np.isclose(mine, prior + local * g, rtol=RTOL, atol=ATOL)
+
+    def computes(expected) -> bool:  # the wrong numbers, and only those, are `expected`
+        expected = np.broadcast_to(np.asarray(expected, dtype=np.float64), mine.shape)
+        return bool(wrong.any()) and bool(np.allclose(mine[wrong], expected[wrong], rtol=RTOL, atol=ATOL))
+
+    p = rows[:, 1]
+    specific = {
+        "pow": lambda: [(prior + p * a**p * g, POWER_RULE), (prior + a ** (p - 1) * g, POWER_RULE),
+                        (prior + (p - 1) * a ** (p - 2) * g, POWER_RULE)],
+        "tanh": lambda: [(prior + (1 - a**2) * g, "tanh's derivative is 1 - t**2 with t = tanh(x), the output, not "
+                                                  "the input x"),
+                         (prior + (1 - np.tanh(a)) * g, "tanh's derivative is 1 - t**2 (the square of the output t), "
+                                                        "not 1 - t")],
+        "exp": lambda: [(prior + a * g, "exp's derivative is exp(x) itself: out.data")],
+        "log": lambda: [(prior + g / np.log(np.abs(a)), "log's derivative is 1 / x, with x the input (self.data), "
+                                                        "not the output log(x) (out.data)"),
+                        (prior + np.log(np.abs(a)) * g, "log's derivative is 1 / x (self.data), not log(x)")],
+        "neg": lambda: [(prior + g, "negation's derivative is -1: -x's gradient flows back with its sign flipped")],
+        "div": lambda: [(prior + np.stack([1 / b, a / b**2], 1).reshape(-1) * g,
+                         "the divisor's gradient: d/dy (x / y) = -x / y**2 (its sign is minus)")],
+        "mul": lambda: [(prior + np.stack([a, b], 1).reshape(-1) * g, "each factor's gradient is the other factor's "
+                         "value times out.grad (self.grad += other.data * out.grad)")],
+    }.get(name, list)()
+    general = [
+        (local * g, "the gradient is overwritten (=) instead of accumulated (+=): a node used twice, or by two ops, "
+                    "must sum what each gives it"),
+        (prior + local, "the chain rule's upstream factor is missing: multiply by out.grad"),
+        (local, "the gradient is overwritten (=) instead of accumulated (+=), and out.grad is not multiplied in"),
+    ]
+    return next((hint for expected, hint in specific + general if computes(expected)), None)
+
+
+POWER_RULE = "the power rule: d/dx x**p = p * x**(p - 1)"
 
 
 # ---------------------------------------------------------------- Exercise 5

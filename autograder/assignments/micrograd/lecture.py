@@ -18,13 +18,30 @@ NEURON = (("x1w1", "x1 * w1"), ("x2w2", "x2 * w2"), ("x1w1x2w2", "x1w1 + x2w2"),
           ("o", "tanh(n)"))  # fmt: skip
 NEURON_VALUES = {"x1": 2.0, "x2": 0.0, "w1": -3.0, "w2": 1.0, "b": 6.8813735870195432}
 
-# Exercise 3: the exercise notebook's function, its point, and the step of the numerical estimate.
+# Exercise 3: the exercise notebook's function and its point. The numerical estimates' step h is the learner's.
 POINT = (2.0, 3.0, 4.0)
-H = 1e-6
 
 
 def f(a, b, c):
     return -a**3 + math.sin(3*b) - 1.0/c + b**2.5 - a**0.5
+
+
+# Exercise 6: the exercise notebook's softmax and negative log likelihood, its logits and its label.
+SOFTMAX_LOGITS = (0.0, 3.0, -2.0, 1.0)
+SOFTMAX_LABEL = 3
+
+
+def softmax(logits):
+    counts = [logit.exp() for logit in logits]
+    denominator = sum(counts)
+    out = [c / denominator for c in counts]
+    return out
+
+
+def nll_loss(logits: list, label: int):
+    """The notebook's loss: the negative log of the softmax's probability of the label."""
+    probs = softmax(logits)
+    return -probs[label].log()
 
 
 def forward(graph: tuple, leaves: dict) -> dict:
@@ -102,6 +119,9 @@ class Value:
 
     def __radd__(self, other):  # other + self
         return self + other
+
+    def __rsub__(self, other):  # other - self
+        return other + (-self)
 
     def tanh(self):
         x = self.data

@@ -3,7 +3,8 @@ only (the grade also uses hidden ones, in the sandbox), with the same harness as
 same comparisons and hints (grading.py, hints.py).
 
 Exercise 5's loop has run by the time its check does: the notebook's setup cell calls `record_training()`
-first, so the loop's first steps are recorded as it runs, as in a graded run.
+first, so the loop's first steps are recorded as it runs, as in a graded run. Exercise 3's estimates are judged
+at the steps where they evaluated f: its setup cell decorates f with `record_calls`, as a graded run records them.
 """
 import functools
 import warnings
@@ -15,9 +16,10 @@ from ...run_result import clean_result
 from ...selfcheck import caller_namespace, for_the_validator
 from ...student_process import describe
 from . import ASSIGNMENT, run
-from .grading import MicrogradGrading
+from .grading import MicrogradGrading, lecture_notes
 
 _recorder: "run.TrainingRecorder | None" = None
+_f_calls: list = []
 
 
 @functools.cache
@@ -32,6 +34,19 @@ def record_training(namespace: dict | None = None):
     _recorder = run.TrainingRecorder(caller_namespace() if namespace is None else namespace, steps).install()
 
 
+def record_calls(f):
+    """f, recording the points it is evaluated at for check("ex3") (the notebook's Exercise 3 setup). The points
+    recorded start afresh each time the setup cell runs."""
+    _f_calls.clear()
+
+    @functools.wraps(f)
+    def recorded(a, b, c):
+        if len(_f_calls) < run.MAX_F_CALLS and all(type(x) in run.NUMBER_TYPES for x in (a, b, c)):
+            _f_calls.append((float(a), float(b), float(c)))
+        return f(a, b, c)
+    return recorded
+
+
 def check(exercise_id: str, namespace: dict | None = None) -> ExerciseResult:
     ex = ASSIGNMENT.exercise_by_id[exercise_id]
     ns = caller_namespace() if namespace is None else namespace
@@ -44,7 +59,7 @@ def check(exercise_id: str, namespace: dict | None = None) -> ExerciseResult:
         if ex.id in ("ex1", "ex2"):
             run.collect(job, ns, values)
         else:
-            run.after_cell(job, ns, problem.inputs[ex.id], values)
+            run.after_cell(job, ns, problem.inputs[ex.id], values, f_calls=list(_f_calls))
         metas, arrays = {}, {}
         for name, value in values.items():
             metas[name], array = describe(value)
@@ -58,4 +73,5 @@ def check(exercise_id: str, namespace: dict | None = None) -> ExerciseResult:
     score = Score(sum(c.points for c in checks))
     status = "not answered" if not any(c.assigned for c in checks) else score_status(score, ex.max_score)
     return for_the_validator(ExerciseResult(ex.id, ex.title, score, ex.max_score, status, "", [], checks,
-                                            hidden_judged=False, localised=ex.step_by_step))
+                                            hidden_judged=False, localised=ex.step_by_step,
+                                            notes=lecture_notes(ex, runs[PUBLIC], problem)))
