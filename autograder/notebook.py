@@ -143,8 +143,7 @@ def read_submission(path, assignment: "Assignment | None" = None) -> Submission:
                 return Submission(LECTURE, reader.read_lecture_notebook(cells), candidate)
         ours = f"ours, with exercise cells {assignment.exercises[0].id}..{assignment.exercises[-1].id}"
         lectures = "".join(f", nor {reader.DESCRIPTION}" for _, reader in readers)
-        what = f"a {assignment.id}" if given else "a backprop-ninja"
-        raise NotGradable(f"{path}: not {what} notebook (neither {ours}{lectures})")
+        raise NotGradable(f"{path}: not a {assignment.id} notebook (neither {ours}{lectures})")
     cells = {ex.id: _exercise_cell(ex.id, found.get(ex.id, [])) for ex in assignment.exercises}
     return Submission(COURSE, cells, assignment)
 
