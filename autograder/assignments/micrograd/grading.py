@@ -15,6 +15,7 @@ from . import PUBLIC_SEED, lecture
 
 OP_CASES = 4  # cases per op in Exercises 4 and 6
 GRAPHS = 4  # random expression graphs in Exercise 4, beside the lecture's neuron
+ARITHMETIC_GRAPHS = 2  # and random graphs without tanh or exp, for a class that has neither
 SOFTMAX_ROWS = 3  # rows of hidden logits in Exercise 6 (the public run has the notebook's own row)
 ESTIMATE_KIND = {"numerical_grad": "one-sided", "numerical_grad2": "symmetric"}
 EPS = float(np.finfo(np.float64).eps)
@@ -124,6 +125,21 @@ def op_cases(rng: random.Random, names: tuple) -> tuple[dict, dict]:
     return inputs, truth
 
 
+def graphs_used(arrays: dict) -> list[int] | None:
+    """The graphs a run built with the student's class (run.py), None when it did not say."""
+    used = arrays.get("graphs_used")
+    return [int(k) for k in used] if isinstance(used, np.ndarray) and used.ndim == 1 else None
+
+
+def graph_truth(truth: np.ndarray, sizes: np.ndarray, used: list[int] | None) -> np.ndarray:
+    """Autograd's gradients of the graphs a run built, out of every graph's."""
+    if used is None:
+        return truth
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    kept = [truth[bounds[k]:bounds[k + 1]] for k in used if 0 <= k < len(sizes)]
+    return np.concatenate(kept) if kept else np.zeros(0)
+
+
 @dataclass
 class Estimate:
     """What Exercise 3's estimate `name` is held to: for each variable, the steps h at which the run evaluated f
@@ -216,6 +232,7 @@ def _value_class_problem(rng: random.Random) -> tuple[dict, dict]:
     gradients for each."""
     inputs, truth = op_cases(rng, ("add", "mul", "pow", "tanh", "exp"))
     graphs = [_neuron_graph()] + [lecture.random_graph(rng, leaves=3, ops=6 + k) for k in range(GRAPHS)]
+    graphs += [lecture.random_graph(rng, leaves=3, ops=7 + k, kinds=lecture.ARITHMETIC) for k in range(ARITHMETIC_GRAPHS)]
     inputs["graphs"] = np.array([row for rows in graphs for row in rows], dtype=np.float64)
     inputs["graph_sizes"] = np.array([len(rows) for rows in graphs], dtype=np.int64)
     inputs["graph_data"], inputs["graph_locals"] = map(np.concatenate, zip(*map(local_derivatives, graphs)))
@@ -329,6 +346,8 @@ class MicrogradGrading(Grading):
             return {f"{kind}{k}" for kind in ("step", "params") for k in range(1, ex.steps + 2)}
         if ex.id == "ex3":  # and where f was evaluated, and the learner's h (the estimates are judged from them)
             return super().value_names(ex) | {"f_calls", "h"}
+        if ex.id == "ex4":  # and which graphs the class's ops could build
+            return super().value_names(ex) | {"graphs_used"}
         return super().value_names(ex)
 
     def comparisons(self, ex: Exercise, runs: dict, problems: dict) -> tuple[dict, object]:
@@ -339,6 +358,8 @@ class MicrogradGrading(Grading):
             comparisons[check.name] = {}
             for label, run in runs.items():
                 truth, held = problems[label].truth[ex.id][check.name], check
+                if check.name == "graphs":  # the graphs the class's own ops could build
+                    truth = graph_truth(truth, problems[label].inputs["ex4"]["graph_sizes"], graphs_used(run.arrays))
                 if check.name in ESTIMATE_KIND:  # the estimate of its kind at the run's steps, within rounding
                     est = estimate(check.name, run.arrays, problems[label])
                     truth, atol = est.expected
@@ -359,7 +380,7 @@ class MicrogradGrading(Grading):
 
     def finish(self, ex: Exercise, result, runs: dict, problems: dict, context, root: str):
         result.localised = ex.step_by_step  # Exercises 1-2; in 3-6 each failing check is a mistake of its own
-        result.notes += lecture_notes(ex, runs[PUBLIC], problems[PUBLIC])
+        result.notes += exercise_notes(ex, runs[PUBLIC], problems[PUBLIC])
         for check in result.checks:
             if check.message == HIDDEN_FAILURE:  # the engine's words are for tensors and sizes
                 check.message = "right at the values you see, wrong at others: a number worked out, not an expression?"
@@ -392,10 +413,12 @@ class MicrogradGrading(Grading):
 LECTURE_CHECK = 1e-5
 
 
-def lecture_notes(ex: Exercise, public, problem: Problem) -> list[str]:
+def exercise_notes(ex: Exercise, public, problem: Problem) -> list[str]:
     """What the lecture's exercise notebook would have printed for the same answers (its OK / WRONG! per number,
     at the values it shows), beside our verdicts; and, when both estimates hold, how far each is from the true
     gradient (for the same h the symmetric one is better, as the notebook asks the learner to confirm)."""
+    if ex.id == "ex4":
+        return _graph_notes(public.arrays, problem)
     if ex.id not in ("ex3", "ex6"):
         return []
     checks = ("gradf", *ESTIMATE_KIND) if ex.id == "ex3" else ("softmax",)
@@ -416,6 +439,19 @@ def lecture_notes(ex: Exercise, public, problem: Problem) -> list[str]:
                 notes.append(f"With the same h, the one-sided estimate is off by {errors[0]:.1g} and the symmetric one "
                              f"by {errors[1]:.1g}" + (": the symmetric one is better." if errors[1] < errors[0] else "."))
     return notes
+
+
+def _graph_notes(arrays: dict, problem: Problem) -> list[str]:
+    """Which graphs the student's class could build, when not all: the ops it lacks, by name."""
+    used, inputs = graphs_used(arrays), problem.inputs["ex4"]
+    graphs = lecture.split_graphs(inputs["graphs"], inputs["graph_sizes"])
+    if used is None or len(used) == len(graphs):
+        return []
+    ops = [{op for op, *_ in rows if op != lecture.LEAF} for rows in graphs]
+    had = set().union(*(ops[k] for k in used))
+    lacking = sorted({lecture.OP_NAME[op] for op in set().union(*ops) - had})
+    return [f"The graphs check used the {len(used)} of {len(graphs)} graphs made only of ops your class has (it has "
+            f"no {', '.join(lacking)}): {', '.join(sorted({lecture.OP_NAME[op] for op in had}))}."]
 
 
 def _update_comparison(check, values: dict, arrays: dict, steps: int) -> Comparison:

@@ -190,13 +190,24 @@ def apply(op: int, x, y, constant: float, tanh, exp):
     raise ValueError(f"no op {op}")
 
 
-def random_graph(rng: random.Random, leaves: int, ops: int) -> list[tuple]:
+# The method of the Value class each row's op calls: a class without it cannot build a graph with that op.
+METHOD = {ADD: "__add__", MUL: "__mul__", POW: "__pow__", TANH: "tanh", EXP: "exp", SUB: "__sub__",
+          DIV: "__truediv__", NEG: "__neg__", ADD_CONSTANT: "__add__", CONSTANT_MUL: "__rmul__"}
+# How a message names each op.
+OP_NAME = {ADD: "+", MUL: "*", POW: "**", TANH: "tanh", EXP: "exp", SUB: "-", DIV: "/", NEG: "unary -",
+           ADD_CONSTANT: "+ with a number", CONSTANT_MUL: "number * Value (__rmul__)"}
+EVERY_OP = (ADD, MUL, POW, TANH, EXP, SUB, DIV, NEG, ADD_CONSTANT, CONSTANT_MUL, ADD, MUL)
+ARITHMETIC = tuple(op for op in EVERY_OP if op not in (TANH, EXP))  # what a Value class without tanh or exp has
+
+
+def random_graph(rng: random.Random, leaves: int, ops: int, kinds: tuple = EVERY_OP) -> list[tuple]:
     """A random expression graph whose every node reaches the last: the leaves, then `ops` rows over earlier
-    nodes, some used twice (x + x, the lecture's bug: gradients must accumulate), through every kind of op."""
+    nodes, some used twice (x + x, the lecture's bug: gradients must accumulate), through every kind of op in
+    `kinds` (and no other: a divisor is kept from zero by exp, or without exp by x*x + 1)."""
     rows = [(LEAF, 0, 0, round(rng.uniform(0.3, 1.5) * rng.choice((-1, 1)), 3)) for _ in range(leaves)]
     unused = set(range(leaves))
     for k in range(ops):
-        op = rng.choice((ADD, MUL, POW, TANH, EXP, SUB, DIV, NEG, ADD_CONSTANT, CONSTANT_MUL, ADD, MUL))
+        op = rng.choice(kinds)
         # Prefer a node nothing uses yet, so every one reaches the output; sometimes the same node twice.
         i = min(unused) if unused and rng.random() < 0.7 else rng.randrange(len(rows))
         j = i if rng.random() < 0.2 else (max(unused - {i}) if len(unused) > 1 else rng.randrange(len(rows)))
@@ -207,8 +218,12 @@ def random_graph(rng: random.Random, leaves: int, ops: int) -> list[tuple]:
             i, constant = len(rows) - 1, 0.5
         elif op == POW:
             constant = float(rng.choice((2, 3)))
-        elif op == DIV:
+        elif op == DIV and EXP in kinds:
             rows.append((EXP, j, 0, 0.0))  # a divisor away from zero
+            j = len(rows) - 1
+        elif op == DIV:
+            rows.append((MUL, j, j, 0.0))
+            rows.append((ADD_CONSTANT, len(rows) - 1, 0, 1.0))  # x*x + 1: a divisor away from zero
             j = len(rows) - 1
         elif op in (ADD_CONSTANT, CONSTANT_MUL):
             constant = round(rng.uniform(-2, 2), 2)

@@ -171,7 +171,10 @@ def _value_class_checks(ex: str, ns: dict, cases: dict, where: str, values: dict
         locals_ = cases["graph_locals"].tolist()
         values["backward"] = _computed(where, lambda: _backward_alone(Value, graphs, cases["graph_data"].tolist(),
                                                                      locals_))  # fmt: skip
-        values["graphs"] = _computed(where, lambda: _graph_grads(Value, graphs))
+        used = [k for k, rows in enumerate(graphs) if all(op == lecture.LEAF or _has(Value, lecture.METHOD[op])
+                                                          for op, *_ in rows)]  # fmt: skip
+        values["graphs_used"] = torch.tensor(used, dtype=torch.float64)
+        values["graphs"] = _computed(where, lambda: _graph_grads(Value, [graphs[k] for k in used]))
     else:
         values["softmax"] = _computed(where, lambda: _softmax_grads(Value, cases["logits"], cases["labels"]))
     untouched = all(isinstance(values[name], NotComputed) and values[name].unanswered for name in values)
@@ -258,8 +261,16 @@ def _softmax_grads(Value, logits, labels) -> list:
     return grads
 
 
+def _has(Value, method: str) -> bool:
+    """Whether the class itself (or a base of its own, not object) defines the method."""
+    return any(method in vars(cls) for cls in Value.__mro__ if cls is not object)
+
+
 def _graph_grads(Value, graphs: list) -> list:
-    """Every node's grad after the output's backward(), graph after graph, each built with the student's own ops."""
+    """Every node's grad after the output's backward(), graph after graph, each built with the student's own ops
+    (only graphs made of ops the class has: a class with no tanh is judged on the graphs without one)."""
+    if not graphs:
+        raise Finding("has none of the ops the graphs are made of (+, *, **, -, /)")
     grads = []
     for rows in graphs:
         nodes = []

@@ -16,7 +16,7 @@ from ...run_result import clean_result
 from ...selfcheck import caller_namespace, for_the_validator
 from ...student_process import describe
 from . import ASSIGNMENT, run
-from .grading import MicrogradGrading, lecture_notes
+from .grading import MicrogradGrading, exercise_notes
 
 _recorder: "run.TrainingRecorder | None" = None
 _f_calls: list = []
@@ -74,4 +74,4 @@ def check(exercise_id: str, namespace: dict | None = None) -> ExerciseResult:
     status = "not answered" if not any(c.assigned for c in checks) else score_status(score, ex.max_score)
     return for_the_validator(ExerciseResult(ex.id, ex.title, score, ex.max_score, status, "", [], checks,
                                             hidden_judged=False, localised=ex.step_by_step,
-                                            notes=lecture_notes(ex, runs[PUBLIC], problem)))
+                                            notes=exercise_notes(ex, runs[PUBLIC], problem)))
