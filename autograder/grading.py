@@ -165,6 +165,9 @@ class Grader:
         elif error and not any(c.assigned for c in checks):
             result.message = f"your code stopped{_at_line(error, cell)} with {error['message']}, before it set any gradient"
             result.failure = f"stopped with {error['type']} before setting any gradient"
+        elif error and _at_placeholder(error, cell):
+            result.message = (f"not finished yet: {cell.where(error['line'])} is still the notebook's `raise "
+                              "NotImplementedError()`; the gradients set before it are graded")  # fmt: skip
         elif error:
             result.message = (f"your code stopped{_at_line(error, cell)} with {error['message']}; "
                               "the gradients assigned before it are graded")  # fmt: skip
@@ -293,6 +296,14 @@ def _not_answered(checks: list, result: dict, cell: ExerciseCell) -> bool:
     values = result["values"].values()
     placeholders = bool(values) and all(meta.get("type") == "NoneType" for meta in values)
     return (placeholders or not _has_statements(cell.source)) and not (error and _in_answer(error, cell))
+
+
+def _at_placeholder(error: dict, cell: ExerciseCell) -> bool:
+    """The code stopped at the notebook's own `raise NotImplementedError()`, left below what the student wrote."""
+    lines = cell.source.splitlines()
+    line = error.get("line") or 0
+    return (error["type"] == "NotImplementedError" and _in_answer(error, cell) and 0 < line <= len(lines)
+            and lines[line - 1].strip() == "raise NotImplementedError()")  # fmt: skip
 
 
 def _has_statements(source: str) -> bool:

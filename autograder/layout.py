@@ -71,15 +71,32 @@ def layout(ex) -> "Layout":
 
 
 def _common_root(ex, rows: list, follows: list) -> str | None:
-    """The one root cause every following gradient follows from, if there is one: the nearest failing row before
-    it in the lecture's order (Exercise 4's loop names its own, a gradient it computes on the way)."""
+    """The one root cause every following gradient follows from, if there is one: the nearest assigned failing row
+    it is computed from (ex.upstream, the graph), or before it in the lecture's order where the exercise is a chain
+    (Exercise 4's loop names its own, a gradient it computes on the way). A gradient never assigned is none."""
     if ex.root_cause:
         return ex.root_cause
+    causes = {r.name for r in rows if r.assigned}
     roots = set()
     for check in follows:
-        before = [r for r in rows if ex.checks.index(r) < ex.checks.index(check)]
-        roots.add(before[-1].name if before else ex.first_wrong)
+        if ex.upstream:
+            roots.add(_nearest_upstream(ex.upstream, check.name, causes))
+        else:
+            before = [r for r in rows if r.name in causes and ex.checks.index(r) < ex.checks.index(check)]
+            roots.add(before[-1].name if before else ex.first_wrong)
     return roots.pop() if len(roots) == 1 else None
+
+
+def _nearest_upstream(upstream: dict, name: str, causes: set) -> str | None:
+    """The first of `causes` met going up the graph from `name`, nearest first; None when none is above it."""
+    frontier, seen = list(upstream.get(name, ())), set()
+    while frontier:
+        for node in frontier:
+            if node in causes:
+                return node
+        seen.update(frontier)
+        frontier = [up for node in frontier for up in upstream.get(node, ()) if up not in seen]
+    return None
 
 
 def _lead(ex, rows: list, follows: list, root: str | None) -> str:
@@ -89,17 +106,27 @@ def _lead(ex, rows: list, follows: list, root: str | None) -> str:
             "on the values you see (your grade also checks hidden ones)")
         return f"{subject} matches autograd, {seeds}."
     first = ex.first_wrong or rows[0].name
+    wrong, unset = [r for r in rows if r.assigned], [r for r in rows if not r.assigned]
     if not follows and len(rows) == 1:
-        return f"{rows[0].label} is wrong: {mistake(rows[0])}."
-    if not follows and not ex.localised:
-        return f"{_count(rows, 'check fails', 'checks fail')}, each a mistake of its own: {_names(rows)}."
+        return f"{rows[0].label} is wrong: {mistake(rows[0])}." if wrong else _sentence(rows[0].message, ex)
+    if not follows and (not ex.localised or not wrong):
+        said = []
+        if len(wrong) == 1:
+            said.append(f"{wrong[0].label} is wrong: {mistake(wrong[0])}")
+        elif wrong:
+            said.append(f"{_count(wrong, 'check fails', 'checks fail')}, each a mistake of its own: {_names(wrong)}")
+        if unset:  # never set: no mistake of its own, it is not answered yet
+            said.append(f"not answered yet: {_names(unset)}")
+        return _sentence("; ".join(said), ex)
     lead = (f"Start at {label_of(ex, first)}: it is the first gradient that is wrong given your own upstream "
             "gradients.")
     if follows:
         lead += f" {len(follows)} more only follow from {label_of(ex, root) if root else 'the mistakes below'}."
-    others = [r for r in rows if r.name != first]
+    others = [r for r in wrong if r.name != first]
     if others:
         lead += f" {_count(others, 'other mistake', 'other mistakes')}: {_names(others)}."
+    if unset:
+        lead += f" Not assigned: {_names(unset)}."
     return lead
 
 

@@ -30,8 +30,9 @@ def _explanation(check) -> str:
     """A row's sentence: what is wrong with it, and what kind of mistake that looks like."""
     if check.passed:
         return ""
-    if check.locally_correct:
-        return f"{check.message}: follows from an earlier mistake" if check.message else "follows from an earlier mistake"
+    if check.locally_correct:  # its hint, if any, says what it follows from
+        follows = check.hint or "follows from an earlier mistake"
+        return f"{check.message}: {follows}" if check.message else follows
     return check.message + (f"; hint: {check.hint}" if check.hint else "")
 
 

@@ -159,11 +159,17 @@ class ExerciseResult(ShownSafely):
     # Whether its checks were judged against the student's own upstream gradients (a step-by-step backward pass),
     # so that the first failing one is the root cause; else each failing check is a mistake of its own.
     localised: bool = True
+    # A localised exercise's graph, where it is not a chain: each check's name -> the names of the checks its
+    # gradient is computed from (the nodes that use it). A gradient follows only from a mistake among those, or
+    # theirs in turn; a leaf's gradient has nothing following from it. Empty: the lecture's order is the chain.
+    upstream: dict = field(default_factory=dict)
 
     @property
     def first_wrong(self) -> str | None:
-        """The root cause: the first check, in the lecture's order, that is wrong even given its upstream."""
-        return self.root_cause or next((c.name for c in self.checks if not c.locally_correct), None)
+        """The root cause: the first check, in the lecture's order, that is wrong even given its upstream. A gradient
+        never assigned is no root cause (nothing was computed from it) unless no other is wrong."""
+        wrong = [c for c in self.checks if not c.locally_correct]
+        return self.root_cause or next((c.name for c in wrong if c.assigned), None) or next((c.name for c in wrong), None)
 
     def layout(self) -> "Layout":
         from .layout import layout

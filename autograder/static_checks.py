@@ -182,3 +182,73 @@ def placeholder_after_answer(source: str) -> int | None:
         else:
             assigned |= {name for name in targets if name.startswith("d")}
     return None
+
+
+def final_assignments(source: str) -> dict[str, ast.expr]:
+    """The expression each plain name was last assigned in the cell's own code (`de = dc = dd`, `da, db = x, y`
+    included), in source order; a name last set otherwise (+=, a loop, a with) maps to None."""
+    nodes = source_nodes(source)
+    if nodes is None:
+        return {}
+    last: dict[str, ast.expr | None] = {}
+    for node in sorted((n for n in nodes if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For))),
+                       key=lambda n: (n.lineno, n.col_offset)):  # fmt: skip
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                _pair(target, node.value, last)
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            _pair(node.target, node.value, last)
+        else:
+            last.update({n.id: None for n in ast.walk(node.target) if isinstance(n, ast.Name)})
+    return last
+
+
+def _pair(target, value, last: dict):
+    if isinstance(target, ast.Name):
+        last[target.id] = value
+    elif isinstance(target, (ast.Tuple, ast.List)):
+        values = value.elts if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts) \
+            else [None] * len(target.elts)
+        for element, element_value in zip(target.elts, values):
+            _pair(element, element_value, last)
+
+
+def is_typed_number(expr) -> bool:
+    """A number written out in digits (-2.0, 0.166667, 1/6, 2*3): no name of the values in it, so it holds only
+    at the values its writer saw."""
+    if isinstance(expr, ast.Constant):
+        return type(expr.value) in (int, float)
+    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, (ast.USub, ast.UAdd)):
+        return is_typed_number(expr.operand)
+    if isinstance(expr, ast.BinOp):
+        return is_typed_number(expr.left) and is_typed_number(expr.right)
+    if isinstance(expr, (ast.List, ast.Tuple)):
+        return bool(expr.elts) and all(map(is_typed_number, expr.elts))
+    return False
+
+
+def is_difference_quotient(expr) -> bool:
+    """Whether an expression holds a difference quotient, (g(x + h) - g(x)) / h or with x - h (times anything): a
+    division whose numerator holds a difference, one of whose sides moves something by a step that appears in
+    the denominator, or by a small number typed in (1e-3 written out)."""
+    if expr is None:
+        return False
+    for node in ast.walk(expr):
+        if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)):
+            continue
+        steps = {n.id for n in ast.walk(node.right) if isinstance(n, ast.Name)}
+        differences = [d for d in ast.walk(node.left) if isinstance(d, ast.BinOp) and isinstance(d.op, ast.Sub)]
+        if any(_moved_by_a_step(side, steps) for d in differences for side in (d.left, d.right)):
+            return True
+    return False
+
+
+def _moved_by_a_step(expr, steps: set) -> bool:
+    for moved in ast.walk(expr):
+        if isinstance(moved, ast.BinOp) and isinstance(moved.op, (ast.Add, ast.Sub)):
+            for operand in (moved.left, moved.right):
+                if isinstance(operand, ast.Name) and operand.id in steps:
+                    return True
+                if isinstance(operand, ast.Constant) and type(operand.value) is float and 0 < abs(operand.value) < 0.1:
+                    return True
+    return False

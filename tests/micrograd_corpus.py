@@ -156,7 +156,7 @@ CORPUS = [
     # ---------------------------------------------------------------- Exercise 1: L = d*f, d = e + c, e = a*b
     ("ex1", EX1_RIGHT, 7, {}),
     ("ex1", "dL = 1.0\ndd = -2.0\ndf = 4.0\nde = -2.0\ndc = -2.0\nda = 6.0\ndb = -4.0\n", 1,
-     {n: "hidden" for n in EVERY_EX1}),
+     {n: f"d{n} is a number typed for these values" for n in EVERY_EX1}),
     ("ex1", EX1_RIGHT.replace("da = b * de", "da = b").replace("db = a * de", "db = a"), 5,
      {"a": "upstream factor is missing", "b": "upstream factor is missing"}),
     ("ex1", EX1_RIGHT.replace("dd = f", "dd = -f"), 2, {"d": "sign is flipped", **follows("e", "c", "a", "b")}),
@@ -182,7 +182,7 @@ CORPUS = [
     # dL used but never defined: the code stops at once
     ("ex1", EX1_CHAIN.replace("dL = 1.0\n", ""), 0, {n: "NameError" for n in ["L", *EVERY_EX1]}),
     # c taken for a constant
-    ("ex1", EX1_RIGHT.replace("dc = dd", "dc = 0.0"), 6, {"c": None}),
+    ("ex1", EX1_RIGHT.replace("dc = dd", "dc = 0.0"), 6, {"c": "as if c did not change the output: it does, through d"}),
     # + differentiated as if it were *
     ("ex1", EX1_RIGHT.replace("de = dd", "de = c * dd"), 4, {"e": None, **follows("a", "b")}),
     # the local derivative alone, without the upstream dd
@@ -200,7 +200,7 @@ CORPUS = [
      6, {"d": "you named it dL_dd"}),
     ("ex1", EX1_RIGHT.replace("dL = 1.0", "L_grad = 1.0"), 6, {"L": "you named it L_grad"}),
     # one gradient pasted from the printout, the rest computed from it
-    ("ex1", EX1_RIGHT.replace("dd = f", "dd = -2.0"), 2, {"d": "hidden", **{n: "hidden" for n in "e c a b".split()}}),
+    ("ex1", EX1_RIGHT.replace("dd = f", "dd = -2.0"), 2, {"d": "dd is a number typed", **follows(*"e c a b".split())}),
     # the student stopped before db
     ("ex1", EX1_RIGHT.replace("db = a * de\n", ""), 6, {"b": "db was not assigned"}),
     # the lecture's numerical check, where the exercise asks for the derivative: close, and no answer (de, dc,
@@ -215,7 +215,7 @@ CORPUS = [
      {"n": "at its output", **follows(*BELOW_N)}),
     ("ex2", EX2_RIGHT.replace("dn = do * (1 - o**2)", "dn = (1 - o) * do"), 1,
      {"n": "not 1 - o", **follows(*BELOW_N)}),
-    ("ex2", EX2_RIGHT.replace("dw2 = x2 * dx2w2", "dw2 = 0.0"), 9, {"w2": "hidden"}),
+    ("ex2", EX2_RIGHT.replace("dw2 = x2 * dx2w2", "dw2 = 0.0"), 9, {"w2": "dw2 is a number typed for these values"}),
     ("ex2", EX2_RIGHT.replace("dx2 = w2 * dx2w2", "dx2 = w2"), 9, {"x2": "upstream factor is missing"}),
     # right, as the lecture writes it
     ("ex2", solution_cell("ex2"), 10, {}),
@@ -231,7 +231,7 @@ CORPUS = [
      .replace("w2 * dx2w2", "w2 * dn").replace("x2 * dx2w2", "x2 * dn"), 10, {}),
     # the lecture's own number for dn, pasted: everything below it is computed from it
     ("ex2", EX2_RIGHT.replace("dn = do * (1 - o**2)", "dn = 0.5"), 1,
-     {"n": "hidden", **{k: "hidden" for k in BELOW_N}}),
+     {"n": "dn is a number typed for these values", **follows(*BELOW_N)}),
     # the sign of tanh's derivative flipped
     ("ex2", EX2_RIGHT.replace("dn = do * (1 - o**2)", "dn = do * (o**2 - 1)"), 1,
      {"n": "sign is flipped", **follows(*BELOW_N)}),
@@ -252,11 +252,24 @@ CORPUS = [
      8, {"x1": "x1's own value", "w1": "w1's own value"}),
     # the bias's local derivative alone, and the bias taken for a constant
     ("ex2", EX2_RIGHT.replace("db = dn", "db = 1.0"), 9, {"b": "upstream factor is missing"}),
-    ("ex2", EX2_RIGHT.replace("db = dn", "db = 0.0"), 9, {"b": None}),
+    ("ex2", EX2_RIGHT.replace("db = dn", "db = 0.0"), 9, {"b": "as if b did not change the output: it does, through n"}),
     # a name of the student's own for the sum's gradient: the ones computed from it are right
     ("ex2", EX2_RIGHT.replace("dx1w1x2w2", "dx1w1_x2w2"), 9, {"x1w1x2w2": "did you mean dx1w1_x2w2?"}),
     # + differentiated as if it were *: the sum's gradient times b (the ones below it are computed from dn)
     ("ex2", EX2_RIGHT.replace("dx1w1x2w2 = dn", "dx1w1x2w2 = dn * b"), 9, {"x1w1x2w2": None}),
+    # dn typed in from the printout, rounded: wrong in its 7th digit, and everything below follows
+    ("ex2", EX2_RIGHT.replace("dn = do * (1 - o**2)", "dn = 0.4999999"), 1,
+     {"n": "dn is a number typed for these values, and rounded", **follows(*BELOW_N)}),
+    # tanh's derivative by a one-sided difference with a large step: far from autograd's, still an estimate
+    ("ex2", EX2_RIGHT.replace("dn = do * (1 - o**2)", "dn = do * (math.tanh(n + 1e-3) - math.tanh(n)) / 1e-3"), 1,
+     {"n": "a difference quotient", **follows(*BELOW_N)}),
+    ("ex2", EX2_RIGHT.replace("dn = do * (1 - o**2)", "h = 0.01\ndn = do * (math.tanh(n + h) - math.tanh(n - h)) / (2*h)"),
+     1, {"n": "a difference quotient", **follows(*BELOW_N)}),
+    # one product's gradient typed in: right at x2 = 0, and the two below it are right given it
+    ("ex2", EX2_RIGHT.replace("dx2w2 = dn", "dx2w2 = 0.5"), 7,
+     {"x2w2": "dx2w2 is a number typed for these values", **follows("x2", "w2")}),
+    # the local derivative alone where x2 = 0 hides it: the hidden values say which mistake it is
+    ("ex2", EX2_RIGHT.replace("dw2 = x2 * dx2w2", "dw2 = x2"), 9, {"w2": "upstream factor is missing"}),
     # tanh's derivative by a symmetric difference: close, and no answer; the ones below it follow
     ("ex2", EX2_RIGHT.replace("dn = do * (1 - o**2)", "dn = do * (math.tanh(n + 1e-6) - math.tanh(n - 1e-6)) / 2e-6"),
      1, {"n": "as a numerical estimate is", **follows(*BELOW_N)}),
@@ -265,7 +278,8 @@ CORPUS = [
     ("ex3", EX3_SOLUTION.replace("-3*a**2 - 0.5*a**-0.5", "-3*a**2 - 0.5*a**0.5"), 4, {"gradf": "power rule"}),
     # right: the lecture's own cell imports sin and cos, and learners write cos(3*b)
     ("ex3", gradf("return [-3*a**2 - 0.5*a**-0.5, 3*cos(3*b) + 2.5*b**1.5, 1/c**2]"), 6, {}),
-    ("ex3", gradf("return [-12.353553390593273, 10.25699027111255, 0.0625]"), 4, {"gradf": "hidden"}),
+    ("ex3", gradf("return [-12.353553390593273, 10.25699027111255, 0.0625]"), 4,
+     {"gradf": "gradf returns numbers typed for (2, 3, 4): write each derivative"}),
     # right, with math.pow and math.sqrt
     ("ex3", gradf("return [-3*math.pow(a, 2) - 0.5*math.pow(a, -0.5), 3*math.cos(3*b) + 2.5*math.pow(b, 1.5), "
                   "math.pow(c, -2)]"), 6, {}),
@@ -319,7 +333,8 @@ CORPUS = [
      {"numerical_grad": "wrong in df/dc"}),
     # the estimates left at the placeholder
     ("ex3", numerical("numerical_grad = [0, 0, 0]").replace(NUMERICAL2, "numerical_grad2 = [0, 0, 0]"), 2,
-     {"numerical_grad": "never evaluated", "numerical_grad2": "never evaluated"}),
+     {"numerical_grad": "placeholder, [0, 0, 0]: not answered yet",
+      "numerical_grad2": "placeholder, [0, 0, 0]: not answered yet"}),
     # the notebook's own print line raises after the answers: they are still graded
     ("ex3", EX3_SOLUTION + "\nprint(yours)\n", 6, {}),
     # ---------------------------------------------------------------- Exercise 4: the Value class

@@ -80,7 +80,7 @@ def test_a_gradient_never_set_without_a_stop_is_a_mistake_not_a_wrong_shape():
     assert [c.name for c in view.rows] == ["counts_sum_inv"] and view.to_dict()["rows"][0]["mistake"] == "not assigned"
     row = next(line for line in exercise_text(ex).splitlines() if line.startswith("counts_sum_inv "))
     assert row.split()[4:7] == ["not", "set", "FAIL"]
-    assert view.lead == "dcounts_sum_inv is wrong: not assigned."
+    assert view.lead == "dcounts_sum_inv was not assigned: did you mean dcounts_suminv?"
 
 
 def test_right_on_the_values_seen_only_reads_the_same_in_lead_and_row():
@@ -99,3 +99,36 @@ def test_all_passing_says_which_seeds_it_was_judged_on():
     selfcheck = layout(exercise(checks, "passed", hidden_judged=False))
     assert selfcheck.lead == "Every gradient matches autograd, on the values you see (your grade also checks hidden ones)."
     assert shape(selfcheck) == ([], [(PASSING, NAMES)]) and selfcheck.folds[0].summary.startswith("all 26 pass")
+
+
+def test_in_a_graph_a_gradient_follows_only_from_a_mistake_above_it():
+    # micrograd's neuron, o = tanh(x1*w1 + x2*w2 + b), from the output back: dx2w2 wrong and dw1 wrong, dx2 and dw2
+    # right given dx2w2. dw1 comes after dx2w2 in the order but is not computed from it: it is a root of its own,
+    # and the followers' root is dx2w2, not the nearest failing row before them (dw1 is a leaf).
+    names = "o n b x1w1x2w2 x2w2 x1w1 w1 x2 w2 x1".split()
+    upstream = {"n": ["o"], "b": ["n"], "x1w1x2w2": ["n"], "x1w1": ["x1w1x2w2"], "x2w2": ["x1w1x2w2"],
+                "x1": ["x1w1"], "w1": ["x1w1"], "x2": ["x2w2"], "w2": ["x2w2"]}
+    checks = {n: check(n) for n in names}
+    checks["x2w2"] = check("x2w2", False, message="dx2w2 differs", hint="a typed number")
+    checks["w1"] = check("w1", False, message="dw1 differs")
+    checks["x2"] = check("x2", False, local=True, message="dx2 differs")
+    checks["w2"] = check("w2", False, local=True, message="dw2 differs")
+    ex = exercise(list(checks.values()))
+    ex.upstream = upstream
+    view = layout(ex)
+    assert shape(view)[0] == ["x2w2", "w1"]
+    assert view.folds[0].summary.startswith("2 more follow from dx2w2 ")
+    assert view.lead.endswith("2 more only follow from dx2w2. 1 other mistake: dw1.")
+
+
+def test_a_gradient_never_set_is_not_answered_not_a_mistake_of_its_own():
+    # an exercise whose checks are each their own (micrograd's Exercise 3): one wrong, two never set
+    checks = [check("gradf", False, message="gradf differs", hint="the power rule"),
+              check("numerical_grad", False, assigned=False, message="numerical_grad was not assigned"),
+              check("numerical_grad2", False, assigned=False, message="numerical_grad2 was not assigned")]
+    ex = exercise(checks)
+    ex.localised = False
+    assert layout(ex).lead == "dgradf is wrong: the power rule; not answered yet: dnumerical_grad, dnumerical_grad2."
+    ex = exercise([check("gradf"), *checks[1:]])
+    ex.localised = False
+    assert layout(ex).lead == "Not answered yet: dnumerical_grad, dnumerical_grad2."

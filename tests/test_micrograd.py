@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from micrograd_corpus import CORPUS, EX1_RIGHT, EX3_SOLUTION, ROOT, SOLUTION
+from micrograd_corpus import CORPUS, EX1_RIGHT, EX2_RIGHT, EX3_SOLUTION, ROOT, SOLUTION
 
 from autograder.grading import Grader
 from autograder.sandbox import Limits
@@ -264,3 +264,62 @@ def test_torchs_autograd_in_an_answer_scores_nothing(grader, tmp_path):
     ex3, others = report.exercises[2], [ex for ex in report.exercises if ex.id != "ex3"]
     assert ex3.status == "autograd" and ex3.score == 0 and "line 7: out.backward()" in ex3.message, ex3.message
     assert all(ex.status == "passed" for ex in others)  # their .grad and .backward() are the lecture's Value's
+
+
+def test_summaries_name_what_a_gradient_follows_from_and_never_a_leaf_or_an_unset_gradient(grader, tmp_path):
+    answers = {
+        # a product's gradient typed in (right at x2 = 0): the two below it are right given it
+        "ex2": EX2_RIGHT.replace("dx2w2 = dn", "dx2w2 = 0.5"),
+        # dd typed in: de and dc are right given it, da and db given de
+        "ex1": EX1_RIGHT.replace("dd = f", "dd = -2.0"),
+    }
+    nb = json.loads(SOLUTION.read_text())
+    for cell in nb["cells"]:
+        cell["source"] = answers.get(cell["metadata"].get("nbgrader", {}).get("grade_id"), cell["source"])
+    path = tmp_path / "typed" / "micrograd.ipynb"
+    path.parent.mkdir()
+    path.write_text(json.dumps(nb))
+    exercises = {ex.id: ex for ex in grader.grade(path).exercises}
+    ex1, ex2 = exercises["ex1"], exercises["ex2"]
+    checks = {c.name: c for c in ex2.checks}
+    assert checks["x2"].hint == "right given dx2w2; dx2w2 is a number typed for these values"
+    assert checks["x2w2"].hint.startswith("dx2w2 is a number typed for these values")
+    view = ex2.layout()
+    assert [c.name for c in view.rows] == ["x2w2"]
+    assert view.folds[0].summary.startswith("2 more follow from dx2w2 ")
+    # each exercise's own example of an expression
+    assert "dw1 = x1 * dx1w1" in view.lead and "da = " not in view.lead
+    assert "da = b * de" in ex1.layout().lead
+    checks = {c.name: c for c in ex1.checks}
+    assert checks["c"].hint == "right given dd; dd is a number typed for these values"
+    assert checks["a"].hint == "right given de, which follows from dd; dd is a number typed for these values"
+    assert ex1.layout().folds[0].summary.startswith("4 more follow from dd ")
+
+
+def test_a_leaf_has_no_followers_and_an_unset_gradient_is_no_root_cause(grader, tmp_path):
+    answers = {
+        # dw2 typed in (right at x2 = 0): a leaf, nothing is computed from it
+        "ex2": EX2_RIGHT.replace("dw2 = x2 * dx2w2", "dw2 = 0.0"),
+        # dL never set (dd written without it), and dd's sign flipped: dd is where to start
+        "ex1": EX1_RIGHT.replace("dL = 1.0\n", "").replace("dd = f", "dd = -f"),
+        # the notebook's placeholder left below a first answer
+        "ex3": EX3_SOLUTION.split("# numerical_grad = ")[0] + "# YOUR CODE HERE\nraise NotImplementedError()\n",
+    }
+    nb = json.loads(SOLUTION.read_text())
+    for cell in nb["cells"]:
+        cell["source"] = answers.get(cell["metadata"].get("nbgrader", {}).get("grade_id"), cell["source"])
+    path = tmp_path / "leaf" / "micrograd.ipynb"
+    path.parent.mkdir()
+    path.write_text(json.dumps(nb))
+    exercises = {ex.id: ex for ex in grader.grade(path).exercises}
+    view = exercises["ex2"].layout()
+    assert [c.name for c in view.rows] == ["w2"] and [f.kind for f in view.folds] == ["passing"]
+    assert "follow" not in view.lead
+    ex1 = exercises["ex1"]
+    assert ex1.first_wrong == "d"
+    assert ex1.layout().lead == ("Start at dd: it is the first gradient that is wrong given your own upstream "
+                                 "gradients. 4 more only follow from dd. Not assigned: dL.")
+    ex3 = exercises["ex3"]
+    line = answers["ex3"].splitlines().index("raise NotImplementedError()") + 1
+    assert ex3.score == 2 and ex3.message == (f"not finished yet: line {line} is still the notebook's `raise "
+                                              "NotImplementedError()`; the gradients set before it are graded")

@@ -69,6 +69,14 @@ CORPUS = {
              numerical2="numerical_grad2 = [-12.353553391720954, 10.256990256627772, 0.06250000003860032]"),
         {"ex3": (2, "partial"), "ex6": (10, "passed")},
         {"numerical_grad": "never evaluated", "numerical_grad2": "never evaluated"}),
+    # the one-sided estimate left as the notebook has it: not answered yet, not a mistake
+    "the one-sided estimate still the placeholder": (
+        dict(RIGHT, numerical=None, numerical2="h = 0.0001\n" + SYMMETRIC),
+        {"ex3": (4, "partial"), "ex6": (10, "passed")},
+        {"numerical_grad": "still the notebook's placeholder, [0, 0, 0]: not answered yet"}),
+    "gradf typed in from the expected answer, rounded": (
+        dict(RIGHT, gradf="def gradf(a, b, c):\n  return [-12.3536, 10.257, 0.0625]"),
+        {"ex3": (4, "partial"), "ex6": (10, "passed")}, {"gradf": "gradf returns numbers typed for (2, 3, 4), and rounded"}),
     "gradf with the chain rule's 3 left out": (
         dict(RIGHT, gradf=GRADF.replace("3*cos(3*b)", "cos(3*b)")),
         {"ex3": (4, "partial"), "ex6": (10, "passed")}, {"gradf": "df/db: the chain rule"}),

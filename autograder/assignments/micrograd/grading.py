@@ -375,19 +375,22 @@ class MicrogradGrading(Grading):
     def diagnose(self, ex: Exercise, cell, checks: list, runs: dict, problems: dict, context, credit: str) -> str:
         from .hints import diagnose
 
-        diagnose(ex, checks, runs[PUBLIC], problems[PUBLIC])
+        diagnose(ex, checks, runs, problems, cell.source if cell else "")  # the notebook's check(): no source
         return ""
 
     def finish(self, ex: Exercise, result, runs: dict, problems: dict, context, root: str):
+        from .hints import consumers
+
         result.localised = ex.step_by_step  # Exercises 1-2; in 3-6 each failing check is a mistake of its own
+        if ex.step_by_step:  # a gradient follows only from the gradients of the nodes computed from it
+            result.upstream = consumers(ex.id)
         result.notes += exercise_notes(ex, runs[PUBLIC], problems[PUBLIC])
         for check in result.checks:
             if check.message == HIDDEN_FAILURE:  # the engine's words are for tensors and sizes
                 check.message = "right at the values you see, wrong at others: a number worked out, not an expression?"
 
     def hidden_message(self, ex: Exercise, cell, result) -> str | None:
-        return ("right on the values you see but not on the hidden ones: write each answer as an expression of the "
-                "values you are given (da = de * b, not da = 6.0), so it holds at any values")  # fmt: skip
+        return "right on the values you see but not on the hidden ones: " + HIDDEN_ADVICE[ex.id]
 
     def _training_comparisons(self, ex: Exercise, runs: dict, problems: dict) -> dict:
         """Each step's gradients against autograd's at the parameters the student's loop had at that step; and
@@ -408,6 +411,19 @@ class MicrogradGrading(Grading):
             comparisons["update"][label] = _update_comparison(ex.checks[-1], values, arrays, ex.steps)
         return comparisons
 
+
+# What a right answer at the values the learner sees and a wrong one at others needs, in each exercise's terms.
+HIDDEN_ADVICE = {
+    "ex1": "write each gradient as an expression of the values you are given (da = b * de, not da = 6.0), so it "
+           "holds at any values",
+    "ex2": "write each gradient as an expression of the neuron's values (dw1 = x1 * dx1w1, not dw1 = 1.0), so it "
+           "holds at any values",
+    "ex3": "gradf's derivatives must be expressions of a, b and c, and the estimates made from f's values, so they "
+           "hold at any point",
+    "ex4": "each op's _backward must compute from its Values' data and grad, not from numbers that hold for some cases",
+    "ex5": "each step's gradients must come from the network's own forward and backward pass, at any data and weights",
+    "ex6": "each op's _backward must compute from its Values' data and grad, not from numbers that hold for some cases",
+}
 
 # The exercise notebook's own check: each number within 1e-5 of its expected answer, at its own values.
 LECTURE_CHECK = 1e-5

@@ -3,11 +3,15 @@ rule's upstream factor left out, tanh's derivative taken at its input, the power
 accumulates, a wrong topological order, the forgotten zero_grad. Each hint is said only when the student's numbers
 are exactly what that mistake computes; and in Exercises 1 and 2 a gradient that is right given the student's own
 upstream gradients is marked as following from the first one that is not (the root cause)."""
+import ast
 import math
 
 import numpy as np
 
 from . import ATOL, RTOL, lecture
+from ...checks import HIDDEN, PUBLIC
+from ...results import HIDDEN_FAILURE
+from ...static_checks import final_assignments, is_difference_quotient, is_typed_number, source_nodes
 from .grading import ESTIMATE_KIND, estimate, mlp_gradients
 
 NUMERICAL_ESTIMATE = ("close to autograd's but not equal to it, as a numerical estimate is: write the derivative "
@@ -26,7 +30,8 @@ def nearly(student, expected) -> bool:
     return student.shape == expected.shape and bool(np.allclose(student, expected, rtol=1e-5, atol=1e-8))
 
 
-def diagnose(ex, checks: list, public, problem):
+def diagnose(ex, checks: list, runs: dict, problems: dict, source: str):
+    public, problem = runs[PUBLIC], problems[PUBLIC]
     values, arrays = public.result["values"], public.arrays
 
     def student(check):
@@ -34,9 +39,9 @@ def diagnose(ex, checks: list, public, problem):
 
     by_name = {check.name: (check, verdict) for check, verdict in zip(ex.checks, checks)}
     if ex.id in ("ex1", "ex2"):
-        _graph_hints(ex, by_name, student, problem)
+        _graph_hints(ex, by_name, runs, problems, source)
     elif ex.id == "ex3":
-        _derivative_hints(by_name, student, problem)
+        _derivative_hints(by_name, student, problem, source)
         _estimate_hints(by_name, public, problem)
     elif ex.id in ("ex4", "ex6"):
         _value_class_hints(ex, by_name, student, problem)
@@ -44,30 +49,108 @@ def diagnose(ex, checks: list, public, problem):
         _training_hints(by_name, student, arrays, problem)
 
 
-def _graph_hints(ex, by_name: dict, student, problem):
+def consumers(ex_id: str) -> dict[str, list[str]]:
+    """Exercises 1-2: for each node, the nodes computed from it (whose gradients its own is made of)."""
+    graph = lecture.GRAPH if ex_id == "ex1" else lecture.NEURON
+    used_by = {}
+    for name, expression in graph:
+        for operand in expression.replace("(", " ").replace(")", " ").split():
+            if operand in used_by or any(operand == n for n, _ in graph) or operand in (
+                    lecture.GRAPH_LEAVES if ex_id == "ex1" else lecture.NEURON_LEAVES):  # fmt: skip
+                used_by.setdefault(operand, []).append(name)
+    return used_by
+
+
+TYPED = "{variable} is a number typed for these values: write it as an expression of them, so it holds at any values"
+ROUNDED = ("{variable} is a number typed for these values, and rounded: write it as an expression of them, so it is "
+           "exact and holds at any values")  # fmt: skip
+DIFFERENCE_QUOTIENT = ("a difference quotient, close to autograd's as a numerical estimate is: write the derivative "
+                       "itself, the local derivative times the upstream gradient")  # fmt: skip
+
+
+def _graph_hints(ex, by_name: dict, runs: dict, problems: dict, source: str):
     """Exercises 1-2, from the output back: each gradient against what the student's own upstream gradients
-    make of it (the sum, over the ops that use the node, of d<op's output> times the op's local derivative)."""
-    partials, truth, values = problem.partials[ex.id], problem.truth[ex.id], problem.values[ex.id]
-    products = {name for name, expression in (lecture.GRAPH if ex.id == "ex1" else lecture.NEURON) if "*" in expression}
-    output = ex.checks[0].name
+    make of it (the sum, over the ops that use the node, of d<op's output> times the op's local derivative), on
+    each seed it is wrong on. A gradient right on the values the student sees and wrong on hidden ones is judged
+    on the hidden run the same way: right there given an upstream that was typed in, it only follows from it."""
+    output, used_by = ex.checks[0].name, consumers(ex.id)
+    products = {n for n, e in (lecture.GRAPH if ex.id == "ex1" else lecture.NEURON) if "*" in e}
+    assigned = final_assignments(source)
+    typed = {check.name for check in ex.checks if is_typed_number(assigned.get(check.variable))}
+    roots = {}  # a hidden-only failure that is a root cause: why it fails there
     for check in ex.checks:
         _, verdict = by_name[check.name]
-        mine = student(check)
-        if verdict.passed or mine is None:
+        hidden_only = verdict.message == HIDDEN_FAILURE
+        if verdict.passed or not verdict.assigned:
             continue
-        uses = [(consumer, local) for (consumer, wrt), local in partials.items() if wrt == check.name]
+        seed = HIDDEN if hidden_only else PUBLIC
+        if seed not in runs:
+            continue
+        problem, student = problems[seed], _student_values(by_name, runs[seed])
+        if check.name not in student:
+            continue
+        mine, truth = student[check.name], float(problem.truth[ex.id][check.name])
+        uses = [(consumer, d) for (consumer, wrt), d in problem.partials[ex.id].items() if wrt == check.name]
 
         def upstream(consumer):
-            given = student(by_name[consumer][0])
-            return float(given) if given is not None else float(truth[consumer])
+            return student.get(consumer, float(problem.truth[ex.id][consumer]))
 
-        local = 1.0 if check.name == output else sum(upstream(c) * d for c, d in uses)
-        if check.name != output and close(mine, local):
+        local = sum(upstream(c) * d for c, d in uses)
+        if check.name != output and check.name not in typed and close(mine, local):
             verdict.locally_correct = True  # right given its upstream: it follows from an earlier mistake
             continue
-        verdict.hint = (_node_hint(check.name, float(mine), uses, upstream, values, output, products)
-                        or (NUMERICAL_ESTIMATE if nearly(mine, truth[check.name]) and not close(mine, truth[check.name])
-                            else None))
+        expression = assigned.get(check.variable)
+        hint = (_node_hint(check.name, mine, uses, upstream, problem.values[ex.id], output, products)
+                or _zero_hint(check, mine, truth, used_by)
+                or (ROUNDED.format(variable=check.variable) if check.name in typed and nearly(mine, truth)
+                    else TYPED.format(variable=check.variable) if check.name in typed
+                    else DIFFERENCE_QUOTIENT if is_difference_quotient(expression)
+                    else NUMERICAL_ESTIMATE if nearly(mine, truth) else None))  # fmt: skip
+        if hidden_only:  # judged where it is wrong, said in words that hold at any values
+            roots[check.name] = check.name in typed
+            hint = TYPED.format(variable=check.variable) if check.name in typed else hint
+            if hint:
+                verdict.message = HIDDEN_WRONG
+        verdict.hint = hint
+    for check in ex.checks:  # what each hidden-only follower follows from, by name
+        _, verdict = by_name[check.name]
+        if verdict.message != HIDDEN_FAILURE or not verdict.locally_correct:
+            continue
+        up = used_by[check.name][0]
+        root = up
+        while root not in roots and root in used_by:
+            root = used_by[root][0]
+        if root not in roots:
+            continue
+        why = f"{label(by_name, root)} is a number typed for these values" if roots[root] else (
+            f"{label(by_name, root)} is wrong at other values")
+        verdict.message = HIDDEN_WRONG
+        verdict.hint = (f"right given {label(by_name, up)}; {why}" if up == root
+                        else f"right given {label(by_name, up)}, which follows from {label(by_name, root)}; {why}")
+
+
+HIDDEN_WRONG = "right at the values you see, wrong at others"
+
+
+def label(by_name: dict, name: str) -> str:
+    check, _ = by_name[name]
+    return check.variable or f"d{name}"
+
+
+def _student_values(by_name: dict, run) -> dict[str, float]:
+    """The student's number for every gradient the run set, by node."""
+    values, arrays, numbers = run.result["values"], run.arrays, {}
+    for name, (check, _) in by_name.items():
+        if values.get(check.variable, {}).get("kind") == "tensor" and check.variable in arrays:
+            numbers[name] = float(arrays[check.variable])
+    return numbers
+
+
+def _zero_hint(check, mine: float, truth: float, used_by: dict) -> str | None:
+    if mine == 0 and truth != 0 and check.name in used_by:
+        return (f"{check.variable} is 0, as if {check.name} did not change the output: it does, through "
+                f"{' and '.join(used_by[check.name])}")  # fmt: skip
+    return None
 
 
 def _node_hint(name: str, mine: float, uses: list, upstream, values: dict, output: str, products: set) -> str | None:
@@ -95,15 +178,24 @@ def _node_hint(name: str, mine: float, uses: list, upstream, values: dict, outpu
     return None
 
 
-def _derivative_hints(by_name: dict, student, problem):
+GRADF_TYPED = "gradf returns numbers typed for (2, 3, 4){}: write each derivative as an expression of a, b and c"
+
+
+def _derivative_hints(by_name: dict, student, problem, source: str):
     point = tuple(float(x) for x in problem.inputs["ex3"]["point"])
     truth = problem.truth["ex3"]["gradf"]
+    _placeholders(by_name, source)
     check, verdict = by_name["gradf"]
     mine = student(check)
-    if not verdict.passed and mine is not None and mine.shape == truth.shape:
+    typed = _returns_typed_numbers(source, "gradf")
+    if verdict.message == HIDDEN_FAILURE and typed:
+        verdict.message, verdict.hint = HIDDEN_WRONG, GRADF_TYPED.format("")
+    elif not verdict.passed and mine is not None and mine.shape == truth.shape:
         wrong = [name for name, m, t in zip("abc", mine, truth) if not close(m, t)]
         a, b, _ = point
-        if wrong and nearly(mine, truth):
+        if wrong and typed:
+            verdict.hint = GRADF_TYPED.format(", and rounded" if nearly(mine, truth) else "")
+        elif wrong and nearly(mine, truth):
             verdict.hint = NUMERICAL_ESTIMATE
         elif wrong:
             verdict.hint = f"wrong in df/d{', df/d'.join(wrong)}; the other {'one is' if len(wrong) == 2 else 'ones are'} right"
@@ -114,6 +206,36 @@ def _derivative_hints(by_name: dict, student, problem):
             elif wrong == ["b"] and close(mine[1], math.cos(3 * b) + 2.5 * b**1.5):
                 verdict.hint = ("df/db: the chain rule gives d/db sin(3*b) = 3 * cos(3*b): the inner function's "
                                 "derivative multiplies")  # fmt: skip
+
+
+def _placeholders(by_name: dict, source: str):
+    """Exercise 3's answers still the notebook's placeholder, [0, 0, 0] (`return [0, 0, 0]` in gradf): not
+    answered yet, rather than wrong."""
+    assigned = final_assignments(source)
+    for name in ("gradf", *ESTIMATE_KIND):
+        check, verdict = by_name[name]
+        expressions = _returns(source, name) if name == "gradf" else [assigned.get(name)]
+        if not verdict.passed and verdict.assigned and expressions and all(map(_is_zeros, expressions)):
+            verdict.assigned = False
+            verdict.message = f"{check.variable} is still the notebook's placeholder, [0, 0, 0]: not answered yet"
+
+
+def _is_zeros(expr) -> bool:
+    return isinstance(expr, ast.List) and is_typed_number(expr) and all(
+        isinstance(e, ast.Constant) and e.value == 0 for e in expr.elts)
+
+
+def _returns(source: str, function: str) -> list:
+    """What the cell's function `function` returns, at each of its return statements."""
+    nodes = source_nodes(source) or ()
+    return [node.value for f in nodes if isinstance(f, ast.FunctionDef) and f.name == function
+            for node in ast.walk(f) if isinstance(node, ast.Return)]  # fmt: skip
+
+
+def _returns_typed_numbers(source: str, function: str) -> bool:
+    """Whether the cell's function `function` returns a list of numbers typed in (and nothing else)."""
+    returns = _returns(source, function)
+    return bool(returns) and all(is_typed_number(value) for value in returns)
 
 
 FORMULA = {"one-sided": "(f(x + h) - f(x)) / h", "symmetric": "(f(x + h) - f(x - h)) / (2 * h)"}

@@ -16,7 +16,7 @@ from ...run_result import clean_result
 from ...selfcheck import caller_namespace, for_the_validator
 from ...student_process import describe
 from . import ASSIGNMENT, run
-from .grading import MicrogradGrading, exercise_notes
+from .grading import MicrogradGrading
 
 _recorder: "run.TrainingRecorder | None" = None
 _f_calls: list = []
@@ -72,6 +72,6 @@ def check(exercise_id: str, namespace: dict | None = None) -> ExerciseResult:
         part.diagnose(ex, None, checks, runs, {PUBLIC: problem}, context, "strict")
     score = Score(sum(c.points for c in checks))
     status = "not answered" if not any(c.assigned for c in checks) else score_status(score, ex.max_score)
-    return for_the_validator(ExerciseResult(ex.id, ex.title, score, ex.max_score, status, "", [], checks,
-                                            hidden_judged=False, localised=ex.step_by_step,
-                                            notes=exercise_notes(ex, runs[PUBLIC], problem)))
+    result = ExerciseResult(ex.id, ex.title, score, ex.max_score, status, "", [], checks, hidden_judged=False)
+    part.finish(ex, result, runs, {PUBLIC: problem}, context, "")  # what a grade adds: the graph, the notes
+    return for_the_validator(result)
