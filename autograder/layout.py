@@ -109,7 +109,7 @@ def _lead(ex, rows: list, follows: list, root: str | None) -> str:
     wrong, unset = [r for r in rows if r.assigned], [r for r in rows if not r.assigned]
     if not follows and len(rows) == 1:
         return f"{rows[0].label} is wrong: {mistake(rows[0])}." if wrong else _sentence(rows[0].message, ex)
-    if not follows and (not ex.localised or not wrong):
+    if not follows and (not ex.localised or len(wrong) <= 1):  # nothing to start at: each mistake as it is
         said = []
         if len(wrong) == 1:
             said.append(f"{wrong[0].label} is wrong: {mistake(wrong[0])}")
@@ -121,12 +121,13 @@ def _lead(ex, rows: list, follows: list, root: str | None) -> str:
     lead = (f"Start at {label_of(ex, first)}: it is the first gradient that is wrong given your own upstream "
             "gradients.")
     if follows:
-        lead += f" {len(follows)} more only follow from {label_of(ex, root) if root else 'the mistakes below'}."
+        lead += (f" {_count(follows, 'more only follows', 'more only follow')} from "
+                 f"{label_of(ex, root) if root else 'the mistakes below'}.")  # fmt: skip
     others = [r for r in wrong if r.name != first]
     if others:
         lead += f" {_count(others, 'other mistake', 'other mistakes')}: {_names(others)}."
     if unset:
-        lead += f" Not assigned: {_names(unset)}."
+        lead += f" Not answered yet: {_names(unset)}."
     return lead
 
 

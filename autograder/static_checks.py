@@ -5,6 +5,7 @@ hides. Aliases count: `import torch as T; T.autograd.grad(...)` and `from torch 
 """
 import ast
 import functools
+import math
 import re
 
 # Attribute names that only mean autograd, on any object: x.backward(), x.grad, x.requires_grad_() ...
@@ -186,7 +187,8 @@ def placeholder_after_answer(source: str) -> int | None:
 
 def final_assignments(source: str) -> dict[str, ast.expr]:
     """The expression each plain name was last assigned in the cell's own code (`de = dc = dd`, `da, db = x, y`
-    included), in source order; a name last set otherwise (+=, a loop, a with) maps to None."""
+    included), in source order, in any statement of the cell (a function's body too); a name last set otherwise
+    (+=, a for loop's target) maps to None."""
     nodes = source_nodes(source)
     if nodes is None:
         return {}
@@ -229,18 +231,38 @@ def is_typed_number(expr) -> bool:
 
 def is_difference_quotient(expr) -> bool:
     """Whether an expression holds a difference quotient, (g(x + h) - g(x)) / h or with x - h (times anything): a
-    division whose numerator holds a difference, one of whose sides moves something by a step that appears in
-    the denominator, or by a small number typed in (1e-3 written out)."""
+    division by a step (h, 2 * h, or a small number typed in: 1e-3, 2 * 1e-3) whose numerator holds a
+    difference, one of whose sides moves something by that step. A division by anything else (tanh written out,
+    (ep - em) / (ep + em)) is no estimate, whatever its numerator."""
     if expr is None:
         return False
     for node in ast.walk(expr):
         if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)):
             continue
-        steps = {n.id for n in ast.walk(node.right) if isinstance(n, ast.Name)}
+        steps = _step(node.right)
+        if steps is None:
+            continue
         differences = [d for d in ast.walk(node.left) if isinstance(d, ast.BinOp) and isinstance(d.op, ast.Sub)]
         if any(_moved_by_a_step(side, steps) for d in differences for side in (d.left, d.right)):
             return True
     return False
+
+
+def _step(denominator) -> set | None:
+    """The names a denominator shaped like a step is made of (h, 2 * h: {"h"}; 1e-3: none); None for any other
+    denominator."""
+    def small(constants) -> bool:
+        return 0 < abs(math.prod(c.value for c in constants)) < 0.1
+
+    if isinstance(denominator, ast.Name):
+        return {denominator.id}
+    sides = (denominator.left, denominator.right) if isinstance(denominator, ast.BinOp) and isinstance(
+        denominator.op, ast.Mult) else (denominator,)  # fmt: skip
+    constants = [s for s in sides if isinstance(s, ast.Constant) and type(s.value) in (int, float)]
+    names = {s.id for s in sides if isinstance(s, ast.Name)}
+    if len(constants) + len(names) < len(sides) or not constants:
+        return None
+    return names if names else set() if small(constants) else None
 
 
 def _moved_by_a_step(expr, steps: set) -> bool:

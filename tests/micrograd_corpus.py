@@ -201,6 +201,9 @@ CORPUS = [
     ("ex1", EX1_RIGHT.replace("dL = 1.0", "L_grad = 1.0"), 6, {"L": "you named it L_grad"}),
     # one gradient pasted from the printout, the rest computed from it
     ("ex1", EX1_RIGHT.replace("dd = f", "dd = -2.0"), 2, {"d": "dd is a number typed", **follows(*"e c a b".split())}),
+    # every gradient worked out by hand, dd's sign slipped: the rest is right given dd; df is typed (hidden values)
+    ("ex1", "dL = 1.0\ndd = 2.0\ndf = 4.0\nde = 2.0\ndc = 2.0\nda = -6.0\ndb = 4.0\n", 1,
+     {"d": "sign is flipped", "f": "df is a number typed for these values", **follows("e", "c", "a", "b")}),
     # the student stopped before db
     ("ex1", EX1_RIGHT.replace("db = a * de\n", ""), 6, {"b": "db was not assigned"}),
     # the lecture's numerical check, where the exercise asks for the derivative: close, and no answer (de, dc,
@@ -257,6 +260,9 @@ CORPUS = [
     ("ex2", EX2_RIGHT.replace("dx1w1x2w2", "dx1w1_x2w2"), 9, {"x1w1x2w2": "did you mean dx1w1_x2w2?"}),
     # + differentiated as if it were *: the sum's gradient times b (the ones below it are computed from dn)
     ("ex2", EX2_RIGHT.replace("dx1w1x2w2 = dn", "dx1w1x2w2 = dn * b"), 9, {"x1w1x2w2": None}),
+    # 1 - tanh**2 over a common denominator, the denominator's square forgotten: a division, no estimate
+    ("ex2", EX2_RIGHT.replace("dn = do * (1 - o**2)", "ep, em = math.exp(n), math.exp(-n)\n"
+                              "dn = do * ((ep + em)**2 - (ep - em)**2) / (ep + em)"), 1, {"n": None, **follows(*BELOW_N)}),
     # dn typed in from the printout, rounded: wrong in its 7th digit, and everything below follows
     ("ex2", EX2_RIGHT.replace("dn = do * (1 - o**2)", "dn = 0.4999999"), 1,
      {"n": "dn is a number typed for these values, and rounded", **follows(*BELOW_N)}),

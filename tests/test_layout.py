@@ -132,3 +132,23 @@ def test_a_gradient_never_set_is_not_answered_not_a_mistake_of_its_own():
     ex = exercise([check("gradf"), *checks[1:]])
     ex.localised = False
     assert layout(ex).lead == "Not answered yet: dnumerical_grad, dnumerical_grad2."
+
+
+def test_in_a_localised_exercise_one_mistake_beside_unset_gradients_is_said_as_it_is():
+    # Exercise 1 of micrograd: dc typed as 0, da never set, nothing follows: no "start at", and one word for unset
+    names = "L d f e c a b".split()
+    checks = {n: check(n) for n in names}
+    checks["c"] = check("c", False, message="dc differs", hint="dc is 0, as if c did not change the output")
+    checks["a"] = check("a", False, assigned=False, message="da was not assigned")
+    ex = exercise(list(checks.values()))
+    ex.localised = True
+    assert layout(ex).lead == "dc is wrong: dc is 0, as if c did not change the output; not answered yet: da."
+    # one follower: said in the singular
+    checks["a"] = check("a", False, local=True, message="da differs")
+    ex = exercise(list(checks.values()))
+    ex.localised, ex.upstream = True, {"a": ["e"], "e": ["d"], "c": ["d"]}
+    checks["e"] = check("e", False, message="de differs")
+    ex = exercise(list(checks.values()))
+    ex.localised, ex.upstream = True, {"a": ["e"], "e": ["d"], "c": ["d"]}
+    assert layout(ex).lead == ("Start at de: it is the first gradient that is wrong given your own upstream "
+                               "gradients. 1 more only follows from de. 1 other mistake: dc.")

@@ -318,8 +318,58 @@ def test_a_leaf_has_no_followers_and_an_unset_gradient_is_no_root_cause(grader, 
     ex1 = exercises["ex1"]
     assert ex1.first_wrong == "d"
     assert ex1.layout().lead == ("Start at dd: it is the first gradient that is wrong given your own upstream "
-                                 "gradients. 4 more only follow from dd. Not assigned: dL.")
+                                 "gradients. 4 more only follow from dd. Not answered yet: dL.")
     ex3 = exercises["ex3"]
     line = answers["ex3"].splitlines().index("raise NotImplementedError()") + 1
     assert ex3.score == 2 and ex3.message == (f"not finished yet: line {line} is still the notebook's `raise "
                                               "NotImplementedError()`; the gradients set before it are graded")
+
+
+def test_a_slip_among_typed_numbers_is_the_root_and_a_hidden_follower_names_a_root_wrong_where_you_look(grader,
+                                                                                                         tmp_path):
+    answers = {
+        # Every gradient worked out by hand, dd's sign slipped: the others are right given dd (de = dd here), so
+        # dd is where to start; df, typed and right at these values, is wrong at others, a mistake of its own.
+        "ex1": "dL = 1.0\ndd = 2.0\ndf = 4.0\nde = 2.0\ndc = 2.0\nda = -6.0\ndb = 4.0\n",
+        # dn's sign flipped: dw2 is right where x2 = 0 and wrong at other values, where it follows from dn
+        "ex2": EX2_RIGHT.replace("dn = do * (1 - o**2)", "dn = do * (o**2 - 1)"),
+    }
+    nb = json.loads(SOLUTION.read_text())
+    for cell in nb["cells"]:
+        cell["source"] = answers.get(cell["metadata"].get("nbgrader", {}).get("grade_id"), cell["source"])
+    path = tmp_path / "slip" / "micrograd.ipynb"
+    path.parent.mkdir()
+    path.write_text(json.dumps(nb))
+    exercises = {ex.id: ex for ex in grader.grade(path).exercises}
+    ex1 = exercises["ex1"]
+    checks = {c.name: c for c in ex1.checks}
+    assert checks["d"].hint == "the sign is flipped"
+    assert all(checks[n].locally_correct for n in "e c a b".split())
+    assert checks["f"].hint.startswith("df is a number typed for these values")
+    assert ex1.layout().lead == ("Start at dd: it is the first gradient that is wrong given your own upstream "
+                                 "gradients. 4 more only follow from dd. 1 other mistake: df.")
+    w2 = next(c for c in exercises["ex2"].checks if c.name == "w2")
+    assert w2.locally_correct and w2.message == "right at the values you see, wrong at others"
+    assert w2.hint == "right given dx2w2, which follows from dn; dn is wrong"
+
+
+@pytest.mark.parametrize("expression, quotient", [
+    # right answers with a division in them: tanh written out, 1 - tanh**2 over a common denominator
+    ("do*(1-((math.exp(2*(x1w1x2w2+b))-1)/(math.exp(2*(x1w1x2w2+b))+1))**2)", False),
+    ("do*((ep+em)**2-(ep-em)**2)/(ep+em)**2", False),
+    ("do * 4 / (math.exp(n) + math.exp(-n))**2", False),
+    ("L / f", False),
+    ("(a - 0.01) / 2", False),
+    # the lecture's numerical check, with a named step or one typed in, one-sided or symmetric
+    ("((d + h) * f - d * f) / h", True),
+    ("(math.tanh(n + 1e-3) - math.tanh(n)) / 1e-3", True),
+    ("do * (math.tanh(n + h) - math.tanh(n - h)) / (2 * h)", True),
+    ("(math.tanh(n + 0.01) - o) / 0.01", True),
+    ("(math.tanh(n + 1e-6) - math.tanh(n - 1e-6)) / 2e-6", True),
+])
+def test_a_difference_quotient_is_told_from_a_right_answer_with_a_division(expression, quotient):
+    import ast
+
+    from autograder.static_checks import is_difference_quotient
+
+    assert is_difference_quotient(ast.parse(expression, mode="eval").body) is quotient

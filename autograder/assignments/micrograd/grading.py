@@ -379,15 +379,17 @@ class MicrogradGrading(Grading):
         return ""
 
     def finish(self, ex: Exercise, result, runs: dict, problems: dict, context, root: str):
-        from .hints import consumers
+        from .hints import HIDDEN_WRONG, consumers
 
         result.localised = ex.step_by_step  # Exercises 1-2; in 3-6 each failing check is a mistake of its own
         if ex.step_by_step:  # a gradient follows only from the gradients of the nodes computed from it
             result.upstream = consumers(ex.id)
         result.notes += exercise_notes(ex, runs[PUBLIC], problems[PUBLIC])
-        for check in result.checks:
-            if check.message == HIDDEN_FAILURE:  # the engine's words are for tensors and sizes
-                check.message = "right at the values you see, wrong at others: a number worked out, not an expression?"
+        for check in result.checks:  # the engine's words are for tensors and sizes
+            if check.message == HIDDEN_FAILURE and check.locally_correct:  # its expression is right: no guess
+                check.message = HIDDEN_WRONG
+            elif check.message == HIDDEN_FAILURE:
+                check.message = f"{HIDDEN_WRONG}: a number worked out, not an expression?"
 
     def hidden_message(self, ex: Exercise, cell, result) -> str | None:
         return "right on the values you see but not on the hidden ones: " + HIDDEN_ADVICE[ex.id]

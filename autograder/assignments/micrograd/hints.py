@@ -77,7 +77,7 @@ def _graph_hints(ex, by_name: dict, runs: dict, problems: dict, source: str):
     products = {n for n, e in (lecture.GRAPH if ex.id == "ex1" else lecture.NEURON) if "*" in e}
     assigned = final_assignments(source)
     typed = {check.name for check in ex.checks if is_typed_number(assigned.get(check.variable))}
-    roots = {}  # a hidden-only failure that is a root cause: why it fails there
+    roots = {}  # each failing gradient that follows from none above it: why it is wrong, for its followers
     for check in ex.checks:
         _, verdict = by_name[check.name]
         hidden_only = verdict.message == HIDDEN_FAILURE
@@ -96,21 +96,26 @@ def _graph_hints(ex, by_name: dict, runs: dict, problems: dict, source: str):
             return student.get(consumer, float(problem.truth[ex.id][consumer]))
 
         local = sum(upstream(c) * d for c, d in uses)
-        if check.name != output and check.name not in typed and close(mine, local):
+        # At other values two typed numbers can still agree with each other (de = -2.0 beside dd = -2.0): each
+        # holds only where it was typed, so each is a mistake of its own there.
+        if check.name != output and not (hidden_only and check.name in typed) and close(mine, local):
             verdict.locally_correct = True  # right given its upstream: it follows from an earlier mistake
             continue
         expression = assigned.get(check.variable)
+        as_typed = (ROUNDED if nearly(mine, truth) else TYPED).format(variable=check.variable)
         hint = (_node_hint(check.name, mine, uses, upstream, problem.values[ex.id], output, products)
                 or _zero_hint(check, mine, truth, used_by)
-                or (ROUNDED.format(variable=check.variable) if check.name in typed and nearly(mine, truth)
-                    else TYPED.format(variable=check.variable) if check.name in typed
+                or (as_typed if check.name in typed
                     else DIFFERENCE_QUOTIENT if is_difference_quotient(expression)
                     else NUMERICAL_ESTIMATE if nearly(mine, truth) else None))  # fmt: skip
         if hidden_only:  # judged where it is wrong, said in words that hold at any values
-            roots[check.name] = check.name in typed
+            roots[check.name] = "is a number typed for these values" if check.name in typed else (
+                "is wrong at other values")
             hint = TYPED.format(variable=check.variable) if check.name in typed else hint
             if hint:
                 verdict.message = HIDDEN_WRONG
+        else:
+            roots[check.name] = "is wrong"
         verdict.hint = hint
     for check in ex.checks:  # what each hidden-only follower follows from, by name
         _, verdict = by_name[check.name]
@@ -122,8 +127,7 @@ def _graph_hints(ex, by_name: dict, runs: dict, problems: dict, source: str):
             root = used_by[root][0]
         if root not in roots:
             continue
-        why = f"{label(by_name, root)} is a number typed for these values" if roots[root] else (
-            f"{label(by_name, root)} is wrong at other values")
+        why = f"{label(by_name, root)} {roots[root]}"
         verdict.message = HIDDEN_WRONG
         verdict.hint = (f"right given {label(by_name, up)}; {why}" if up == root
                         else f"right given {label(by_name, up)}, which follows from {label(by_name, root)}; {why}")
@@ -172,7 +176,7 @@ def _node_hint(name: str, mine: float, uses: list, upstream, values: dict, outpu
             and close(mine, upstream(uses[0][0]) * values[name])):  # fmt: skip
         return (f"that is d{uses[0][0]} times {name}'s own value: a factor's gradient is the other factor's value "
                 f"times the upstream gradient")  # fmt: skip
-    if len(uses) == 1 and close(mine, upstream(uses[0][0])):
+    if len(uses) == 1 and not close(uses[0][1], 1.0) and close(mine, upstream(uses[0][0])):
         return (f"that is d{uses[0][0]} itself: multiply it by the local derivative (for a product, the other "
                 "factor's value)")  # fmt: skip
     return None
