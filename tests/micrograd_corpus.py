@@ -184,7 +184,7 @@ CORPUS = [
     # c taken for a constant
     ("ex1", EX1_RIGHT.replace("dc = dd", "dc = 0.0"), 6, {"c": "as if c did not change the output: it does, through d"}),
     # + differentiated as if it were *
-    ("ex1", EX1_RIGHT.replace("de = dd", "de = c * dd"), 4, {"e": None, **follows("a", "b")}),
+    ("ex1", EX1_RIGHT.replace("de = dd", "de = c * dd"), 4, {"e": "d = e + c is a sum", **follows("a", "b")}),
     # the local derivative alone, without the upstream dd
     ("ex1", EX1_RIGHT.replace("de = dd", "de = 1.0"), 4, {"e": "upstream factor is missing", **follows("a", "b")}),
     ("ex1", EX1_RIGHT.replace("dc = dd", "dc = 1.0"), 6, {"c": "upstream factor is missing"}),
@@ -192,7 +192,7 @@ CORPUS = [
     ("ex1", EX1_RIGHT.replace("da = b * de", "da = a * de").replace("db = a * de", "db = b * de"), 5,
      {"a": "a's own value", "b": "b's own value"}),
     # the wrong upstream: df where de is meant
-    ("ex1", EX1_RIGHT.replace("da = b * de", "da = b * df"), 6, {"a": None}),
+    ("ex1", EX1_RIGHT.replace("da = b * de", "da = b * df"), 6, {"a": "times df: the upstream gradient is de"}),
     # dd used on the line before it is set: the code stops there, dL already set
     ("ex1", EX1_RIGHT.replace("df = d", "df = dd"), 1, {n: "NameError" for n in EVERY_EX1}),
     # a naming scheme of the student's own
@@ -239,7 +239,8 @@ CORPUS = [
     ("ex2", EX2_RIGHT.replace("dn = do * (1 - o**2)", "dn = do * (o**2 - 1)"), 1,
      {"n": "sign is flipped", **follows(*BELOW_N)}),
     # the square in the wrong place
-    ("ex2", EX2_RIGHT.replace("dn = do * (1 - o**2)", "dn = do * (1 - o)**2"), 1, {"n": None, **follows(*BELOW_N)}),
+    ("ex2", EX2_RIGHT.replace("dn = do * (1 - o**2)", "dn = do * (1 - o)**2"), 1,
+     {"n": "not (1 - o)**2", **follows(*BELOW_N)}),
     # do never set, dn written without it
     ("ex2", EX2_RIGHT.replace("do = 1.0\n", "").replace("dn = do * (1 - o**2)", "dn = 1 - o**2"), 9,
      {"o": "do was not assigned"}),
@@ -259,7 +260,7 @@ CORPUS = [
     # a name of the student's own for the sum's gradient: the ones computed from it are right
     ("ex2", EX2_RIGHT.replace("dx1w1x2w2", "dx1w1_x2w2"), 9, {"x1w1x2w2": "did you mean dx1w1_x2w2?"}),
     # + differentiated as if it were *: the sum's gradient times b (the ones below it are computed from dn)
-    ("ex2", EX2_RIGHT.replace("dx1w1x2w2 = dn", "dx1w1x2w2 = dn * b"), 9, {"x1w1x2w2": None}),
+    ("ex2", EX2_RIGHT.replace("dx1w1x2w2 = dn", "dx1w1x2w2 = dn * b"), 9, {"x1w1x2w2": "is a sum"}),
     # 1 - tanh**2 over a common denominator, the denominator's square forgotten: a division, no estimate
     ("ex2", EX2_RIGHT.replace("dn = do * (1 - o**2)", "ep, em = math.exp(n), math.exp(-n)\n"
                               "dn = do * ((ep + em)**2 - (ep - em)**2) / (ep + em)"), 1, {"n": None, **follows(*BELOW_N)}),
@@ -535,7 +536,7 @@ CORPUS = [
     ("ex5", training_loop("p.data += -0.1 * p.grad", "p.data -= 0.05 * p.grad"), 8, {}),
     ("ex5", training_loop(ZERO_GRAD, ""), 4, {"step2": "zero_grad", "step3": "zero_grad"}),
     ("ex5", training_loop("p.data += -0.1 * p.grad", "p.data += 0.1 * p.grad"), 6, {"update": "up the gradient"}),
-    ("ex5", training_loop("return act.tanh()", "return act"), 2, {"step1": None, "step2": None, "step3": None}),
+    ("ex5", training_loop("return act.tanh()", "return act"), 2, {k: "without tanh" for k in ("step1", "step2", "step3")}),
     # right, written other ways
     ("ex5", training_loop("loss = sum((yout - ygt)**2 for ygt, yout in zip(ys, ypred))",
                           "loss = sum([(yout - ygt)**2 for ygt, yout in zip(ys, ypred)])"), 8, {}),
@@ -548,7 +549,7 @@ CORPUS = [
                           "loss = sum([(ygt - yout)**2 for ygt, yout in zip(ys, ypred)])"), 8, {}),
     # only the first layer's gradients zeroed
     ("ex5", training_loop(ZERO_GRAD, "  for p in n.layers[0].parameters():\n    p.grad = 0.0\n"), 4,
-     {"step2": None, "step3": None}),
+     {"step2": "25 of the 41 parameters' gradients add up", "step3": "25 of the 41 parameters' gradients add up"}),
     ("ex5", training_loop("p.data += -0.1 * p.grad", "p.data += -learning_rate * p.grad")
      .replace("n = MLP(3, [4, 4, 1])", "n = MLP(3, [4, 4, 1])\nlearning_rate = 0.1"), 8, {}),
     ("ex5", training_loop("act = sum((wi*xi for wi, xi in zip(self.w, x)), self.b)",
@@ -570,10 +571,11 @@ CORPUS = [
      {k: "the mean" for k in ("step1", "step2", "step3")}),
     # the gradients zeroed between backward() and the update: nothing moves
     ("ex5", training_loop(ZERO_GRAD, "").replace("  loss.backward()\n", "  loss.backward()\n" + ZERO_GRAD), 6,
-     {"update": None}),
+     {"update": "never move"}),
     # backward() forgotten
     ("ex5", training_loop("  loss.backward()\n", ""), 0,
-     {"step1": None, "step2": None, "step3": None, "update": None}),
+     {"step1": "no loss.backward() ran", "step2": "no loss.backward() ran", "step3": "no loss.backward() ran",
+      "update": "no loss.backward() ran"}),
     # the forward pass once, before the loop: every step differentiates the first step's graph
     ("ex5", training_loop("  ypred = [n(x) for x in xs]\n  loss = sum((yout - ygt)**2 for ygt, yout in zip(ys, ypred))\n",
                           "").replace("for k in range(steps):",

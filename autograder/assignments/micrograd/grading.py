@@ -298,15 +298,16 @@ def local_derivatives(rows: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
     return np.array(data), np.array(locals_)
 
 
-def mlp_gradients(params: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+def mlp_gradients(params: np.ndarray, xs: np.ndarray, ys: np.ndarray, activation=torch.tanh) -> np.ndarray:
     """The loss's gradient for every parameter of MLP(3, [4, 4, 1]), in the lecture's order (layer by layer,
-    neuron by neuron, its weights then its bias), at `params`, by autograd in float64."""
+    neuron by neuron, its weights then its bias), at `params`, by autograd in float64. Its neurons' activation is
+    tanh, as the lecture's; a hint asks what another one would give."""
     p = torch.tensor(params, dtype=torch.float64, requires_grad=True)
-    loss = _mlp_loss(p, xs, ys)
+    loss = _mlp_loss(p, xs, ys, activation)
     return torch.autograd.grad(loss, p)[0].numpy()
 
 
-def _mlp_loss(p: torch.Tensor, xs, ys) -> torch.Tensor:
+def _mlp_loss(p: torch.Tensor, xs, ys, activation) -> torch.Tensor:
     sizes, k = lecture.MLP_SIZES, 0
     layers = []
     for n_in, n_out in zip(sizes, sizes[1:]):
@@ -316,7 +317,7 @@ def _mlp_loss(p: torch.Tensor, xs, ys) -> torch.Tensor:
     loss = torch.zeros((), dtype=torch.float64)
     for x, y in zip(torch.tensor(xs, dtype=torch.float64), torch.tensor(ys, dtype=torch.float64)):
         for w, b in layers:
-            x = torch.tanh(w @ x + b)
+            x = activation(w @ x + b)
         loss = loss + (x[0] - y) ** 2
     return loss
 
@@ -391,6 +392,12 @@ class MicrogradGrading(Grading):
             elif check.message == HIDDEN_FAILURE:
                 check.message = f"{HIDDEN_WRONG}: a number worked out, not an expression?"
 
+    def unset_message(self, ex: Exercise, public) -> str | None:
+        return NO_BACKWARD if no_step_recorded(ex, public) else None
+
+    def explain(self, ex: Exercise, cell, result, public) -> tuple[str, str] | None:
+        return ("loss.backward() never called", NO_BACKWARD) if no_step_recorded(ex, public) else None
+
     def hidden_message(self, ex: Exercise, cell, result) -> str | None:
         return "right on the values you see but not on the hidden ones: " + HIDDEN_ADVICE[ex.id]
 
@@ -412,6 +419,19 @@ class MicrogradGrading(Grading):
                                                          truth, truth)  # fmt: skip
             comparisons["update"][label] = _update_comparison(ex.checks[-1], values, arrays, ex.steps)
         return comparisons
+
+
+# Exercise 5 with no step to grade (each is read at its loss.backward(), run.TrainingRecorder): the exercise's one
+# sentence, and every check's.
+NO_BACKWARD = ("no loss.backward() ran, so no step has gradients to grade: call it at each step, after computing the "
+               "loss, on the notebook's Value")
+
+def no_step_recorded(ex: Exercise, public) -> bool:
+    """Exercise 5's loop ran to its end and no step was recorded: each is read at its loss.backward()
+    (run.TrainingRecorder), so none ran."""
+    values = public.result["values"]
+    return (ex.id == "ex5" and not public.result["error"]
+            and not any(f"step{k}" in values for k in range(1, ex.steps + 1)))  # fmt: skip
 
 
 # What a right answer at the values the learner sees and a wrong one at others needs, in each exercise's terms.

@@ -12,7 +12,7 @@ from . import ATOL, RTOL, lecture
 from ...checks import HIDDEN, PUBLIC
 from ...results import HIDDEN_FAILURE
 from ...static_checks import final_assignments, is_difference_quotient, is_typed_number, source_nodes
-from .grading import ESTIMATE_KIND, estimate, mlp_gradients
+from .grading import ESTIMATE_KIND, NO_BACKWARD, estimate, mlp_gradients, no_step_recorded
 
 NUMERICAL_ESTIMATE = ("close to autograd's but not equal to it, as a numerical estimate is: write the derivative "
                       "as an expression of the values (it must hold at other values too)")
@@ -46,7 +46,7 @@ def diagnose(ex, checks: list, runs: dict, problems: dict, source: str):
     elif ex.id in ("ex4", "ex6"):
         _value_class_hints(ex, by_name, student, problem)
     elif ex.id == "ex5":
-        _training_hints(by_name, student, arrays, problem)
+        _training_hints(ex, by_name, student, public, problem)
 
 
 def consumers(ex_id: str) -> dict[str, list[str]]:
@@ -74,7 +74,7 @@ def _graph_hints(ex, by_name: dict, runs: dict, problems: dict, source: str):
     each seed it is wrong on. A gradient right on the values the student sees and wrong on hidden ones is judged
     on the hidden run the same way: right there given an upstream that was typed in, it only follows from it."""
     output, used_by = ex.checks[0].name, consumers(ex.id)
-    products = {n for n, e in (lecture.GRAPH if ex.id == "ex1" else lecture.NEURON) if "*" in e}
+    graph = dict(lecture.GRAPH if ex.id == "ex1" else lecture.NEURON)
     assigned = final_assignments(source)
     typed = {check.name for check in ex.checks if is_typed_number(assigned.get(check.variable))}
     roots = {}  # each failing gradient that follows from none above it: why it is wrong, for its followers
@@ -103,7 +103,9 @@ def _graph_hints(ex, by_name: dict, runs: dict, problems: dict, source: str):
             continue
         expression = assigned.get(check.variable)
         as_typed = (ROUNDED if nearly(mine, truth) else TYPED).format(variable=check.variable)
-        hint = (_node_hint(check.name, mine, uses, upstream, problem.values[ex.id], output, products)
+        # the gradients it could have been computed from by mistake: none of those computed from its own
+        others = {n: g for n, g in student.items() if not _computed_from(n, check.name, used_by)}
+        hint = (_node_hint(check.name, mine, uses, upstream, problem.values[ex.id], output, graph, others)
                 or _zero_hint(check, mine, truth, used_by)
                 or (as_typed if check.name in typed
                     else DIFFERENCE_QUOTIENT if is_difference_quotient(expression)
@@ -157,7 +159,18 @@ def _zero_hint(check, mine: float, truth: float, used_by: dict) -> str | None:
     return None
 
 
-def _node_hint(name: str, mine: float, uses: list, upstream, values: dict, output: str, products: set) -> str | None:
+def _computed_from(node: str, name: str, used_by: dict) -> bool:
+    """Whether `node`'s gradient is computed from `name`'s (name is above it in the graph), or is name's own."""
+    while node != name and node in used_by:
+        node = used_by[node][0]
+    return node == name
+
+
+def _node_hint(name: str, mine: float, uses: list, upstream, values: dict, output: str, graph: dict,
+               others: dict) -> str | None:
+    """The chain rule's slips at one node: `uses` are the ops that use it, with their local derivatives; `others`
+    the gradients the student set that are not computed from this one, by node."""
+    products = {n for n, expression in graph.items() if "*" in expression}
     if name == output:
         return f"the output's own gradient, d{output}/d{output}, is 1.0" if not close(mine, 1.0) else None
     if uses and close(mine, sum(d for _, d in uses)) and not all(close(upstream(c), 1.0) for c, _ in uses):
@@ -170,12 +183,27 @@ def _node_hint(name: str, mine: float, uses: list, upstream, values: dict, outpu
                 return "tanh's derivative is 1 - o**2, taken at its output o = tanh(n), not at its input n"
             if close(mine, (1 - math.tanh(values["n"])) * upstream("o")):
                 return "tanh's derivative is 1 - o**2 (the square of the output), not 1 - o"
+            if close(mine, (1 - math.tanh(values["n"])) ** 2 * upstream("o")):
+                return "tanh's derivative is 1 - o**2 (one minus the output's square), not (1 - o)**2"
     if uses and close(mine, -sum(upstream(c) * d for c, d in uses)):
         return "the sign is flipped"
     if (len(uses) == 1 and uses[0][0] in products and not close(values[name], uses[0][1])
             and close(mine, upstream(uses[0][0]) * values[name])):  # fmt: skip
         return (f"that is d{uses[0][0]} times {name}'s own value: a factor's gradient is the other factor's value "
                 f"times the upstream gradient")  # fmt: skip
+    if len(uses) == 1 and uses[0][0] not in products:  # a sum, taken for a product
+        consumer = uses[0][0]
+        other = next((o for o in graph[consumer].split(" + ") if o != name), None)
+        if other in values and not close(values[other], 1.0) and close(mine, upstream(consumer) * values[other]):
+            return (f"{consumer} = {graph[consumer]} is a sum: each term's local derivative is 1, so d{name} is "
+                    f"d{consumer} itself, not d{consumer} times {other}")  # fmt: skip
+    if len(uses) == 1:  # the right local derivative times another node's gradient
+        consumer, local = uses[0]
+        for node, gradient in others.items():
+            if node != consumer and not close(gradient, upstream(consumer)) and close(
+                    mine, local * gradient) and not close(local * gradient, 0.0):  # fmt: skip
+                return (f"that is the local derivative times d{node}: the upstream gradient is d{consumer}, the "
+                        f"gradient of {consumer} = {graph[consumer]}, the op that uses {name}")  # fmt: skip
     if len(uses) == 1 and not close(uses[0][1], 1.0) and close(mine, upstream(uses[0][0])):
         return (f"that is d{uses[0][0]} itself: multiply it by the local derivative (for a product, the other "
                 "factor's value)")  # fmt: skip
@@ -385,9 +413,13 @@ POWER_RULE = "the power rule: d/dx x**p = p * x**(p - 1)"
 # ---------------------------------------------------------------- Exercise 5
 
 
-def _training_hints(by_name: dict, student, arrays: dict, problem):
+def _training_hints(ex, by_name: dict, student, public, problem):
     inputs, count = problem.inputs["ex5"], lecture.mlp_parameter_count()
-    accumulated = None
+    if no_step_recorded(ex, public):  # the steps, never set, say so too (MicrogradGrading.unset_message)
+        by_name["update"][1].message = NO_BACKWARD
+        return
+    arrays = public.arrays
+    accumulated, steps = None, []
     for k in (1, 2, 3):
         check, verdict = by_name[f"step{k}"]
         params, mine = arrays.get(f"params{k}"), student(check)
@@ -397,11 +429,42 @@ def _training_hints(by_name: dict, student, arrays: dict, problem):
                                 "and a bias, 1 of 4 and a bias): n.parameters() must list them all, layer by layer")  # fmt: skip
             accumulated = None
             continue
+        steps.append(mine)
         truth = mlp_gradients(params, inputs["xs"], inputs["ys"])
         accumulated = truth if accumulated is None else accumulated + truth
-        if not verdict.passed and k > 1 and close(mine, accumulated):
-            verdict.hint = ("these are this step's gradients plus every earlier step's: set p.grad = 0.0 for every "
-                            "parameter before loss.backward() (the lecture's forgotten zero_grad)")  # fmt: skip
-        elif not verdict.passed and close(mine, truth / len(inputs["ys"])):
-            verdict.hint = (f"these are the gradients of the mean of the squared errors, 1/{len(inputs['ys'])} of the "
-                            "lecture's: its loss is their sum")  # fmt: skip
+        if not verdict.passed:
+            verdict.hint = _step_hint(k, mine, truth, accumulated, params, inputs)
+    check, verdict = by_name["update"]
+    params = [arrays.get(f"params{k}") for k in (1, 2, 3, 4)]
+    if verdict.passed or len(steps) != 3 or not all(p is not None and p.shape == (count,) for p in params):
+        return
+    moves = [after - before for before, after in zip(params, params[1:])]
+    if not any(step.any() for step in steps):
+        verdict.hint = "every step's gradient is 0 (see the steps), so the update has nothing to move the parameters by"
+    elif not any(move.any() for move in moves):
+        verdict.hint = ("the parameters never move: the update, p.data += -learning_rate * p.grad, must come after "
+                        "loss.backward() and before the gradients are set back to 0")  # fmt: skip
+
+
+def _step_hint(k: int, mine, truth, accumulated, params, inputs) -> str | None:
+    """What one step's gradients are, when they are what a known mistake computes at that step's parameters."""
+    if mine.shape != truth.shape:
+        return None
+    if k > 1 and close(mine, accumulated):
+        return ("these are this step's gradients plus every earlier step's: set p.grad = 0.0 for every parameter "
+                "before loss.backward() (the lecture's forgotten zero_grad)")  # fmt: skip
+    if k > 1:  # some gradients zeroed, the others adding up
+        right = np.isclose(mine, truth, rtol=RTOL, atol=ATOL)
+        summed = np.isclose(mine, accumulated, rtol=RTOL, atol=ATOL) & ~right
+        if summed.any() and (right | summed).all():
+            return (f"{summed.sum()} of the {len(mine)} parameters' gradients add up over the steps: set p.grad = "
+                    "0.0 for every parameter in n.parameters() before loss.backward()")  # fmt: skip
+    if not mine.any() and truth.any():
+        return "every gradient is 0: call loss.backward() at each step, after computing the loss"
+    if close(mine, truth / len(inputs["ys"])):
+        return (f"these are the gradients of the mean of the squared errors, 1/{len(inputs['ys'])} of the lecture's: "
+                "its loss is their sum")  # fmt: skip
+    if close(mine, mlp_gradients(params, inputs["xs"], inputs["ys"], activation=lambda x: x)):
+        return ("these are the gradients of a network without tanh: each Neuron's output is act.tanh(), as in the "
+                "lecture")  # fmt: skip
+    return None
