@@ -116,71 +116,7 @@ class Grader:
         limit, failure = _limit_message(public, self.limits, cell)
         if limit:
             return _all_failed(ex, "failed", limit, failure)
-        error = public.result["error"]
-        comparisons, context = part.comparisons(ex, runs, problems)
-        checks = [CheckResult.from_comparisons(c, comparisons[c.name]) for c in ex.checks]
-        root = part.diagnose(ex, cell, checks, runs, problems, context, self.credit)
-        unset = None if error else part.unset_message(ex, public)
-        assigned = assigned_names(cell.source)
-        for check, verdict in zip(ex.checks, checks):
-            if verdict.assigned:
-                continue
-            if error:
-                verdict.message += f": your code stopped{_at_line(error, cell)} with {error['message']}"
-            elif unset:
-                verdict.message = unset
-            else:
-                meant = did_you_mean(check.variable, check.name, assigned, part.assignment.answer_names)
-                verdict.message += f": {meant}" if meant else ""
-        # The same use seen in the source and refused at run time is one flag.
-        flags = list({(f["line"], f["what"]): f for f in grader_package_imports(cell.source)
-                      + part.autograd_flags(cell.source) + _runtime_autograd(public.result, cell.source)}.values())
-        result = ExerciseResult(ex.id, ex.title, sum(c.points for c in checks), ex.max_score, "", "",
-                                _located(flags, cell), checks, output=public.output, losses=public.result["losses"],
-                                review=_located(review_flags(cell.source), cell), answer_from=cell.answer_from(),
-                                left_out=list(cell.left_out), stopped=bool(error))  # fmt: skip
-        part.finish(ex, result, runs, problems, context, root)
-        if flags:
-            first = flags[0]
-            result.score, result.status, result.failure = 0.0, "autograd", "uses autograd"
-            for check in checks:
-                check.points = 0.0
-            at = f"{cell.where(first['line'])}: " if first["line"] else ""
-            if first["what"] == GRADER_PACKAGE_CALL:
-                result.message = (f"imports the grader's package ({at}{first['code']}): it holds the answers, "
-                                  "so this exercise scores 0")  # fmt: skip
-            else:
-                result.message = (f"uses autograd ({at}{first['code'] or first['what']}): this "
-                                  "exercise asks for the backward pass by hand, so it scores 0")  # fmt: skip
-        elif not any(c.assigned for c in checks) and (line := placeholder_after_answer(cell.source)):
-            result.failure = "gradients set back to None by the notebook's placeholder"
-            result.message = (f"{cell.where(line)} sets your gradients back to None after your code computed them "
-                              "(the notebook's placeholder): delete that line")  # fmt: skip
-        elif _not_answered(checks, public.result, cell):
-            result.status, result.message = "not answered", f"not answered yet: {cell.unanswered}"
-            result.failure = "not answered"
-        elif error and error["type"] in ("SyntaxError", "IndentationError", "TabError"):
-            result.message = f"your code has a syntax error{_at_line(error, cell)}, so none of it ran: {error['message']}"
-            result.failure = "a syntax error"
-        elif error and not any(c.assigned for c in checks):
-            result.message = f"your code stopped{_at_line(error, cell)} with {error['message']}, before it set any gradient"
-            result.failure = f"stopped with {error['type']} before setting any gradient"
-        elif error and _at_placeholder(error, cell):
-            result.message = (f"not finished yet: {cell.where(error['line'])} is still the notebook's `raise "
-                              "NotImplementedError()`; the gradients set before it are graded")  # fmt: skip
-        elif error:
-            result.message = (f"your code stopped{_at_line(error, cell)} with {error['message']}; "
-                              "the gradients assigned before it are graded")  # fmt: skip
-        elif said := part.explain(ex, cell, result, public):
-            result.failure, result.message = said
-        elif root:
-            result.message = root
-        elif (failing := [c for c in checks if not c.passed]) and all(hidden_only(c.message) for c in failing):
-            result.message = part.hidden_message(ex, cell, result) or (
-                "right on the values you see but not on the hidden ones: compute every gradient from the tensors "
-                "you are given (no pasted values, no hard-coded sizes)")  # fmt: skip
-        result.status = result.status or score_status(result.score, ex.max_score)
-        return result
+        return judge(part, ex, cell, runs, problems, self.credit)
 
     def _run_submission(self, part, submission) -> dict[str, dict[str, "SeedOutcome"]]:
         """Every exercise's runs: each exercise's public run first, then the hidden ones. A hidden run's time would
@@ -236,6 +172,82 @@ class Grader:
                                "autograd_calls": [], "aliases": []}  # fmt: skip
                 runs[label] = SeedOutcome({"status": "finished"}, values_only, arrays if finished else {})
         return runs
+
+
+def judge(part, ex: Exercise, cell: ExerciseCell, runs: dict, problems: dict, credit: str = "strict",
+          hidden_judged: bool = True, comparisons: dict | None = None) -> ExerciseResult:
+    """An exercise's verdict from its runs, wherever they ran: the sandboxes' seeds (a grade, `backprop-ninja
+    check`, a class), or the kernel's values on the public seed (the notebook's check(), Validate; then
+    `hidden_judged` is False). Every view's verdict and messages come from here; only its values differ.
+    `comparisons`: made by the caller where its values are of another kind than a run's (the kernel's last
+    training step, where a run records the first ones)."""
+    public = runs[PUBLIC]
+    error = public.result["error"]
+    comparisons, context = (comparisons, None) if comparisons is not None else part.comparisons(ex, runs, problems)
+    checks = [CheckResult.from_comparisons(c, comparisons[c.name]) for c in ex.checks]
+    root = part.diagnose(ex, cell, checks, runs, problems, context, credit)
+    unset = None if error else part.unset_message(ex, public)
+    assigned = assigned_names(cell.source)
+    for check, verdict in zip(ex.checks, checks):
+        if verdict.assigned:
+            continue
+        if error:
+            verdict.message += f": your code stopped{_at_line(error, cell)} with {error['message']}"
+        elif unset:
+            verdict.message = unset
+        else:
+            meant = did_you_mean(check.variable, check.name, assigned, part.assignment.answer_names)
+            verdict.message += f": {meant}" if meant else ""
+    # The same use seen in the source and refused at run time is one flag.
+    flags = list({(f["line"], f["what"]): f for f in grader_package_imports(cell.source)
+                  + part.autograd_flags(cell.source) + _runtime_autograd(public.result, cell.source)}.values())
+    result = ExerciseResult(ex.id, ex.title, sum(c.points for c in checks), ex.max_score, "", "",
+                            _located(flags, cell), checks, output=public.output, losses=public.result["losses"],
+                            review=_located(review_flags(cell.source), cell), answer_from=cell.answer_from(),
+                            left_out=list(cell.left_out), stopped=bool(error),
+                            hidden_judged=hidden_judged)  # fmt: skip
+    part.finish(ex, result, runs, problems, context, root)
+    if flags:
+        first = flags[0]
+        result.score, result.status, result.failure = 0.0, "autograd", "uses autograd"
+        for check in checks:
+            check.points = 0.0
+        at = f"{cell.where(first['line'])}: " if first["line"] else ""
+        if first["what"] == GRADER_PACKAGE_CALL:
+            result.message = (f"imports the grader's package ({at}{first['code']}): it holds the answers, "
+                              "so this exercise scores 0")  # fmt: skip
+        else:
+            result.message = (f"uses autograd ({at}{first['code'] or first['what']}): this "
+                              "exercise asks for the backward pass by hand, so it scores 0")  # fmt: skip
+    elif not any(c.assigned for c in checks) and (line := placeholder_after_answer(cell.source)):
+        result.failure = "gradients set back to None by the notebook's placeholder"
+        result.message = (f"{cell.where(line)} sets your gradients back to None after your code computed them "
+                          "(the notebook's placeholder): delete that line")  # fmt: skip
+    elif _not_answered(checks, public.result, cell):
+        result.status, result.message = "not answered", f"not answered yet: {cell.unanswered}"
+        result.failure = "not answered"
+    elif error and error["type"] in ("SyntaxError", "IndentationError", "TabError"):
+        result.message = f"your code has a syntax error{_at_line(error, cell)}, so none of it ran: {error['message']}"
+        result.failure = "a syntax error"
+    elif error and not any(c.assigned for c in checks):
+        result.message = f"your code stopped{_at_line(error, cell)} with {error['message']}, before it set any gradient"
+        result.failure = f"stopped with {error['type']} before setting any gradient"
+    elif error and _at_placeholder(error, cell):
+        result.message = (f"not finished yet: {cell.where(error['line'])} is still the notebook's `raise "
+                          "NotImplementedError()`; the gradients set before it are graded")  # fmt: skip
+    elif error:
+        result.message = (f"your code stopped{_at_line(error, cell)} with {error['message']}; "
+                          "the gradients assigned before it are graded")  # fmt: skip
+    elif said := part.explain(ex, cell, result, public):
+        result.failure, result.message = said
+    elif root:
+        result.message = root
+    elif (failing := [c for c in checks if not c.passed]) and all(hidden_only(c.message) for c in failing):
+        result.message = part.hidden_message(ex, cell, result) or (
+            "right on the values you see but not on the hidden ones: compute every gradient from the tensors "
+            "you are given (no pasted values, no hard-coded sizes)")  # fmt: skip
+    result.status = result.status or score_status(result.score, ex.max_score)
+    return result
 
 
 def _hidden_run_needed(public: "SeedOutcome") -> bool:

@@ -106,6 +106,15 @@ display = outside_the_grader("lambda *objects, **options: None if [print(repr(o)
                              print=print, repr=repr)
 
 
+def error_record(e: BaseException, filename: str | None) -> dict:
+    """How the student's code stopped, as a run reports it: its type, its last line, the line of `filename`
+    (the cell's code) it stopped at, and whether memory ran out. The notebook's check() reads the kernel's so."""
+    tb = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == filename]
+    return {"type": type(e).__name__, "message": (traceback.format_exception_only(e)[-1]).strip(),
+            "line": tb[-1].lineno if tb else getattr(e, "lineno", None),
+            "memory": isinstance(e, MemoryError) or "can't allocate memory" in str(e)}  # fmt: skip
+
+
 def run_student_code(job: dict, jobdir: Path):
     filename = f"<{job['exercise']}>"
     me = os.getpid()
@@ -122,12 +131,9 @@ def run_student_code(job: dict, jobdir: Path):
         side.execute(compile(job["code"], filename, "exec"), ns, job, arrays, values, losses)
     except BaseException as e:  # SystemExit and KeyboardInterrupt too: they end only this exercise
         refused = refused_call(e, tried)  # first: formatting the error makes audited calls of its own
-        error = {"type": type(e).__name__, "message": (traceback.format_exception_only(e)[-1]).strip()}
+        error = error_record(e, filename)
         if refused:
             error["message"] += f" (a graded run may not {refused})"
-        tb = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == filename]
-        error["line"] = tb[-1].lineno if tb else getattr(e, "lineno", None)
-        error["memory"] = isinstance(e, MemoryError) or "can't allocate memory" in str(e)
     finally:
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
     if os.getpid() != me:  # a process the student's code forked: only the run itself reports

@@ -204,7 +204,8 @@ def loop_namespace(steps: int) -> dict:
 
     from autograder.assignments.backprop_ninja import selfcheck
 
-    problem, Xtr, Ytr = selfcheck._public()
+    part = selfcheck._grading()
+    problem, Xtr, Ytr = part.problems[PUBLIC], part.Xtr, part.Ytr
     g = torch.Generator()
     g.set_state(problem.loop_generator_state)
     params = {name: p.clone() for name, p in problem.params.items()}
@@ -395,6 +396,6 @@ def test_the_in_notebook_check_also_asks_did_you_mean():
 
     problem = selfcheck._public_problem()
     ns = {"dL_dlogits": torch.from_numpy(problem.grads["logits"].copy())}
-    ex2 = selfcheck.check("ex2", ns)
+    ex2 = selfcheck.check("ex2", ns, cell=("dL_dlogits = F.softmax(logits, 1)\n", None))  # as the grade, from the cell
     assert ex2.checks[0].message == ("dlogits was not assigned: you named it dL_dlogits: the grader reads the "
                                      "lecture's name, dlogits")  # fmt: skip

@@ -11,14 +11,16 @@ import torch
 
 from ...checks import PUBLIC
 from ...compare import compare
-from ...naming import did_you_mean
-from ...results import CheckResult, ExerciseResult, Score, score_status
-from ...selfcheck import caller_namespace, for_the_validator
+from ...grading import SeedOutcome, judge
+from ...notebook import ExerciseCell
+from ...results import ExerciseResult
+from ...run_result import clean_result
+from ...selfcheck import answer_cell, caller_namespace, for_the_validator
 from ...student_process import describe
-from . import ASSIGNMENT, EXERCISE_BY_ID, PUBLIC_SEED, data, lecture
-from .hints import diagnose, hint
-from .localise import SeedRun
-from .reference import autograd_gradients, float64_gradients, make_problem, reference_losses
+from . import ASSIGNMENT, EXERCISE_BY_ID, data, lecture
+from .grading import BackpropGrading
+from .hints import hint
+from .reference import autograd_gradients, float64_gradients, reference_losses
 
 # The loss curve in Exercise 4's check covers at most this many of the loop's first steps: the reference
 # solution's run is replayed here, in the kernel, and the lecture's full schedule would take minutes.
@@ -26,14 +28,14 @@ LOSS_CURVE_STEPS = 200
 
 
 @functools.cache
-def _public():
-    """The public seed's problem and the training set its loop draws from."""
-    (Xtr, Ytr), _, _ = lecture.split_dataset(data.load_words().words)
-    return make_problem(PUBLIC_SEED, Xtr, Ytr), Xtr, Ytr
+def _grading() -> BackpropGrading:
+    """The grade's side of the assignment, on the public seed's problem (its hidden one is drawn at seed 0, never
+    the instructor's, and is not used here)."""
+    return BackpropGrading(ASSIGNMENT, hidden_seed=0, words=data.load_words())
 
 
 def _public_problem():
-    return _public()[0]
+    return _grading().problems[PUBLIC]
 
 
 def _loop_losses(ns: dict) -> tuple[list, list]:
@@ -43,8 +45,8 @@ def _loop_losses(ns: dict) -> tuple[list, list]:
     if not isinstance(lossi, list) or not all(isinstance(x, float) for x in lossi[:LOSS_CURVE_STEPS]):
         return [], []
     losses = [10**x for x in lossi[:LOSS_CURVE_STEPS]]
-    problem, Xtr, Ytr = _public()
-    return losses, (reference_losses(problem, Xtr, Ytr, len(losses)) if losses else [])
+    part = _grading()
+    return losses, (reference_losses(part.problems[PUBLIC], part.Xtr, part.Ytr, len(losses)) if losses else [])
 
 
 def true_gradient(name: str) -> torch.Tensor:
@@ -86,36 +88,50 @@ def _batch_index(ns: dict):
     return Xb.numpy() if isinstance(Xb, torch.Tensor) else None
 
 
-def check(exercise_id: str, namespace: dict | None = None) -> ExerciseResult:
+def check(exercise_id: str, namespace: dict | None = None, cell: tuple[str, dict | None] | None = None
+          ) -> ExerciseResult:
+    """The exercise's verdict on what the kernel holds, by the grade's own path (grading.judge): the gradients
+    from the kernel's namespace instead of a sandbox, on the public seed only. `cell`: the answer's source and how
+    it stopped, when no kernel ran it (a script); else the kernel's last answer cell (selfcheck.answer_cell).
+    Exercise 4 is judged at the loop's last step, the one the kernel still holds (a grade runs the first ones)."""
     ex = EXERCISE_BY_ID[exercise_id]
     ns = caller_namespace() if namespace is None else namespace
+    source, error = answer_cell(ASSIGNMENT) if cell is None else cell
+    part = _grading()
+    problem = part.problems[PUBLIC]
     # nbgrader gives a test cell 0 points for any output on stderr, warnings included.
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        problem = _public_problem()
         if ex.trains:
             (reference, truth), student = _last_training_step(ns)
+            keys = {c.variable: f"0/{c.variable}" for c in ex.checks}  # a run's names for a loop's first step
+            values = {keys[c.variable]: student[c.name] for c in ex.checks if c.name in student}
         else:
-            reference, truth = problem.grads, problem.truth
-            student = {c.variable: ns.get(c.variable) for c in ex.checks}
-        checks, metas, arrays = [], {}, {}
-        tensors = {name for name, v in ns.items() if isinstance(v, torch.Tensor) and not name.startswith("_")}
-        for c in ex.checks:
-            value = student.get(c.name if ex.trains else c.variable)
-            meta, array = describe(value) if value is not None else (None, None)
-            metas[c.variable], arrays[c.variable] = meta, array
-            # Without a usable last step, the first step's gradient still gives the shape to report against.
-            expected = reference.get(c.name, problem.grads[c.name])
-            comparison = compare(c, meta, array, expected, truth.get(c.name, problem.truth[c.name]))
-            checks.append(CheckResult.from_comparisons(c, {PUBLIC: comparison}))
-            meant = did_you_mean(c.variable, c.name, tensors, ASSIGNMENT.answer_names) if value is None and not ex.trains else None
-            checks[-1].message += f": {meant}" if meant else ""
-            if ex.trains and not checks[-1].passed:
-                checks[-1].hint = hint(c, meta, array, expected, _batch_index(ns))
-        if not ex.trains:
-            diagnose(ex, checks, [SeedRun(problem, metas, arrays)])
-        losses, reference = _loop_losses(ns) if ex.trains else ([], [])
-    score = Score(sum(c.points for c in checks))
-    status = "not answered" if not any(c.assigned for c in checks) else score_status(score, ex.max_score)
-    return for_the_validator(ExerciseResult(ex.id, ex.title, score, ex.max_score, status, "", [], checks,
-                                            losses=losses, reference_losses=reference, hidden_judged=False))
+            values = {v: ns[v] for v in (c.variable for c in ex.checks) if v in ns}  # what a run collects
+        metas, arrays = {}, {}
+        for name, value in values.items():
+            metas[name], array = describe(value)
+            # The notebook's forward pass keeps its graph for cmp's .grad: a gradient computed from its tensors
+            # carries it. What the answer asks of autograd, its source says (as in a grade).
+            metas[name]["has_graph"] = False
+            if array is not None:
+                arrays[name] = array
+        result = clean_result({"values": metas, "error": error}, part.value_names(ex), len(source.splitlines()))
+        runs = {PUBLIC: SeedOutcome({"status": "finished"}, result, arrays)}
+        comparisons = None
+        if ex.trains:  # at the last step's parameters, which no run reaches
+            comparisons = {c.name: {PUBLIC: compare(c, result["values"].get(keys[c.variable]),
+                                                    arrays.get(keys[c.variable]),
+                                                    reference.get(c.name, problem.grads[c.name]),
+                                                    truth.get(c.name, problem.truth[c.name]))}
+                           for c in ex.checks}  # fmt: skip
+        verdict = judge(part, ex, ExerciseCell(source), runs, {PUBLIC: problem}, hidden_judged=False,
+                        comparisons=comparisons)
+        if ex.trains:
+            for c, check_result in zip(ex.checks, verdict.checks):
+                key = keys[c.variable]
+                if not check_result.passed and check_result.assigned:
+                    check_result.hint = hint(c, result["values"].get(key), arrays.get(key),
+                                             reference.get(c.name, problem.grads[c.name]), _batch_index(ns))
+            verdict.losses, verdict.reference_losses = _loop_losses(ns)
+    return for_the_validator(verdict)
