@@ -66,11 +66,13 @@ def _grade_class(course: "Course", settings: GradingSettings, force: bool, progr
     from .course import CourseError
     from .gradebook import GradebookWriter
 
+    gradebook = GradebookWriter(course)  # first: an assignment never generated is the first thing to fix
     students = course.students_submitted()
     if not students:
+        gradebook.close()
         raise CourseError(f"no submissions in {course.submitted('*')}: collect them first "
-                          f"(`nbgrader collect {course.assignment}` or `nbgrader zip_collect`)")  # fmt: skip
-    gradebook = GradebookWriter(course)
+                          f"(`nbgrader collect {course.assignment}` or `nbgrader zip_collect "
+                          f"{course.assignment}`)")  # fmt: skip
     run = ClassRun()
     recorded = settings.record()
     try:
@@ -102,22 +104,33 @@ def _grade_class(course: "Course", settings: GradingSettings, force: bool, progr
                 run.regraded[student] = changed
             tasks.append(task)
         lost = []
-        for task, outcome in _graded_as_completed(tasks, workers, progress):
-            if isinstance(outcome, BaseException):
-                lost.append(task)
-            else:
+        try:
+            for task, outcome in _graded_as_completed(tasks, workers, progress):
+                if isinstance(outcome, BaseException):
+                    lost.append(task)
+                else:
+                    _record(course, gradebook, run, task, outcome)
+            # A worker that died (killed, out of memory) takes every task it held with it: once more, in fresh
+            # workers; what fails again is recorded as an internal error, never left out.
+            if lost:
+                workers.restart()
+            for task, outcome in _graded_as_completed(lost, workers, progress):
+                if isinstance(outcome, BaseException):
+                    outcome = internal_error_outcome(task, outcome)
                 _record(course, gradebook, run, task, outcome)
-        # A worker that died (killed, out of memory) takes every task it held with it: once more, in fresh
-        # workers; what fails again is recorded as an internal error, never left out.
-        if lost:
-            workers.restart()
-        for task, outcome in _graded_as_completed(lost, workers, progress):
-            if isinstance(outcome, BaseException):
-                outcome = internal_error_outcome(task, outcome)
-            _record(course, gradebook, run, task, outcome)
+        except KeyboardInterrupt:  # Ctrl-C: what is recorded stays; the rest is graded by the next run
+            raise Stopped(len(run.graded) + len(run.errors), len(tasks) - len(run.graded) - len(run.errors)) from None
     finally:
         gradebook.close()
     return run
+
+
+class Stopped(Exception):
+    """A class run stopped by Ctrl-C. Every submission graded before it is recorded whole; the rest are graded by
+    the next run (it skips those already graded)."""
+
+    def __init__(self, graded: int, left: int):
+        super().__init__(f"stopped: {graded} graded, {left} left; run grade again to go on")
 
 
 def _record(course: "Course", gradebook: "GradebookWriter", run: ClassRun, task: Task, outcome: dict):
@@ -228,8 +241,20 @@ class Workers:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, kind, *_):
+        if kind is not None and issubclass(kind, (KeyboardInterrupt, Stopped)) and not self.scheduler:
+            self.kill()
+        else:
+            self.close()
+
+    def kill(self):
+        """End the pool's workers now, their tasks with them (their sandboxes die with them): after Ctrl-C nothing
+        they would still finish is recorded. The pool has no public way to (Python 3.14 adds terminate_workers)."""
+        self._started()
+        processes = list((getattr(self.pool, "_processes", None) or {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.kill()
 
     def restart(self):
         """Fresh workers, after one died: a pool that lost a process takes no more tasks."""

@@ -14,6 +14,7 @@ import contextlib
 import functools
 import os
 import resource
+import signal
 import socket
 import tempfile
 import time
@@ -86,6 +87,9 @@ def start_worker(settings: GradingSettings):
     The Grader (this process's own torch, the references) waits for the first task, so a run with nothing to
     grade, or a course that is not ready, ends its workers at once rather than after their start-up. A failure
     here is left for the first task to meet and record (an initializer that raises would break the whole pool)."""
+    # Ctrl-C in the instructor's terminal reaches every process of its group: the parent alone stops the run
+    # (class_grading.Stopped) and ends the workers, so none records a task half done.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         _started[settings.limits] = _start_sandboxes(settings.limits)
         util.Finalize(None, _close_unclaimed, exitpriority=10)

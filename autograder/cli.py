@@ -114,7 +114,7 @@ def cmd_convert(args) -> int:
 
 def cmd_grade(args) -> int:
     from . import cgroup
-    from .class_grading import Workers, grade_class
+    from .class_grading import Stopped, Workers, grade_class
     from .settings import NOT_RECORDED, SETTING_NAMES, SettingsError
 
     missing = [tool for tool in ("alembic", "jupyter") if shutil.which(tool) is None]
@@ -138,6 +138,12 @@ def cmd_grade(args) -> int:
             run = grade_class(course, settings, force=args.force, workers=workers)
     except CourseError as e:
         return fail(str(e))
+    except Stopped as e:
+        print(f"backprop-ninja: {e}", file=sys.stderr)
+        return 130  # a shell's code for a run ended by Ctrl-C
+    except KeyboardInterrupt:
+        print("backprop-ninja: stopped before any submission was graded", file=sys.stderr)
+        return 130
     regraded = ""
     if run.regraded:
         reasons = [*SETTING_NAMES.values(), NOT_RECORDED]

@@ -42,6 +42,22 @@ class Course:
         self.assignment = assignment
         self.root = Path(self.dir.root)
         self.db_url = self.dir.db_url
+        if not (root / "nbgrader_config.py").is_file():
+            raise CourseError(f"{root} is not an nbgrader course (it has no nbgrader_config.py): run this in your "
+                              "course folder (course/ in this repository), or pass --course-dir")  # fmt: skip
+        known = self.assignments()
+        if assignment not in known:
+            raise CourseError(f"this course has no assignment {assignment!r} (it has {', '.join(known) or 'none'}; "
+                              f"an assignment is a folder in {self.root / self.dir.source_directory})")  # fmt: skip
+
+    def assignments(self) -> list[str]:
+        """The course's assignments: the folders of its source (and of its release, where that is all it has)."""
+        found = set()
+        for step in (self.dir.source_directory, self.dir.release_directory):
+            folder = self.root / step
+            if folder.is_dir():
+                found |= {p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")}
+        return sorted(found)
 
     def _path(self, step: str, student: str) -> Path:
         return Path(self.dir.format_path(step, student, self.assignment))

@@ -46,14 +46,16 @@ class GradebookWriter:
             notebooks = self.gb.find_assignment(self.assignment).notebooks
         except MissingEntry:
             self.gb.close()
+            # nbgrader skips an assignment whose release folder exists (ours is in the repository) and then enters
+            # nothing in the gradebook: --force is what fills it.
             raise CourseError(f"the gradebook has no assignment {self.assignment}: run `nbgrader generate_assignment "
-                              f"{self.assignment}` in {course.root} first") from None  # fmt: skip
+                              f"{self.assignment} --force` in {course.root} first") from None  # fmt: skip
         self.notebook = notebooks[0].name if len(notebooks) == 1 else None
         release = course.release() / f"{self.notebook}.ipynb"
         if self.notebook is None or not release.is_file():  # the autograded notebooks are made from it
             self.gb.close()
-            raise CourseError(f"no release notebook {release}: run `nbgrader generate_assignment {self.assignment}` "
-                              f"in {course.root} first")  # fmt: skip
+            raise CourseError(f"no release notebook {release}: run `nbgrader generate_assignment {self.assignment} "
+                              f"--force` in {course.root} first")  # fmt: skip
         self.release = nbformat.read(release, as_version=4)
         # What the course's notebook is decides how every submission is graded, whatever theirs say.
         self.graded_as = assignment_of(self.release, self.notebook)

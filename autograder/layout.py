@@ -58,8 +58,9 @@ def layout(ex) -> "Layout":
     folds = []
     if follows:
         source = label_of(ex, root) if root else "the mistakes above"
-        folds.append(Fold(FOLLOWS, f"{_count(follows, 'more follows', 'more follow')} from {source} (each is right "
-                                   f"given your own upstream gradients): {_names(follows)}", follows))  # fmt: skip
+        why = "each is right given your own upstream gradients" if ex.localised or not ex.upstream else "it uses them"
+        folds.append(Fold(FOLLOWS, f"{_count(follows, 'more follows', 'more follow')} from {source} ({why}): "
+                                   f"{_names(follows)}", follows))  # fmt: skip
     if not_reached:
         folds.append(Fold(NOT_REACHED, f"{_count(not_reached, 'was', 'were')} not reached (your code stopped before "
                                        f"setting {'it' if len(not_reached) == 1 else 'them'}): {_names(not_reached)}",
@@ -91,9 +92,9 @@ def _nearest_upstream(upstream: dict, name: str, causes: set) -> str | None:
     """The first of `causes` met going up the graph from `name`, nearest first; None when none is above it."""
     frontier, seen = list(upstream.get(name, ())), set()
     while frontier:
-        for node in frontier:
-            if node in causes:
-                return node
+        found = [node for node in frontier if node in causes]
+        if found:  # two at the same distance: no one root (the fold says "the mistakes above")
+            return found[0] if len(found) == 1 else None
         seen.update(frontier)
         frontier = [up for node in frontier for up in upstream.get(node, ()) if up not in seen]
     return None
@@ -109,12 +110,16 @@ def _lead(ex, rows: list, follows: list, root: str | None) -> str:
     wrong, unset = [r for r in rows if r.assigned], [r for r in rows if not r.assigned]
     if not follows and len(rows) == 1:
         return f"{rows[0].label} is wrong: {mistake(rows[0])}." if wrong else _sentence(rows[0].message, ex)
-    if not follows and (not ex.localised or len(wrong) <= 1):  # nothing to start at: each mistake as it is
+    # Nothing to start at (each mistake as it is), or checks that only use what failed (micrograd's graphs).
+    if (not follows and (not ex.localised or len(wrong) <= 1)) or (follows and not ex.localised and ex.upstream):
         said = []
         if len(wrong) == 1:
             said.append(f"{wrong[0].label} is wrong: {mistake(wrong[0])}")
         elif wrong:
             said.append(f"{_count(wrong, 'check fails', 'checks fail')}, each a mistake of its own: {_names(wrong)}")
+        if follows:
+            said.append(f"{_names(follows)} only {'fails' if len(follows) == 1 else 'fail'} because "
+                        f"{'it uses it' if len(follows) == 1 and len(wrong) == 1 else 'of them'}")
         if unset:  # never set: no mistake of its own, it is not answered yet
             said.append(f"not answered yet: {_names(unset)}")
         return _sentence("; ".join(said), ex)

@@ -9,6 +9,7 @@ Only the answers are taken from a submission. Everything else a graded run needs
 pass) comes from the grader's own copy (the assignment's lecture.py), as nbgrader restores locked cells from the
 source, so editing a provided cell changes nothing.
 """
+import functools
 import json
 import re
 import warnings
@@ -132,6 +133,11 @@ def read_submission(path, assignment: "Assignment | None" = None) -> Submission:
         if isinstance(grade_id, str):
             found.setdefault(grade_id, []).append(cell)
     given, assignment = assignment, assignment or assignment_of(nb, path.stem)
+    if given and (other := _other_assignment(nb, found, given)):
+        # Graded as the slot's assignment it would score 0 with a page of confusing rows (its Value class's
+        # `self.grad = 0.0` read as autograd): say what it is instead.
+        raise NotGradable(f"{path}: this is the {other} notebook, handed in as {given.id}: hand in the {given.id} "
+                          "notebook")  # fmt: skip
     if _field(nb, "metadata", MARKER, "assignment") != assignment.id and not any(
             ex.id in found for ex in assignment.exercises):  # fmt: skip
         # The lecture notebooks this assignment reads; when the caller did not say which assignment, every one's.
@@ -146,6 +152,29 @@ def read_submission(path, assignment: "Assignment | None" = None) -> Submission:
         raise NotGradable(f"{path}: not a {assignment.id} notebook (neither {ours}{lectures})")
     cells = {ex.id: _exercise_cell(ex.id, found.get(ex.id, [])) for ex in assignment.exercises}
     return Submission(COURSE, cells, assignment)
+
+
+def _other_assignment(nb, found: dict, given: "Assignment") -> str | None:
+    """The id of the other assignment a notebook is, when it is one: its marker names it, or its nbgrader cells
+    are that assignment's release's and not all `given`'s (a notebook from before the marker)."""
+    from . import assignments
+
+    marker, ids = _field(nb, "metadata", MARKER, "assignment"), assignments.all_ids()
+    if marker in ids:
+        return marker if marker != given.id else None
+    cells = set(found)
+    if not cells or cells <= _release_cells(given.id):
+        return None
+    return next((a for a in ids if a != given.id and cells <= _release_cells(a)), None)
+
+
+@functools.cache
+def _release_cells(assignment_id: str) -> frozenset[str]:
+    """The grade ids of an assignment's released notebook's cells."""
+    from . import assignments
+
+    cells = assignments.get(assignment_id).released_notebook()["cells"]
+    return frozenset(_field(cell, "metadata", "nbgrader", "grade_id") for cell in cells) - {None}
 
 
 def assignment_of(nb, stem: str) -> "Assignment":

@@ -16,24 +16,26 @@ CELLS = [f"{ex.id}_check" for ex in EXERCISES]
 COURSE_SEED = 4242
 
 
-def make_course(tmp_path, generate=True):
-    """A copy of the repository's course with the assignment generated (which fills the gradebook)."""
+def make_course(tmp_path, generate=True, assignments=(ASSIGNMENT,)):
+    """A copy of the repository's course with the assignments generated (which fills the gradebook)."""
     shutil.copytree(ROOT / "course", tmp_path / "course", ignore=shutil.ignore_patterns(
         "gradebook.db", "submitted", "autograded", "feedback", "results", "reports"))  # fmt: skip
     shutil.copytree(ROOT / "solutions", tmp_path / "solutions")
     shutil.copytree(ROOT / "exercises", tmp_path / "exercises")
     course = tmp_path / "course"
-    if generate:
-        subprocess.run(["nbgrader", "generate_assignment", ASSIGNMENT, "--force"], cwd=course, check=True,
+    for assignment in assignments if generate else ():
+        # --force as README says: the release is in the repository (exercises/), and nbgrader skips an assignment
+        # already released without entering it in the gradebook
+        subprocess.run(["nbgrader", "generate_assignment", assignment, "--force"], cwd=course, check=True,
                        capture_output=True)  # fmt: skip
     return course
 
 
-def submit(course, student, notebook=None):
-    folder = course / "submitted" / student / ASSIGNMENT
+def submit(course, student, notebook=None, assignment=ASSIGNMENT):
+    folder = course / "submitted" / student / assignment
     folder.mkdir(parents=True, exist_ok=True)
-    source = notebook or SAMPLES / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-    shutil.copy(source, folder / f"{ASSIGNMENT}.ipynb")
+    source = notebook or SAMPLES / student / assignment / f"{assignment}.ipynb"
+    shutil.copy(source, folder / f"{assignment}.ipynb")
     return folder
 
 
@@ -47,7 +49,7 @@ def cli(*args, cwd=None, env=None, program=None):
                           env=environment)  # fmt: skip
 
 
-def gradebook_scores(course) -> dict[str, dict[str, float]]:
+def gradebook_scores(course, assignment=ASSIGNMENT) -> dict[str, dict[str, float]]:
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         return {s.student.id: {g.name: g.score for g in s.notebooks[0].grades}
-                for s in gb.find_assignment(ASSIGNMENT).submissions}  # fmt: skip
+                for s in gb.find_assignment(assignment).submissions}  # fmt: skip

@@ -535,7 +535,7 @@ CORPUS = [
     # ---------------------------------------------------------------- Exercise 5: train the MLP
     ("ex5", training_loop("p.data += -0.1 * p.grad", "p.data -= 0.05 * p.grad"), 8, {}),
     ("ex5", training_loop(ZERO_GRAD, ""), 4, {"step2": "zero_grad", "step3": "zero_grad"}),
-    ("ex5", training_loop("p.data += -0.1 * p.grad", "p.data += 0.1 * p.grad"), 6, {"update": "up the gradient"}),
+    ("ex5", training_loop("p.data += -0.1 * p.grad", "p.data += 0.1 * p.grad"), 6, {"update": "down the gradient"}),
     ("ex5", training_loop("return act.tanh()", "return act"), 2, {k: "without tanh" for k in ("step1", "step2", "step3")}),
     # right, written other ways
     ("ex5", training_loop("loss = sum((yout - ygt)**2 for ygt, yout in zip(ys, ypred))",

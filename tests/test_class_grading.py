@@ -239,12 +239,15 @@ def test_what_a_person_sees_in_a_browser(graded_class, tmp_path):
 
 
 def test_course_not_ready_is_one_line(tmp_path):
+    # first what to do first: the assignment, never generated, then the submissions, never collected
     course = make_course(tmp_path, generate=False)
     run = cli("grade", ASSIGNMENT, cwd=course)
-    assert run.returncode == 2 and "no submissions" in run.stderr and len(run.stderr.strip().splitlines()) == 1
-    submit(course, "alice")
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
+    assert f"run `nbgrader generate_assignment {ASSIGNMENT} --force`" in run.stderr
+    make_course(tmp_path / "generated")
+    course = tmp_path / "generated" / "course"
     run = cli("grade", ASSIGNMENT, cwd=course)
-    assert run.returncode == 2 and "nbgrader generate_assignment" in run.stderr
+    assert run.returncode == 2 and "no submissions" in run.stderr and len(run.stderr.strip().splitlines()) == 1
     run = cli("report", ASSIGNMENT, cwd=course)
     assert run.returncode == 2 and "backprop-ninja grade" in run.stderr
 

@@ -22,7 +22,8 @@ ROOT_CAUSES = {
     "a bias gradient not summed over the batch": ("b2", "summed over the batch it would be right"),
     "1/n for 1/(n-1) in the variance": ("bndiff2", "Bessel's correction"),
     "tanh's derivative taken at the pre-activation": ("hpreact", "1 - h**2"),
-    "repeated embedding rows overwritten instead of accumulated": ("C", "accumulate with dC[ix] +="),
+    "repeated embedding rows overwritten instead of accumulated": ("C", "each occurrence must add its gradient"),
+    "repeated embedding rows added by a fancy-indexed +=": ("C", "as does dC[ix] += ... with a tensor of indices"),
     "dprobs multiplied by probs instead of divided": ("probs", "divide"),
     "d(1/x) without its minus sign": ("counts_sum", "sign is flipped"),
 }
@@ -132,7 +133,7 @@ def test_exercises_2_to_4_get_hints_loss_curves_and_a_uniform_shape(grader, tmp_
     _, ex2, ex3, ex4 = grader.grade(path).exercises
     assert ex2.first_wrong == "logits" and "1/n of the mean was left out" in ex2.checks[0].hint
     assert ex3.first_wrong == "hprebn" and not ex3.checks[0].locally_correct
-    assert ex4.first_wrong == "C" and "accumulate with dC[ix] +=" in by_name(ex4)["C"].hint
+    assert ex4.first_wrong == "C" and "each occurrence must add its gradient" in by_name(ex4)["C"].hint
     assert all(c.locally_correct == c.passed for ex in (ex2, ex3, ex4) for c in ex.checks)
     assert len(ex4.losses) == len(ex4.reference_losses) == EXERCISE_BY_ID["ex4"].steps
     # the first step starts from the same parameters: the same loss up to rounding

@@ -64,6 +64,10 @@ EX1_MISTAKES = {
         ("dhpreact = (1.0 - h**2) * dh", "dhpreact = (1.0 - hpreact**2) * dh"), downstream_of("hpreact") - {"b1"}),
     "repeated embedding rows overwritten instead of accumulated": (
         ("dC[ix] += demb[k,j]", "dC[ix] = demb[k,j]"), {"C"}),
+    # the loop as one line: with a tensor of indices, += writes each row once, as = does
+    "repeated embedding rows added by a fancy-indexed +=": (
+        ("for k in range(Xb.shape[0]):\n  for j in range(Xb.shape[1]):\n    ix = Xb[k,j]\n    dC[ix] += demb[k,j]",
+         "dC[Xb] += demb"), {"C"}),
     "dprobs multiplied by probs instead of divided": (
         ("dprobs = (1.0 / probs) * dlogprobs", "dprobs = probs * dlogprobs"), downstream_of("probs") - SHIFT_INVARIANT),
 }

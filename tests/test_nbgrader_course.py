@@ -1,7 +1,13 @@
 """The course works with nbgrader's own commands around `backprop-ninja grade`: the exchange, autograde, feedback."""
 import csv
+import os
 import re
+import signal
 import subprocess
+import sys
+import time
+
+import pytest
 
 from courses import ASSIGNMENT, SAMPLES, cli, gradebook_scores, make_course, submit
 from submissions import solution_region, write_submission
@@ -16,13 +22,17 @@ def nbgrader(*args, cwd):
     return run
 
 
-def test_release_feedback_works_for_every_way_a_submission_arrives(tmp_path):
+@pytest.mark.parametrize("ASSIGNMENT", ["backprop_ninja", "micrograd"])
+def test_release_feedback_works_for_every_way_a_submission_arrives(tmp_path, ASSIGNMENT):
     """One class, three ways in: nbgrader's exchange (sam), an LMS zip through zip_collect (alice), a notebook
     copied in by hand as the demo does (bob). After grading, release_feedback releases all three; sam's round trip
-    through a local exchange ends with fetch_feedback giving her own page, and only hers."""
+    through a local exchange ends with fetch_feedback giving her own page, and only hers. The same commands for
+    each assignment of the course, in README's order."""
     import zipfile
 
-    course, exchange, student = make_course(tmp_path), tmp_path / "exchange", tmp_path / "sam"
+    course = make_course(tmp_path, assignments=("backprop_ninja", "micrograd"))
+    exchange, student = tmp_path / "exchange", tmp_path / "sam"
+    full = {"backprop_ninja": 52, "micrograd": 51}[ASSIGNMENT]
     exchange.mkdir(mode=0o777), student.mkdir()
     where = f"--Exchange.root={exchange}"
     nbgrader("release_assignment", ASSIGNMENT, where, cwd=course)
@@ -35,10 +45,10 @@ def test_release_feedback_works_for_every_way_a_submission_arrives(tmp_path):
     with zipfile.ZipFile(archive / "lms.zip", "w") as z:
         z.write(SAMPLES / "alice" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", f"alice_{ASSIGNMENT}.ipynb")
     nbgrader("zip_collect", ASSIGNMENT, cwd=course)
-    submit(course, "bob")
+    submit(course, "bob", assignment=ASSIGNMENT)
     run = cli("grade", ASSIGNMENT, cwd=course)
     assert run.returncode == 0 and "Graded 3" in run.stdout, run.stderr
-    scores = gradebook_scores(course)
+    scores = gradebook_scores(course, ASSIGNMENT)
     (sam,) = set(scores) - {"alice", "bob"}  # nbgrader's exchange names her by the user running it
     release = nbgrader("release_feedback", ASSIGNMENT, where, cwd=course)
     assert "Traceback" not in release.stdout + release.stderr
@@ -48,15 +58,16 @@ def test_release_feedback_works_for_every_way_a_submission_arrives(tmp_path):
     pages = list((student / ASSIGNMENT / "feedback").glob("*/*.html"))
     assert len(pages) == 1
     page = pages[0].read_text()
-    assert f"Student {sam}." in page and f"Score: {sum(scores[sam].values()):g}/52" in page
-    assert "data:image/png;base64," in page  # her wrong gradients, pictured in the one file that is released
+    assert f"Student {sam}." in page and f"Score: {sum(scores[sam].values()):g}/{full}" in page
+    if ASSIGNMENT == "backprop_ninja":
+        assert "data:image/png;base64," in page  # her wrong gradients, pictured in the one file that is released
     # the report says when each was submitted: sam through the exchange; the zip and the copy carry no time
     cli("report", ASSIGNMENT, cwd=course)
     rows = {r["student"]: r for r in csv.DictReader(open(course / "reports" / ASSIGNMENT / "report.csv"))}
     assert re.fullmatch(r"20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC", rows[sam]["timestamp"])
     assert rows["alice"]["timestamp"] == rows["bob"]["timestamp"] == ""
     assert all(re.fullmatch(r"20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC", r["graded_at"]) for r in rows.values())
-    assert rows["alice"]["score"] == "52" and "." not in rows["bob"]["score"] + rows["bob"]["ex1"]
+    assert rows["alice"]["score"] == str(full) and "." not in rows["bob"]["score"] + rows["bob"]["ex1"]
 
 
 def test_validate_shows_each_exercise_score_and_what_is_not_answered(tmp_path):
@@ -110,3 +121,47 @@ def test_zip_collect_from_an_lms_download_then_grade(tmp_path):
     assert run.returncode == 0, run.stderr
     scores = gradebook_scores(course)
     assert sum(scores["alice"].values()) == 52 and sum(scores["jo_ann"].values()) == 0
+
+
+def test_outside_a_course_or_for_an_unknown_assignment_grade_says_what_it_expected(tmp_path):
+    elsewhere = cli("grade", "backprop_ninja", cwd=tmp_path)
+    assert elsewhere.returncode == 2 and elsewhere.stderr.count("\n") == 1, elsewhere.stderr
+    assert elsewhere.stderr.startswith(f"backprop-ninja: {tmp_path} is not an nbgrader course (it has no "
+                                       "nbgrader_config.py): run this in your course folder")  # fmt: skip
+    course = make_course(tmp_path, generate=False)
+    for command in ("grade", "report"):
+        unknown = cli(command, "backprop_ninj", cwd=course)
+        assert unknown.returncode == 2 and unknown.stderr == (
+            "backprop-ninja: this course has no assignment 'backprop_ninj' (it has backprop_ninja, micrograd; an "
+            f"assignment is a folder in {course / '..' / 'solutions'})\n"), unknown.stderr
+    # the assignment, not yet generated: the command README gives, with the flag it needs here
+    ungenerated = cli("grade", "micrograd", cwd=course)
+    assert "run `nbgrader generate_assignment micrograd --force`" in ungenerated.stderr, ungenerated.stderr
+
+
+def test_ctrl_c_stops_a_class_run_at_once_and_the_next_run_goes_on(tmp_path):
+    # Ctrl-C reaches the terminal's whole process group: the grader, its workers (and not the sandboxes, each in a
+    # session of its own). One line says what is done and what is left; what was recorded stays, and grading
+    # again grades the rest.
+    course = make_course(tmp_path)
+    for k in range(12):
+        submit(course, f"s{k:02d}", SAMPLES / "alice" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    environment = {**os.environ, "BACKPROP_NINJA_HIDDEN_SEED": "4242"}
+    run = subprocess.Popen([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--jobs", "2"], cwd=course,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
+                           start_new_session=True)  # fmt: skip
+    results = course / "results" / ASSIGNMENT
+    while len(list(results.glob("*.json"))) < 2 and run.poll() is None:
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGINT)
+    pressed = time.monotonic()
+    _, stderr = run.communicate(timeout=60)
+    took = time.monotonic() - pressed
+    graded = len(list(results.glob("*.json")))
+    assert run.returncode == 130 and "Traceback" not in stderr, stderr
+    assert stderr.splitlines()[-1] == f"backprop-ninja: stopped: {graded} graded, {12 - graded} left; run grade again to go on"
+    # Not a timing benchmark: the bound only tells "ends now" from "finishes what it was doing" (14 s before).
+    assert took < 10, took
+    again = cli("grade", ASSIGNMENT, "--jobs", "2", cwd=course)
+    assert again.returncode == 0 and f"Graded {12 - graded}, skipped {graded} unchanged" in again.stdout, again.stdout
+    assert set(gradebook_scores(course)) == {f"s{k:02d}" for k in range(12)}

@@ -158,8 +158,11 @@ def _embedding_hint(array, expected, index) -> str | None:
     once = counts <= 1
     if once.all() or not close(array[once], expected[once]):
         return None
-    return ("right except in the rows of C whose character occurs more than once in the batch: "
-            "accumulate with dC[ix] += ..., don't overwrite with dC[ix] = ...")
+    # Said so that it holds whichever the student wrote: with an index tensor, `dC[ix] += x` writes each row once
+    # (the last occurrence wins) exactly as `dC[ix] = x` does.
+    return ("right except in the rows of C whose character occurs more than once in the batch: each occurrence "
+            "must add its gradient, and dC[ix] = ... keeps one of them, as does dC[ix] += ... with a tensor of "
+            "indices: loop over the positions, or use dC.index_add_(0, ix, ...)")
 
 
 def diagnose(exercise, checks: list, runs: list) -> list | None:

@@ -380,11 +380,13 @@ class MicrogradGrading(Grading):
         return ""
 
     def finish(self, ex: Exercise, result, runs: dict, problems: dict, context, root: str):
-        from .hints import HIDDEN_WRONG, consumers
+        from .hints import HIDDEN_WRONG, OP_NAMES, consumers
 
         result.localised = ex.step_by_step  # Exercises 1-2; in 3-6 each failing check is a mistake of its own
         if ex.step_by_step:  # a gradient follows only from the gradients of the nodes computed from it
             result.upstream = consumers(ex.id)
+        elif ex.id in OP_NAMES:  # or those the graphs and the softmax's loss are built of (hints.py)
+            result.upstream = {"graphs": [*OP_NAMES[ex.id], "backward"], "softmax": list(OP_NAMES[ex.id])}
         result.notes += exercise_notes(ex, runs[PUBLIC], problems[PUBLIC])
         for check in result.checks:  # the engine's words are for tensors and sizes
             if check.message == HIDDEN_FAILURE and check.locally_correct:  # its expression is right: no guess
@@ -502,13 +504,13 @@ def _update_comparison(check, values: dict, arrays: dict, steps: int) -> Compari
         moves.append(after - before)
         grads.append(grad)
     if not moves:
-        return Comparison(problem="update: no step of your loop could be followed (see the steps' rows)",
+        return Comparison(problem="no step of your loop could be followed (see the steps' rows)",
                           assigned=bool(values))  # fmt: skip
     move, grad = np.concatenate(moves), np.concatenate(grads)
     lr = -float(move @ grad) / float(grad @ grad) if grad.any() else 0.0
     if not lr > 0:
-        return Comparison(shape_ok=True, dtype_ok=True, problem="update: your loop moves the parameters up the "
-                          "gradient (or not at all): the update is p.data += -learning_rate * p.grad")  # fmt: skip
+        return Comparison(shape_ok=True, dtype_ok=True, problem="your loop moves the parameters up the gradient "
+                          "(or not at all)")  # fmt: skip
     expected = -lr * grad
     return compare(replace(check, rtol=1e-6, atol=1e-9), {"kind": "tensor", "dtype": check.dtype,
                    "shape": list(move.shape)}, move, expected, expected)  # fmt: skip

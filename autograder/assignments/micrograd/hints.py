@@ -325,7 +325,8 @@ def _value_class_hints(ex, by_name: dict, student, problem):
             verdict.hint = _op_hint(name, mine, inputs[name])
     if ex.id == "ex6":
         check, verdict = by_name["softmax"]
-        if not verdict.passed and verdict.assigned and failed:
+        if not verdict.passed and verdict.assigned and failed:  # it follows from them (layout folds it)
+            verdict.locally_correct = True
             verdict.hint = f"the softmax's loss uses {', '.join(failed)}, which failed above: fix {'it' if len(failed) == 1 else 'them'} first"
         return
     check, verdict = by_name["backward"]
@@ -335,7 +336,8 @@ def _value_class_hints(ex, by_name: dict, student, problem):
         if mine is not None and mine.shape == problem.truth["ex4"]["backward"].shape:
             verdict.hint = _backward_hint(mine, inputs["graph_sizes"])
     check, verdict = by_name["graphs"]
-    if not verdict.passed and verdict.assigned and failed:
+    if not verdict.passed and verdict.assigned and failed:  # it follows from them (layout folds it)
+        verdict.locally_correct = True
         verdict.hint = f"these graphs use {', '.join(failed)}, which failed above: fix {'it' if len(failed) == 1 else 'them'} first"
 
 
@@ -444,6 +446,8 @@ def _training_hints(ex, by_name: dict, student, public, problem):
     elif not any(move.any() for move in moves):
         verdict.hint = ("the parameters never move: the update, p.data += -learning_rate * p.grad, must come after "
                         "loss.backward() and before the gradients are set back to 0")  # fmt: skip
+    elif float(np.concatenate(moves) @ np.concatenate(steps)) > 0:
+        verdict.hint = "the update is p.data += -learning_rate * p.grad: down the gradient, which points uphill"
 
 
 def _step_hint(k: int, mine, truth, accumulated, params, inputs) -> str | None:
