@@ -66,9 +66,17 @@ test: $(VENV)/.test-installed
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 tests
 
 # The student's JupyterLab: nbgrader's assignment list and validate button, not the instructor's tools
-# (student_lab/ is added to the config path for this run only; nothing in ~/.jupyter is touched).
+# (student_lab/ is added to the config path for this run only; nothing in ~/.jupyter is touched). As root (a
+# container) it passes --allow-root; LAB_ARGS adds JupyterLab's own options (make lab LAB_ARGS="--no-browser
+# --port 8899"). Its assignment list reads nbgrader's exchange at LAB_EXCHANGE, nbgrader's default and the
+# course's: made here when it is missing and this user may (as nbgrader's docs make it, writable by everyone).
+LAB_ARGS ?=
+LAB_EXCHANGE ?= /srv/nbgrader/exchange
 lab: install
-	JUPYTER_CONFIG_PATH=$(CURDIR)/student_lab $(BIN)/jupyter lab --ServerApp.root_dir=exercises
+	@[ -d $(LAB_EXCHANGE) ] || (mkdir -p $(LAB_EXCHANGE) && chmod 777 $(LAB_EXCHANGE)) 2>/dev/null || \
+	  echo "make lab: no exchange at $(LAB_EXCHANGE) and no right to make it: the assignment list stays empty (make lab LAB_EXCHANGE=DIR)"
+	JUPYTER_CONFIG_PATH=$(CURDIR)/student_lab BACKPROP_NINJA_EXCHANGE=$(LAB_EXCHANGE) $(BIN)/jupyter lab \
+	  --ServerApp.root_dir=exercises $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 # The course package as one file for students who only get the notebook: its first cell names this wheel.
 wheel: install

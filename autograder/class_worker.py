@@ -176,6 +176,7 @@ def _scratch_copy(task: Task):
 
 def _outcome(task: Task, report, problem: str | None) -> dict:
     from .feedback import exercise_section, feedback_page, not_gradable_section
+    from .layout import shows_numbers
 
     graded_as = assignments.get(task.graded_as or assignments.all_ids()[0])
     problem = safe_text(problem) if problem else problem  # it may quote the notebook's path
@@ -199,7 +200,8 @@ def _outcome(task: Task, report, problem: str | None) -> dict:
         "worker": None,
         "report": report.to_dict() if report else None,
         "check_outputs": outputs,
-        "feedback_html": feedback_page(task.student, task.assignment, graded_as, score, sections, task.timestamp),
+        "feedback_html": feedback_page(task.student, task.assignment, graded_as, score, sections, task.timestamp,
+                                       numbers=bool(report) and shows_numbers(report.exercises)),
     }
 
 

@@ -21,19 +21,25 @@ def exercise_section(ex: ExerciseResult) -> str:
 
 
 def not_gradable_section(problem: str) -> str:
+    # The reason names the file as the course keeps it (submitted/<student>/...): the student's page says "your
+    # notebook" instead of the instructor's folders.
+    if ".ipynb: " in problem:
+        problem = "your notebook: " + problem.split(".ipynb: ", 1)[1]
     return (f"<div class='backprop-ninja-exercise' data-status='not gradable'><p><b>This notebook could not be "
             f"graded</b>: {html.escape(problem)}</p></div>")  # fmt: skip
 
 
 def feedback_page(student: str, assignment: str, graded_as, score: float, sections: list[str],
-                  timestamp: str | None) -> str:  # fmt: skip
+                  timestamp: str | None, numbers: bool = True) -> str:  # fmt: skip
     """The whole page around the exercise sections (exercise_section, or not_gradable_section). `assignment`:
-    nbgrader's name for it in the course; `graded_as`: the Assignment it is."""
+    nbgrader's name for it in the course; `graded_as`: the Assignment it is; `numbers`: whether the sections show
+    any (layout.shows_numbers), the only pages the assignment's note on them goes under."""
     when = f" Submitted {html.escape(timestamp)}." if timestamp else ""
+    note = f"<p><small>{html.escape(graded_as.note)}</small></p>" if numbers else ""
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(assignment)}: feedback for "
         f"{html.escape(student)}</title><style>{STYLE}</style></head><body>"
         f"<h1>{html.escape(assignment)}: feedback</h1><p>Student {html.escape(student)}.{when} "
         f"<b>Score: {score:g}/{graded_as.max_score:g}</b></p>{''.join(sections)}"
-        f"<p><small>{html.escape(graded_as.note)}</small></p></body></html>"
+        f"{note}</body></html>"
     )

@@ -71,6 +71,12 @@ def layout(ex) -> "Layout":
     return Layout(lead, rows, folds, notes)
 
 
+def shows_numbers(exercises) -> bool:
+    """Whether a view of these exercises shows a number the assignment's note explains (a check's row, or the
+    maxdiff of a passing fold): the note goes only under such views."""
+    return any(view.rows or any(f.kind == PASSING for f in view.folds) for view in map(layout, exercises))
+
+
 def _common_root(ex, rows: list, follows: list) -> str | None:
     """The one root cause every following gradient follows from, if there is one: the nearest assigned failing row
     it is computed from (ex.upstream, the graph), or before it in the lecture's order where the exercise is a chain

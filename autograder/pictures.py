@@ -129,9 +129,15 @@ def score_histogram(scores: list[float], max_score: float) -> str:
 
 
 @_picture_or_none
+def _tick_steps(steps: int, most: int = 6) -> list[int]:
+    """The steps the x axis names: 1, and every 1, 2 or 5 times a power of ten, at most `most` of them."""
+    spacing = next(s * 10**k for k in range(12) for s in (1, 2, 5) if steps / (s * 10**k) < most)
+    return [1] + [k for k in range(spacing, steps + 1, spacing) if k > 1]
+
+
 def loss_curves(losses: list, reference_losses: list) -> str | None:
     """Exercise 4: the loss of the student's training run against the reference solution's, step by step, as an
-    SVG: grey the reference solution, red dashed the student's loop.
+    SVG: a thin dark line the reference solution, drawn over a wide light red one, the student's loop.
 
     A loss that is missing, not finite or beyond a thousand times the reference's largest is not drawn (it would
     flatten the curve or break the axis); its step shows no point."""
@@ -142,20 +148,21 @@ def loss_curves(losses: list, reference_losses: list) -> str | None:
     low, high = min(drawn), max(drawn)
     low, high = (low - 0.5, high + 0.5) if high - low < 1e-12 else (low - 0.1 * (high - low), high + 0.1 * (high - low))
     width, height, left, bottom = 320, 200, 56, 36
-    DASHED = " stroke-dasharray='5 3'"
+    WIDE, THIN = " stroke-width='4' stroke-opacity='0.55'", " stroke-width='1.2'"
 
     def point(step: int, loss: float) -> tuple[float, float]:
         x = left + (step + 0.5) * (width - left - 8) / steps
         return round(x, 1), round(8 + (high - loss) * (height - bottom - 8) / (high - low), 1)
 
-    def line(values, colour, dash) -> str:
+    def line(values, colour, style) -> str:
         points = [point(k, v) for k, v in enumerate(values) if v is not None]
-        marks = "".join(f"<circle cx='{x}' cy='{y}' r='3' fill='{colour}'/>" for x, y in points)
+        # a mark at each step only while the marks stay apart (the lecture's loop has 200 steps)
+        marks = "".join(f"<circle cx='{x}' cy='{y}' r='3' fill='{colour}'/>" for x, y in points) if steps <= 30 else ""
         path = " ".join(f"{x},{y}" for x, y in points)
-        return f"<polyline points='{path}' fill='none' stroke='{colour}' stroke-width='1.5'{dash}/>{marks}"
+        return f"<polyline points='{path}' fill='none' stroke='{colour}'{style}/>{marks}"
 
-    ticks = "".join(f"<text x='{point(k, low)[0]}' y='{height - bottom + 14}' text-anchor='middle'>{k + 1}</text>"
-                    for k in range(steps))  # fmt: skip
+    ticks = "".join(f"<text x='{point(k - 1, low)[0]}' y='{height - bottom + 14}' text-anchor='middle'>{k}</text>"
+                    for k in _tick_steps(steps))  # fmt: skip
     svg = (f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' font-family='sans-serif' "
            f"font-size='11'><rect width='100%' height='100%' fill='white'/>"
            f"<line x1='{left}' y1='{height - bottom}' x2='{width - 8}' y2='{height - bottom}' stroke='black'/>"
@@ -165,7 +172,8 @@ def loss_curves(losses: list, reference_losses: list) -> str | None:
            f"<text x='{left - 4}' y='{height - bottom}' text-anchor='end'>{low:.3g}</text>"
            f"<text x='12' y='{(height - bottom) / 2}' transform='rotate(-90 12 {(height - bottom) / 2})' "
            f"text-anchor='middle'>loss</text>"
-           f"{line(reference_losses, '#6e7781', '')}{line(yours, '#cf222e', DASHED)}"
-           f"<text x='{width - 10}' y='20' text-anchor='end' fill='#6e7781'>{html.escape('reference solution')}</text>"
+           # the student's under the reference's: where they agree the reference still shows, thin, inside it
+           f"{line(yours, '#cf222e', WIDE)}{line(reference_losses, '#24292f', THIN)}"
+           f"<text x='{width - 10}' y='20' text-anchor='end' fill='#24292f'>{html.escape('reference solution')}</text>"
            f"<text x='{width - 10}' y='34' text-anchor='end' fill='#cf222e'>your loop</text></svg>")
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode("ascii")

@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .layout import FOLLOWS, NOT_REACHED, label_of
+from .layout import FOLLOWS, NOT_REACHED, label_of, shows_numbers
 from .notebook import LECTURE
 from .pictures import difference_heatmap, loss_curves
 from .results import ExerciseResult, Report
@@ -88,8 +88,8 @@ def report_renderables(report: Report, every_row: bool = False) -> list:
     parts = [Text(read_as(report)), Text("")] if read_as(report) else []
     parts += [part for ex in report.exercises for part in exercise_renderables(ex, every_row)]
     isolation = [Text(f"Isolation: {report.isolation.partition(':')[0]}")] if report.isolation else []
-    return parts + [Text(report.note), Text.assemble("Score: ", (points(report.score, report.max_score), "bold")),
-                    *isolation]
+    note = [Text(report.note)] if shows_numbers(report.exercises) else []
+    return parts + [*note, Text.assemble("Score: ", (points(report.score, report.max_score), "bold")), *isolation]
 
 
 def plain_text(renderables: list, width: int = TEXT_WIDTH) -> str:
@@ -163,7 +163,8 @@ def report_html(report: Report) -> str:
     body = "".join(exercise_html(ex) for ex in report.exercises)
     if read_as(report):
         body = f"<p>{html.escape(read_as(report))}</p>{body}"
-    return (f"<div class='backprop-ninja-report'>{body}<p><small>{html.escape(report.note)}</small></p>"
+    note = f"<p><small>{html.escape(report.note)}</small></p>" if shows_numbers(report.exercises) else ""
+    return (f"<div class='backprop-ninja-report'>{body}{note}"
             f"<p><b>Score: {points(report.score, report.max_score)}</b></p></div>")
 
 

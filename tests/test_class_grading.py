@@ -1,5 +1,6 @@
 """`backprop-ninja grade` and `report` on a real nbgrader course: gradebook, autograded notebooks, feedback, report."""
 import csv
+import html
 import json
 import re
 import subprocess
@@ -13,6 +14,7 @@ from nbgrader.api import Gradebook
 from nbgrader.utils import determine_grade
 from submissions import answer, solution_region, write_submission
 
+from autograder.assignments.backprop_ninja import ASSIGNMENT as ASSIGNMENT_TABLE
 from autograder.assignments.backprop_ninja import EXERCISES, HIDDEN_SIZES, MAX_SCORE
 from autograder.class_report import check_pass_rates, load_results
 from autograder.course import Course
@@ -124,6 +126,10 @@ def test_feedback_pages_show_tables_and_heatmaps_without_hidden_values_or_soluti
         assert check["message"].replace("'", "&#x27;") in bob
     erin = (course / "feedback" / "erin" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
     assert "could not be graded" in erin and "not a notebook" in erin
+    # the student's own words: no folder of the instructor's, and the note on numbers only under numbers
+    note = html.escape(ASSIGNMENT_TABLE.note, quote=True)
+    assert "submitted/" not in erin and "your notebook: not a notebook" in erin and note not in erin
+    assert note in bob
 
 
 @pytest.fixture(scope="module")

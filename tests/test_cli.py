@@ -44,14 +44,17 @@ def test_stubs_score_zero_exit_1_with_tables():
     assert "FAIL" not in run.stdout and "WRONG" not in run.stdout and "not set" not in run.stdout
     assert f"Score: 0/{MAX_SCORE:g}" in run.stdout
     assert "Traceback" not in run.stdout + run.stderr
+    assert "exact: False" not in run.stdout  # the note on numbers, where none is shown
 
 
 def test_partly_right_exit_1(tmp_path):
     from submissions import solution_region
 
-    run = check(write_submission(tmp_path / "nb.ipynb", ex2=solution_region("ex2")), "--json")
+    path = write_submission(tmp_path / "nb.ipynb", ex2=solution_region("ex2"))
+    run = check(path, "--json")
     assert run.returncode == 1
     assert json.loads(run.stdout)["score"] == 6
+    assert "exact: False" in check(path).stdout  # Exercise 2's numbers, and the note on them
 
 
 @pytest.mark.parametrize(

@@ -21,11 +21,13 @@ def test_the_loss_curve_is_an_svg_of_both_runs_with_a_point_per_step():
     assert uri.startswith("data:image/svg+xml;base64,")
     svg = ET.fromstring(decoded(uri))
     lines = svg.findall(f"{SVG}polyline")
-    assert [line.get("stroke") for line in lines] == ["#6e7781", "#cf222e"]  # the reference, then the student's
+    # the student's first, wide and light, then the reference's over it, thin: where they agree both show
+    assert [line.get("stroke") for line in lines] == ["#cf222e", "#24292f"]
+    assert float(lines[0].get("stroke-width")) > float(lines[1].get("stroke-width"))
     assert [len(line.get("points").split()) for line in lines] == [3, 3]
     assert len(svg.findall(f"{SVG}circle")) == 6
     # SVG's y runs down the page: the reference's losses fall, so its points go down.
-    ys = [float(p.split(",")[1]) for p in lines[0].get("points").split()]
+    ys = [float(p.split(",")[1]) for p in lines[1].get("points").split()]
     assert ys[0] < ys[1] < ys[2]
     texts = [t.text for t in svg.findall(f"{SVG}text")]
     assert {"step", "loss", "reference solution", "your loop"} <= set(texts)
@@ -35,10 +37,18 @@ def test_the_loss_curve_is_an_svg_of_both_runs_with_a_point_per_step():
 def test_the_loss_curve_leaves_out_what_it_cannot_draw(losses):
     uri = loss_curves(losses, [3.3, 3.0, 2.8])
     svg = ET.fromstring(decoded(uri))
-    student = svg.findall(f"{SVG}polyline")[1]
+    student = svg.findall(f"{SVG}polyline")[0]
     drawable = [x for x in losses[:3] if x is not None and np.isfinite(x) and abs(x) <= 1000 * 3.3]
     assert len(student.get("points").split()) == len(drawable)
     assert all(np.isfinite(float(v)) for p in student.get("points").split() for v in p.split(","))
+
+
+def test_the_lectures_200_steps_have_a_readable_axis():
+    reference = list(np.linspace(3.3, 2.4, 200))
+    svg = ET.fromstring(decoded(loss_curves(reference, reference)))
+    steps = [t.text for t in svg.findall(f"{SVG}text") if t.text.isdigit()]
+    assert steps == ["1", "50", "100", "150", "200"]  # not 200 labels on top of each other
+    assert not svg.findall(f"{SVG}circle")  # nor 400 marks
 
 
 def test_magma_runs_from_dark_to_bright_through_its_points():
