@@ -19,7 +19,7 @@ $(BIN)/python:
 TORCH_INDEX ?=
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/pip install -e .
+	$(BIN)/pip install -e ".[course]"
 	# The notebooks' kernel "python3" is this venv's Python by absolute path, whatever PATH the server has.
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (backprop-ninja)"
 	touch $@

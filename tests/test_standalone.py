@@ -124,3 +124,17 @@ def test_the_wheel_ships_the_second_assignment_too(fresh_venv):
     graded = run(venv, "backprop-ninja", "check", notebook.name, cwd=folder)
     assert graded.returncode == 0, graded.stdout[-2000:] + graded.stderr
     assert "Score: 51/51" in graded.stdout
+
+
+def test_both_notebooks_name_the_wheel_that_is_built(fresh_venv):
+    # A learner's notebook says what to install when the package is missing: the same command in both, and the
+    # file `make wheel` makes (a version bump that forgets the notebooks fails here).
+    import nbformat
+
+    _, work = fresh_venv
+    wheel = next((work / "dist").glob("backprop_ninja-*.whl")).name
+    for assignment in ("backprop_ninja", "micrograd"):
+        nb = nbformat.read(ROOT / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
+        first = next(cell.source for cell in nb.cells if cell.cell_type == "code")
+        assert f"pip install {wheel}" in first, (assignment, first)
+        assert "pip install backprop-ninja" not in first  # not a name pip can find
