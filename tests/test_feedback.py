@@ -19,6 +19,7 @@ from autograder.sandbox import Limits
 ROOT_CAUSES = {
     "the 1/n of the mean forgotten": ("logprobs", "1/n of the mean was left out"),
     "a [64] for a [1, 64] gradient": ("bnmeani", "keepdim=True"),
+    "keepdim=True, then the dimension squeezed away": ("bnmeani", "keepdim=True is there, but what follows it"),
     "a bias gradient not summed over the batch": ("b2", "summed over the batch it would be right"),
     "1/n for 1/(n-1) in the variance": ("bndiff2", "Bessel's correction"),
     "tanh's derivative taken at the pre-activation": ("hpreact", "1 - h**2"),

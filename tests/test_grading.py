@@ -57,6 +57,10 @@ EX1_MISTAKES = {
         ("dlogprobs[range(n), Yb] = -1.0/n", "dlogprobs[range(n), Yb] = -1.0"), set(EX1) - SHIFT_INVARIANT),
     "a [64] for a [1, 64] gradient": (
         ("dbnmeani = (-dbndiff).sum(0, keepdim=True)", "dbnmeani = (-dbndiff).sum(0)"), {"bnmeani"}),
+    # keepdim=True written, then the dimension squeezed away: the hint must not ask for what the line has
+    "keepdim=True, then the dimension squeezed away": (
+        ("dbnmeani = (-dbndiff).sum(0, keepdim=True)", "dbnmeani = (-dbndiff).sum(0, keepdim=True).squeeze(0)"),
+        {"bnmeani"}),
     "a bias gradient not summed over the batch": (("db2 = dlogits.sum(0)", "db2 = dlogits"), {"b2"}),
     "1/n for 1/(n-1) in the variance": (
         ("dbndiff2 = (1.0/(n-1))", "dbndiff2 = (1.0/n)"), downstream_of("bndiff2") - SHIFT_INVARIANT - {"bnmeani"}),

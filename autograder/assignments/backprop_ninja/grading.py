@@ -9,10 +9,10 @@ from ...assignment import Grading
 from ...checks import HIDDEN, PUBLIC, Exercise
 from ...compare import compare
 from ...results import HIDDEN_FAILURE
-from ...static_checks import source_nodes
+from ...static_checks import final_assignments, source_nodes
 from . import HIDDEN_SIZES, PUBLIC_SEED, PUBLIC_SIZES, Sizes, lecture
 from .data import Words
-from .hints import aliasing_hint, diagnose, hint, slip_hint
+from .hints import aliasing_hint, diagnose, held_to_code, hint, slip_hint
 from .localise import LoopView, SeedRun, earns_local_credit, forward_values, loop_check, loop_view
 from .reference import loop_batches, make_problem, reference_losses, training_references
 
@@ -77,9 +77,11 @@ class BackpropGrading(Grading):
             return self._loop_diagnosis(ex, checks, loop, public) if loop else ""
         views = diagnose(ex, checks, [SeedRun(problems[label], run.result["values"], run.arrays)
                                       for label, run in runs.items()])  # fmt: skip
+        assigned = final_assignments(cell.source)
         for check, verdict in zip(ex.checks, checks):  # what no other hint explains, sharing a tensor may
             if not verdict.passed and verdict.shape_ok and not verdict.hint:
                 verdict.hint = aliasing_hint(check.variable, public.result["aliases"], cell.source, cell.where)
+            verdict.hint = held_to_code(verdict.hint, assigned.get(check.variable))
         if credit == "local" and views:
             for check, result in zip(ex.checks, checks):
                 if not result.passed and result.locally_correct:

@@ -110,6 +110,18 @@ def aliasing_hint(variable: str, aliases: list, source: str, where=lambda line: 
             "bind a copy with .clone()")
 
 
+KEEPDIM = "keep the summed dimension with keepdim=True"
+
+
+def held_to_code(hint: str | None, expression) -> str | None:
+    """A hint held to the learner's own line (`expression`, what the gradient was last assigned): one that asks
+    for keepdim=True where the line has it says what else drops the dimension."""
+    if hint and KEEPDIM in hint and expression is not None and "keepdim=True" in ast.unparse(expression):
+        return hint.replace(KEEPDIM, "keepdim=True is there, but what follows it drops the dimension again (a "
+                                     "squeeze, a view, an index): keep it to the end")  # fmt: skip
+    return hint
+
+
 def _shape_hint(array, expected) -> str | None:
     shape, want = list(array.shape), list(expected.shape)
     if array.size == expected.size and [d for d in shape if d != 1] == [d for d in want if d != 1]:
@@ -117,7 +129,7 @@ def _shape_hint(array, expected) -> str | None:
         if len(shape) > len(want):  # a [1, 64] for a [64]: a dimension kept that the tensor does not have
             fix = "sum without keepdim=True (or drop the extra dimension), so it has the tensor's own shape"
         elif len(shape) < len(want):  # a [64] for a [1, 64]: the summed dimension dropped
-            fix = "keep the summed dimension with keepdim=True"
+            fix = KEEPDIM
         else:  # a [64, 1] for a [1, 64]
             fix = f"sum over the other dimension, or reshape it to {want}"
         return f"{values}the shape is {shape}, not {want}: {fix} (broadcasting would hide this one)"
