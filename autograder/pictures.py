@@ -127,14 +127,13 @@ def score_histogram(scores: list[float], max_score: float) -> str:
     return _png_data_uri(fig)
 
 
-
-@_picture_or_none
 def _tick_steps(steps: int, most: int = 6) -> list[int]:
     """The steps the x axis names: 1, and every 1, 2 or 5 times a power of ten, at most `most` of them."""
     spacing = next(s * 10**k for k in range(12) for s in (1, 2, 5) if steps / (s * 10**k) < most)
     return [1] + [k for k in range(spacing, steps + 1, spacing) if k > 1]
 
 
+@_picture_or_none
 def loss_curves(losses: list, reference_losses: list) -> str | None:
     """Exercise 4: the loss of the student's training run against the reference solution's, step by step, as an
     SVG: a thin dark line the reference solution, drawn over a wide light red one, the student's loop.

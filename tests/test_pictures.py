@@ -67,3 +67,7 @@ def test_the_heatmap_is_a_png_for_any_value(values):
 
 def test_an_empty_difference_has_no_heatmap():
     assert difference_heatmap("W1", np.zeros((0, 3), np.float32)) is None
+
+
+def test_a_loss_curve_that_cannot_be_drawn_is_left_out_not_raised():
+    assert loss_curves([3.3], []) is None  # no reference steps: nothing to draw against
