@@ -63,6 +63,17 @@ def grade_class(course: "Course", settings: GradingSettings, jobs: int | None = 
 
 
 def _grade_class(course: "Course", settings: GradingSettings, force: bool, progress: bool, workers: "Workers"):
+    run = ClassRun()
+    try:
+        return _grade_submissions(course, settings, force, progress, workers, run)
+    except KeyboardInterrupt:  # Ctrl-C, wherever it lands: what is recorded stays; the next run does the rest
+        done = len(run.graded) + len(run.errors)
+        left = len(course.students_submitted()) - done - len(run.skipped) - len(run.refused)
+        raise Stopped(done, max(left, 0)) from None
+
+
+def _grade_submissions(course: "Course", settings: GradingSettings, force: bool, progress: bool,
+                       workers: "Workers", run: ClassRun) -> ClassRun:  # fmt: skip
     from .course import CourseError
     from .gradebook import GradebookWriter
 
@@ -73,7 +84,6 @@ def _grade_class(course: "Course", settings: GradingSettings, force: bool, progr
         raise CourseError(f"no submissions in {course.submitted('*')}: collect them first "
                           f"(`nbgrader collect {course.assignment}` or `nbgrader zip_collect "
                           f"{course.assignment}`)")  # fmt: skip
-    run = ClassRun()
     recorded = settings.record()
     try:
         tasks = []
@@ -104,22 +114,19 @@ def _grade_class(course: "Course", settings: GradingSettings, force: bool, progr
                 run.regraded[student] = changed
             tasks.append(task)
         lost = []
-        try:
-            for task, outcome in _graded_as_completed(tasks, workers, progress):
-                if isinstance(outcome, BaseException):
-                    lost.append(task)
-                else:
-                    _record(course, gradebook, run, task, outcome)
-            # A worker that died (killed, out of memory) takes every task it held with it: once more, in fresh
-            # workers; what fails again is recorded as an internal error, never left out.
-            if lost:
-                workers.restart()
-            for task, outcome in _graded_as_completed(lost, workers, progress):
-                if isinstance(outcome, BaseException):
-                    outcome = internal_error_outcome(task, outcome)
+        for task, outcome in _graded_as_completed(tasks, workers, progress):
+            if isinstance(outcome, BaseException):
+                lost.append(task)
+            else:
                 _record(course, gradebook, run, task, outcome)
-        except KeyboardInterrupt:  # Ctrl-C: what is recorded stays; the rest is graded by the next run
-            raise Stopped(len(run.graded) + len(run.errors), len(tasks) - len(run.graded) - len(run.errors)) from None
+        # A worker that died (killed, out of memory) takes every task it held with it: once more, in fresh
+        # workers; what fails again is recorded as an internal error, never left out.
+        if lost:
+            workers.restart()
+        for task, outcome in _graded_as_completed(lost, workers, progress):
+            if isinstance(outcome, BaseException):
+                outcome = internal_error_outcome(task, outcome)
+            _record(course, gradebook, run, task, outcome)
     finally:
         gradebook.close()
     return run
@@ -244,8 +251,13 @@ class Workers:
     def __exit__(self, kind, *_):
         if kind is not None and issubclass(kind, (KeyboardInterrupt, Stopped)) and not self.scheduler:
             self.kill()
-        else:
+            return
+        try:
             self.close()
+        except KeyboardInterrupt:  # Ctrl-C while the pool winds down: end it now
+            if not self.scheduler:
+                self.kill()
+            raise
 
     def kill(self):
         """End the pool's workers now, their tasks with them (their sandboxes die with them): after Ctrl-C nothing

@@ -141,8 +141,8 @@ def cmd_grade(args) -> int:
     except Stopped as e:
         print(f"backprop-ninja: {e}", file=sys.stderr)
         return 130  # a shell's code for a run ended by Ctrl-C
-    except KeyboardInterrupt:
-        print("backprop-ninja: stopped before any submission was graded", file=sys.stderr)
+    except KeyboardInterrupt:  # before grading began, or after it ended (Stopped covers what lies between)
+        print("backprop-ninja: stopped", file=sys.stderr)
         return 130
     regraded = ""
     if run.regraded:

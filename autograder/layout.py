@@ -58,7 +58,8 @@ def layout(ex) -> "Layout":
     folds = []
     if follows:
         source = label_of(ex, root) if root else "the mistakes above"
-        why = "each is right given your own upstream gradients" if ex.localised or not ex.upstream else "it uses them"
+        why = "each is right given your own upstream gradients" if ex.localised or not ex.upstream else (
+            f"{'it uses' if len(follows) == 1 else 'they use'} {'it' if root else 'them'}")
         folds.append(Fold(FOLLOWS, f"{_count(follows, 'more follows', 'more follow')} from {source} ({why}): "
                                    f"{_names(follows)}", follows))  # fmt: skip
     if not_reached:

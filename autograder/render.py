@@ -94,7 +94,8 @@ def report_renderables(report: Report, every_row: bool = False) -> list:
 
 def plain_text(renderables: list, width: int = TEXT_WIDTH) -> str:
     buffer = io.StringIO()
-    console = Console(file=buffer, width=width, no_color=True, force_terminal=False, force_jupyter=False)  # a string, in a kernel too
+    # force_jupyter=False: in a kernel rich would display the text instead of writing it to the buffer
+    console = Console(file=buffer, width=width, no_color=True, force_terminal=False, force_jupyter=False)
     for part in renderables:
         console.print(part, soft_wrap=isinstance(part, Text))  # a sentence stays one line: the reader's view wraps it
     return buffer.getvalue()

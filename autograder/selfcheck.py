@@ -4,6 +4,7 @@ result where nbgrader's Validate button shows it.
 Each assignment's own check is its selfcheck module (Assignment.selfcheck_module); `autograder.check` is the
 first assignment's, the one the released notebooks of the first wave call.
 """
+import ast
 import functools
 import inspect
 import os
@@ -13,6 +14,7 @@ import traceback
 
 from .render import exercise_summary
 from .results import ExerciseResult, Score
+from .static_checks import source_nodes
 from .student_process import error_record
 
 # The cells the kernel ran since the course package was imported, last ones last: each one's source and how it
@@ -51,16 +53,58 @@ def listen():
         shell.events.register("post_run_cell", _record)
 
 
-def answer_cell(assignment) -> tuple[str, dict | None]:
-    """The answer check("exN") judges, with how it stopped: the last cell the kernel ran before it that is
-    neither a check cell nor one the notebook gives (a setup cell, Exercise 6's softmax): in the notebook the
-    answer comes before its check, as Run All, Validate and autograde run them. ("", None) when the kernel ran
-    none (a namespace handed to check() by a script)."""
+def answer_names(assignment, ex, defines: frozenset = frozenset()) -> set[str]:
+    """The names that tell an exercise's answer cell: its checks' names that no other exercise reads (Exercise 1
+    and 2 of micrograd both set db), else all of them; and what its answer `defines` (a class, a network)."""
+    own = {c.variable for c in ex.checks}
+    others = {c.variable for other in assignment.exercises if other.id != ex.id for c in other.checks}
+    return (own - others or own) | set(defines)
+
+
+def answer_cell(assignment, names: set[str]) -> tuple[str, dict | None]:
+    """The answer check("exN") judges, with how it stopped: the last cell the kernel ran that sets one of `names`
+    (the exercise's gradients, or the functions and class its answer defines); when none does (a stub, a cell
+    left with a comment), the last cell run; ("", None) when there is none (a namespace handed to check() by a
+    script). Check cells and the cells the notebook gives (a setup cell, Exercise 6's softmax) are never an
+    answer, and a scratch cell run between the answer and its check (a cmp, a print of .grad) sets none of its
+    names."""
     given = _given_cells(assignment.id)
-    for source, error in reversed(_executions):
-        if not CHECK_CALL.search(source) and source.strip() not in given:
-            return source, error
-    return "", None
+    cells = [(source, error) for source, error in reversed(_executions)
+             if not CHECK_CALL.search(source) and source.strip() not in given]  # fmt: skip
+    return next((cell for cell in cells if defined_names(cell[0]) & names), cells[0] if cells else ("", None))
+
+
+SYNTAX_ERRORS = ("SyntaxError", "IndentationError", "TabError")
+# What a cell that does not parse assigns or defines, as far as its lines say.
+DEFINED = re.compile(r"^\s*(?:(?:def|class)\s+(\w+)|(\w+)\s*(?:[-+*/]?=(?!=)|,))", re.M)
+
+
+def defined_names(source: str, before: int | None = None) -> set[str]:
+    """The names a cell assigns or defines (def, class), in its top-level statements that start before line
+    `before` when given."""
+    nodes = source_nodes(source)
+    if nodes is None:
+        return {a or b for a, b in DEFINED.findall(source)}
+    statements = [s for s in nodes[0].body if before is None or s.lineno < before]
+    return {node.id if isinstance(node, ast.Name) else node.name for s in statements for node in ast.walk(s)
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)
+            or isinstance(node, (ast.FunctionDef, ast.ClassDef))}  # fmt: skip
+
+
+def as_last_run(ns: dict, source: str, error: dict | None, names: set[str]) -> dict:
+    """The kernel's namespace as a graded run of the answer cell would leave it: of the exercise's `names` (and
+    what the cell defines), only those the cell's last run set, before the line it stopped at (none when it did
+    not parse). What an earlier run left behind is taken away. Unchanged when no cell was recorded (a script)."""
+    if not source:
+        return ns
+    if error and error["type"] in SYNTAX_ERRORS:
+        kept = set()
+    elif error and error.get("line"):
+        kept = defined_names(source, error["line"])
+    else:
+        kept = defined_names(source)
+    stale = (names | defined_names(source)) - kept
+    return {name: value for name, value in ns.items() if name not in stale}
 
 
 @functools.cache
@@ -68,7 +112,8 @@ def _given_cells(assignment_id: str) -> frozenset[str]:
     """The sources of the released notebook's code cells that are not the student's to write."""
     from . import assignments
 
-    return frozenset("".join(cell["source"]).strip() for cell in assignments.get(assignment_id).released_notebook()["cells"]
+    cells = assignments.get(assignment_id).released_notebook()["cells"]
+    return frozenset("".join(cell["source"]).strip() for cell in cells
                      if cell["cell_type"] == "code" and not cell["metadata"].get("nbgrader", {}).get("solution"))
 
 

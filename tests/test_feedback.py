@@ -401,3 +401,11 @@ def test_the_in_notebook_check_also_asks_did_you_mean():
     ex2 = selfcheck.check("ex2", ns, cell=("dL_dlogits = F.softmax(logits, 1)\n", None))  # as the grade, from the cell
     assert ex2.checks[0].message == ("dlogits was not assigned: you named it dL_dlogits: the grader reads the "
                                      "lecture's name, dlogits")  # fmt: skip
+
+
+def test_a_loss_list_of_raw_losses_is_no_crash_in_the_notebooks_check():
+    # lossi should hold log10 of each loss; a learner who appends the raw loss (or a huge one) gets a plot without it
+    from autograder.assignments.backprop_ninja import selfcheck
+
+    losses, reference = selfcheck._loop_losses({"lossi": [400.0, 0.5]})
+    assert losses[0] == float("inf") and len(reference) == 2

@@ -152,3 +152,20 @@ def test_in_a_localised_exercise_one_mistake_beside_unset_gradients_is_said_as_i
     ex.localised, ex.upstream = True, {"a": ["e"], "e": ["d"], "c": ["d"]}
     assert layout(ex).lead == ("Start at de: it is the first gradient that is wrong given your own upstream "
                                "gradients. 1 more only follows from de. 1 other mistake: dc.")
+
+
+def test_a_check_built_of_failed_parts_follows_from_them_in_words_that_count_them():
+    # micrograd's Exercise 4: graphs built of the ops and backward(), each checked alone above
+    upstream = {"graphs": ["add", "mul", "backward"]}
+    # (labels made by hand here carry the d of a gradient's name)
+    for failing, source, lead_tail in ((["add"], "dadd (it uses it)", "dgraphs only fails because it uses it."),
+                                       (["add", "mul"], "the mistakes above (it uses them)",
+                                        "dgraphs only fails because of them.")):
+        checks = [check(n, n not in failing, message="" if n not in failing else f"{n} differs", hint=f"{n} slip")
+                  for n in ("add", "mul", "backward")]
+        checks.append(check("graphs", False, local=True, message="graphs differs", hint="these graphs use ..."))
+        ex = exercise(checks)
+        ex.localised, ex.upstream = False, upstream
+        view = layout(ex)
+        assert view.folds[0].summary.startswith(f"1 more follows from {source}: dgraphs"), view.folds[0].summary
+        assert view.lead.endswith(lead_tail), view.lead

@@ -25,7 +25,7 @@ VERDICT = "\nimport json as _json\nprint('VERDICT' + _json.dumps(result.to_dict(
 def solution(assignment: str, grade_id: str) -> str:
     nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
     source = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-    return re.sub(r"(?m)^ *### (BEGIN|END) SOLUTION\n", "", source)
+    return re.sub(r"(?m)^ *### (BEGIN|END) SOLUTION\n?", "", source)
 
 
 def replaced(assignment: str, grade_id: str, old: str, new: str) -> str:
@@ -162,3 +162,35 @@ def test_the_four_views_give_one_verdict(course, tmp_path, case):
             assert summary in validated.stdout + validated.stderr, (kind, summary, validated.stdout)
         else:
             assert summary not in validated.stdout + validated.stderr
+
+
+def test_the_notebook_judges_the_answer_as_it_last_ran(tmp_path):
+    # A learner's kernel holds more than a graded run sees: a scratch cell run between an answer and its check
+    # (a typo, a look at .grad), and what an earlier, better run of the answer cell left. The notebook's check
+    # judges the answer cell's last run alone, as the grade judges the saved cell.
+    right1, right2 = solution("micrograd", "ex1"), solution("micrograd", "ex2")
+    stops = replaced("micrograd", "ex2", "dn = (1 - o**2) * do", "dn = (1 - o**2) * do\nprint(undefined)")  # after dn
+    broken = "dL = 1.0\ndd = f *\n"  # does not parse: none of it runs
+    nb = notebook("micrograd")
+    cells = {cell.metadata.get("nbgrader", {}).get("grade_id"): k for k, cell in enumerate(nb.cells)}
+    # Exercise 2: a right run, then one that stops after dn, then a scratch cell with a typo of its own.
+    # Exercise 1: a right run, a scratch cell, the right run again, then one that does not parse.
+    for grade_id, after in (("ex2", [right2, stops, "print(typo)"]),
+                            ("ex1", [right1, "print(undefined)", right1, broken])):
+        at = cells[grade_id]
+        nb.cells[at].source = after[0]
+        nb.cells[at + 1:at + 1] = [nbformat.v4.new_code_cell(source) for source in after[1:]]
+    kernel = kernel_verdicts(nb, tmp_path)
+    for grade_id, saved in (("ex1", broken), ("ex2", stops)):
+        path = tmp_path / grade_id / "micrograd.ipynb"
+        path.parent.mkdir()
+        nbformat.write(notebook("micrograd"), path)
+        graded_nb = nbformat.read(path, as_version=4)
+        for cell in graded_nb.cells:
+            if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+                cell.source = saved
+        nbformat.write(graded_nb, path)
+        graded = {ex["id"]: ex for ex in json.loads(cli("check", path, "--json").stdout)["exercises"]}
+        assert seen(kernel[grade_id]) == seen(graded[grade_id]), (grade_id, kernel[grade_id], graded[grade_id])
+    assert kernel["ex1"]["message"].startswith("your code has a syntax error at line 2")
+    assert kernel["ex2"]["message"].startswith("your code stopped at line 3 with NameError")

@@ -15,7 +15,7 @@ from ...grading import SeedOutcome, judge
 from ...notebook import ExerciseCell
 from ...results import ExerciseResult
 from ...run_result import clean_result
-from ...selfcheck import answer_cell, caller_namespace, for_the_validator
+from ...selfcheck import answer_cell, answer_names, as_last_run, caller_namespace, for_the_validator
 from ...student_process import describe
 from . import ASSIGNMENT, EXERCISE_BY_ID, data, lecture
 from .grading import BackpropGrading
@@ -44,7 +44,8 @@ def _loop_losses(ns: dict) -> tuple[list, list]:
     lossi = ns.get("lossi")
     if not isinstance(lossi, list) or not all(isinstance(x, float) for x in lossi[:LOSS_CURVE_STEPS]):
         return [], []
-    losses = [10**x for x in lossi[:LOSS_CURVE_STEPS]]
+    # lossi holds log10 of each loss; a raw loss appended instead can overflow 10**x (the plot leaves it out)
+    losses = [10**x if x < 300 else float("inf") for x in lossi[:LOSS_CURVE_STEPS]]
     part = _grading()
     return losses, (reference_losses(part.problems[PUBLIC], part.Xtr, part.Ytr, len(losses)) if losses else [])
 
@@ -96,7 +97,8 @@ def check(exercise_id: str, namespace: dict | None = None, cell: tuple[str, dict
     Exercise 4 is judged at the loop's last step, the one the kernel still holds (a grade runs the first ones)."""
     ex = EXERCISE_BY_ID[exercise_id]
     ns = caller_namespace() if namespace is None else namespace
-    source, error = answer_cell(ASSIGNMENT) if cell is None else cell
+    source, error = answer_cell(ASSIGNMENT, answer_names(ASSIGNMENT, ex)) if cell is None else cell
+    ns = as_last_run(ns, source, error, {c.variable for c in ex.checks})
     part = _grading()
     problem = part.problems[PUBLIC]
     # nbgrader gives a test cell 0 points for any output on stderr, warnings included.

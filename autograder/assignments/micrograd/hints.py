@@ -325,9 +325,10 @@ def _value_class_hints(ex, by_name: dict, student, problem):
             verdict.hint = _op_hint(name, mine, inputs[name])
     if ex.id == "ex6":
         check, verdict = by_name["softmax"]
-        if not verdict.passed and verdict.assigned and failed:  # it follows from them (layout folds it)
-            verdict.locally_correct = True
-            verdict.hint = f"the softmax's loss uses {', '.join(failed)}, which failed above: fix {'it' if len(failed) == 1 else 'them'} first"
+        # Not said to follow from them: it also runs the class's backward(), which nothing here checks alone.
+        if not verdict.passed and verdict.assigned and failed:
+            verdict.hint = (f"the softmax's loss uses {', '.join(failed)}, which failed above: fix "
+                            f"{'it' if len(failed) == 1 else 'them'} first, then see whether it still fails")  # fmt: skip
         return
     check, verdict = by_name["backward"]
     if not verdict.passed:
@@ -336,7 +337,8 @@ def _value_class_hints(ex, by_name: dict, student, problem):
         if mine is not None and mine.shape == problem.truth["ex4"]["backward"].shape:
             verdict.hint = _backward_hint(mine, inputs["graph_sizes"])
     check, verdict = by_name["graphs"]
-    if not verdict.passed and verdict.assigned and failed:  # it follows from them (layout folds it)
+    # Its parts are each checked above (the ops, and backward() alone): with one of them failing it follows.
+    if not verdict.passed and verdict.assigned and failed:
         verdict.locally_correct = True
         verdict.hint = f"these graphs use {', '.join(failed)}, which failed above: fix {'it' if len(failed) == 1 else 'them'} first"
 

@@ -14,11 +14,14 @@ from ...grading import SeedOutcome, judge
 from ...notebook import ExerciseCell
 from ...results import ExerciseResult
 from ...run_result import clean_result
-from ...selfcheck import answer_cell, caller_namespace, for_the_validator
+from ...selfcheck import (SYNTAX_ERRORS, answer_cell, answer_names, as_last_run, caller_namespace,
+                          for_the_validator)
 from ...student_process import describe, error_record
 from . import ASSIGNMENT, run
 from .grading import MicrogradGrading
 
+# What each exercise's answer defines beside the names its checks read: the cell check("exN") judges sets one.
+DEFINES = {"ex4": frozenset({"Value"}), "ex5": frozenset({"Neuron", "Layer", "MLP", "n"}), "ex6": frozenset({"Value"})}
 _recorder: "run.TrainingRecorder | None" = None
 _f_calls: list = []
 
@@ -55,13 +58,16 @@ def check(exercise_id: str, namespace: dict | None = None, cell: tuple[str, dict
     it stopped, when no kernel ran it (a script); else the kernel's last answer cell (selfcheck.answer_cell)."""
     ex = ASSIGNMENT.exercise_by_id[exercise_id]
     ns = caller_namespace() if namespace is None else namespace
-    source, error = answer_cell(ASSIGNMENT) if cell is None else cell
+    names = answer_names(ASSIGNMENT, ex, DEFINES.get(ex.id, frozenset()))
+    source, error = answer_cell(ASSIGNMENT, names) if cell is None else cell
+    ns = as_last_run(ns, source, error, {c.variable for c in ex.checks} | DEFINES.get(ex.id, frozenset()))
     part = _grading()
     problem = part.problems[PUBLIC]
     job = {"exercise": ex.id, "variables": [c.variable for c in ex.checks], "steps": ex.steps}
     with warnings.catch_warnings():  # nbgrader gives a test cell 0 points for any output on stderr
         warnings.simplefilter("ignore")
-        values = dict(_recorder.values) if ex.id == "ex5" and _recorder is not None else {}
+        ran = not (error and error["type"] in SYNTAX_ERRORS)  # a cell that did not parse recorded nothing
+        values = dict(_recorder.values) if ex.id == "ex5" and _recorder is not None and ran else {}
         try:
             if ex.id in ("ex1", "ex2"):
                 run.collect(job, ns, values)
