@@ -20,12 +20,12 @@ BY_EXERCISE = {ex: [entry for entry in CORPUS if entry[0] == ex] for ex in ("ex1
 ROWS = max(len(answers) for answers in BY_EXERCISE.values())
 
 
-def notebook_with(tmp_path: Path, exercise: str, answer: str, k: int) -> Path:
+def notebook_with(tmp_path: Path, answers: dict[str, str], folder: str) -> Path:
+    """The solutions notebook with `answers` ({grade_id: source}) in place, written to tmp_path/folder/."""
     nb = json.loads(SOLUTION.read_text())
     for cell in nb["cells"]:
-        if cell["metadata"].get("nbgrader", {}).get("grade_id") == exercise:
-            cell["source"] = answer
-    path = tmp_path / f"answer{k}" / "micrograd.ipynb"
+        cell["source"] = answers.get(cell["metadata"].get("nbgrader", {}).get("grade_id"), cell["source"])
+    path = tmp_path / folder / "micrograd.ipynb"
     path.parent.mkdir()
     path.write_text(json.dumps(nb))
     return path
@@ -65,13 +65,7 @@ def assert_verdict(ex, score: float, failing: dict):
 @pytest.mark.parametrize("row", range(ROWS))
 def test_each_answer_gets_its_verdict_and_hint(grader, tmp_path, row):
     answers = {ex: entries[row] for ex, entries in BY_EXERCISE.items() if row < len(entries)}
-    nb = json.loads(SOLUTION.read_text())
-    for cell in nb["cells"]:
-        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
-            cell["source"] = answers[grade_id][1]
-    path = tmp_path / "micrograd.ipynb"
-    path.write_text(json.dumps(nb))
+    path = notebook_with(tmp_path, {ex: answer for ex, (_, answer, _, _) in answers.items()}, "row")
     for ex in grader.grade(path).exercises:
         if ex.id not in answers:
             assert ex.score == ex.max_score, (ex.id, ex.message)
@@ -99,7 +93,7 @@ def test_an_object_posing_as_a_float_is_not_converted_by_running_its_code(grader
         "    def __float__(self):\n"
         "        return b * de\n"
         "da = Sneaky()"))
-    report = grader.grade(notebook_with(tmp_path, "ex1", sneaky, 0))
+    report = grader.grade(notebook_with(tmp_path, {"ex1": sneaky}, "answer0"))
     (ex1,) = [ex for ex in report.exercises if ex.id == "ex1"]
     (failed,) = [c for c in ex1.checks if not c.passed]
     assert failed.name == "a" and failed.message == "da is not a number (it is a Sneaky)"
@@ -112,12 +106,7 @@ def test_the_lead_names_the_root_cause_or_each_mistake_as_it_is(grader, tmp_path
     # failing steps are each a mistake of their own, named as the student wrote them (no d prefix).
     ex2_answer = BY_EXERCISE["ex2"][1][1]  # tanh's derivative at its input
     ex5_answer = BY_EXERCISE["ex5"][1][1]  # zero_grad forgotten
-    nb = json.loads(SOLUTION.read_text())
-    for cell in nb["cells"]:
-        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
-        cell["source"] = {"ex2": ex2_answer, "ex5": ex5_answer}.get(grade_id, cell["source"])
-    path = tmp_path / "micrograd.ipynb"
-    path.write_text(json.dumps(nb))
+    path = notebook_with(tmp_path, {"ex2": ex2_answer, "ex5": ex5_answer}, "lead")
     exercises = {ex.id: ex for ex in grader.grade(path).exercises}
     assert exercises["ex2"].message == ""
     assert exercises["ex2"].layout().lead.startswith("Start at dn: it is the first gradient that is wrong given your own")
@@ -268,7 +257,7 @@ def test_torchs_autograd_in_an_answer_scores_nothing(grader, tmp_path):
         "    out = -x[0]**3 + torch.sin(3*x[1]) - 1.0/x[2] + x[1]**2.5 - x[0]**0.5\n"
         "    out.backward()\n"
         "    return x.grad.tolist()\n")
-    report = grader.grade(notebook_with(tmp_path, "ex3", answer, 0))
+    report = grader.grade(notebook_with(tmp_path, {"ex3": answer}, "answer0"))
     ex3, others = report.exercises[2], [ex for ex in report.exercises if ex.id != "ex3"]
     assert ex3.status == "autograd" and ex3.score == 0 and "line 7: out.backward()" in ex3.message, ex3.message
     assert all(ex.status == "passed" for ex in others)  # their .grad and .backward() are the lecture's Value's
@@ -281,13 +270,7 @@ def test_summaries_name_what_a_gradient_follows_from_and_never_a_leaf_or_an_unse
         # dd typed in: de and dc are right given it, da and db given de
         "ex1": EX1_RIGHT.replace("dd = f", "dd = -2.0"),
     }
-    nb = json.loads(SOLUTION.read_text())
-    for cell in nb["cells"]:
-        cell["source"] = answers.get(cell["metadata"].get("nbgrader", {}).get("grade_id"), cell["source"])
-    path = tmp_path / "typed" / "micrograd.ipynb"
-    path.parent.mkdir()
-    path.write_text(json.dumps(nb))
-    exercises = {ex.id: ex for ex in grader.grade(path).exercises}
+    exercises = {ex.id: ex for ex in grader.grade(notebook_with(tmp_path, answers, "typed")).exercises}
     ex1, ex2 = exercises["ex1"], exercises["ex2"]
     checks = {c.name: c for c in ex2.checks}
     assert checks["x2"].hint == "right given dx2w2; dx2w2 is a number typed for these values"
@@ -313,13 +296,7 @@ def test_a_leaf_has_no_followers_and_an_unset_gradient_is_no_root_cause(grader, 
         # the notebook's placeholder left below a first answer
         "ex3": EX3_SOLUTION.split("# numerical_grad = ")[0] + "# YOUR CODE HERE\nraise NotImplementedError()\n",
     }
-    nb = json.loads(SOLUTION.read_text())
-    for cell in nb["cells"]:
-        cell["source"] = answers.get(cell["metadata"].get("nbgrader", {}).get("grade_id"), cell["source"])
-    path = tmp_path / "leaf" / "micrograd.ipynb"
-    path.parent.mkdir()
-    path.write_text(json.dumps(nb))
-    exercises = {ex.id: ex for ex in grader.grade(path).exercises}
+    exercises = {ex.id: ex for ex in grader.grade(notebook_with(tmp_path, answers, "leaf")).exercises}
     view = exercises["ex2"].layout()
     assert [c.name for c in view.rows] == ["w2"] and [f.kind for f in view.folds] == ["passing"]
     assert "follow" not in view.lead
@@ -342,13 +319,7 @@ def test_a_slip_among_typed_numbers_is_the_root_and_a_hidden_follower_names_a_ro
         # dn's sign flipped: dw2 is right where x2 = 0 and wrong at other values, where it follows from dn
         "ex2": EX2_RIGHT.replace("dn = do * (1 - o**2)", "dn = do * (o**2 - 1)"),
     }
-    nb = json.loads(SOLUTION.read_text())
-    for cell in nb["cells"]:
-        cell["source"] = answers.get(cell["metadata"].get("nbgrader", {}).get("grade_id"), cell["source"])
-    path = tmp_path / "slip" / "micrograd.ipynb"
-    path.parent.mkdir()
-    path.write_text(json.dumps(nb))
-    exercises = {ex.id: ex for ex in grader.grade(path).exercises}
+    exercises = {ex.id: ex for ex in grader.grade(notebook_with(tmp_path, answers, "slip")).exercises}
     ex1 = exercises["ex1"]
     checks = {c.name: c for c in ex1.checks}
     assert checks["d"].hint == "the sign is flipped"
