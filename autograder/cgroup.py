@@ -82,9 +82,13 @@ class JobCgroup:
         except OSError:
             return None
 
+    def procs_files(self) -> list[str]:
+        """The files a process writes its pid into to enter this cgroup."""
+        return [str(folder / "cgroup.procs") for folder in dict.fromkeys(self.dirs.values())]
+
     def enter(self, command: list[str]) -> list[str]:
         """`command`, started inside this cgroup (before it runs, so nothing it forks is outside)."""
-        procs = " ".join(f"{folder / 'cgroup.procs'}" for folder in dict.fromkeys(self.dirs.values()))
+        procs = " ".join(self.procs_files())
         return ["/bin/sh", "-c", 'for f in ' + procs + '; do echo $$ > "$f" || exit 97; done; exec "$@"', "sh",
                 *command]  # fmt: skip
 

@@ -218,6 +218,7 @@ class Workers:
     def __init__(self, settings: GradingSettings, jobs: int | None = None, scheduler: str | None = None):
         self.settings, self.jobs, self.scheduler = settings, jobs or os.cpu_count(), scheduler
         self.starting: threading.Thread | None = None
+        self.warm = None  # the warm server the workers' zygotes fork from (a pool on this machine)
         self.start()
 
     def start(self):
@@ -236,10 +237,14 @@ class Workers:
             # own, while its two sandboxes import torch as well, all on the same cores). Its environment is this
             # process's when it started; nothing a worker grades by comes from it (settings.py), and a worker whose
             # dataset differs from the run's refuses the task.
+            # The zygotes of every worker's sandboxes fork from one warm server (warm_server.py), started first.
+            from .sandbox import start_warm_server
+
+            self.warm = start_warm_server()
             context = get_context("forkserver")
             context.set_forkserver_preload(["torch", "autograder.grading", "autograder.class_worker"])
             self.pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=start_worker,
-                                            initargs=(self.settings,))  # fmt: skip
+                                            initargs=(self.settings, self.warm and self.warm.address))  # fmt: skip
             # The pool starts a process for each task it cannot give an idle one, and the first waits until the
             # fork server has imported torch: in a thread, so this process reads the course meanwhile.
             self.starting = threading.Thread(target=lambda: [self.pool.submit(ready) for _ in range(self.jobs)])
@@ -267,6 +272,7 @@ class Workers:
         self.pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             process.kill()
+        self._close_warm_server()
 
     def restart(self):
         """Fresh workers, after one died: a pool that lost a process takes no more tasks."""
@@ -283,6 +289,12 @@ class Workers:
             self.pool.close()
         else:
             self.pool.shutdown(cancel_futures=True)
+        self._close_warm_server()
+
+    def _close_warm_server(self):
+        if self.warm:
+            self.warm.close()
+            self.warm = None
 
     def grade(self, tasks: list[Task]):
         """(task, outcome or the exception grading it raised), in the order they finish."""

@@ -43,17 +43,33 @@ class Task:
 
 _graders: dict = {}
 _started: dict = {}  # limits -> sandboxes start_worker started, until this process's first Grader takes them
+_warm_address: list = [None]  # the class run's warm server (the parent's), if it has one
 
 
 def _start_sandboxes(limits) -> dict:
-    """A Grader's two sandboxes, started: each launches its zygote, which imports torch on its own meanwhile."""
+    """A Grader's two sandboxes, started: each asks the warm server for its zygote (or launches bubblewrap's,
+    which imports torch on its own) meanwhile."""
     from .checks import HIDDEN, PUBLIC
     from .sandbox import Sandbox
 
-    sandboxes = {label: Sandbox(limits) for label in (PUBLIC, HIDDEN)}
+    sandboxes = {label: Sandbox(limits, _warm_server()) for label in (PUBLIC, HIDDEN)}
     for sandbox in sandboxes.values():
         sandbox.start()
     return sandboxes
+
+
+def _warm_server() -> str | None:
+    """The address of the warm server this worker's sandboxes fork from: the class run's, else (a Dask worker on
+    another machine) one of this worker's own, started once."""
+    if _warm_address[0] is None:
+        from .sandbox import start_warm_server
+
+        server = start_warm_server()
+        if server is None:
+            return None
+        util.Finalize(server, server.close, exitpriority=5)  # after the sandboxes (10), which use it
+        _warm_address[0] = server.address
+    return _warm_address[0]
 
 
 def _close_unclaimed():
@@ -82,7 +98,7 @@ def ready() -> None:
     """A task that does nothing: sent once per worker, it makes the pool start its processes now."""
 
 
-def start_worker(settings: GradingSettings):
+def start_worker(settings: GradingSettings, warm_address: str | None = None):
     """The pool's initializer: only the sandboxes, whose zygotes import torch while the parent reads the course.
     The Grader (this process's own torch, the references) waits for the first task, so a run with nothing to
     grade, or a course that is not ready, ends its workers at once rather than after their start-up. A failure
@@ -90,6 +106,7 @@ def start_worker(settings: GradingSettings):
     # Ctrl-C in the instructor's terminal reaches every process of its group: the parent alone stops the run
     # (class_grading.Stopped) and ends the workers, so none records a task half done.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _warm_address[0] = warm_address
     try:
         _started[settings.limits] = _start_sandboxes(settings.limits)
         util.Finalize(None, _close_unclaimed, exitpriority=10)

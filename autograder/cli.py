@@ -206,11 +206,11 @@ def print_scores(course):
 def cmd_doctor(args) -> int:
     """Exit 1 when student code would run with any capability or as root: CI (as root) fails on that."""
     from . import assignments, cgroup, syscall_filter
-    from .sandbox import isolation_in_force, sandbox_probe, uid_outside
+    from .sandbox import isolation_in_force, run_privileges, uid_outside
     from .zygote import limits_mechanism
 
     print(f"Isolation: {isolation_in_force()}")
-    inside = sandbox_probe()
+    inside = run_privileges()
     privileged = False
     if inside:
         caps = {name: inside[name] for name in ("CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd")}

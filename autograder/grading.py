@@ -17,7 +17,7 @@ from .notebook import NOT_ASKED, ExerciseCell, read_submission
 from .results import (LIMIT_ENDED, LIMIT_KILLED, LIMIT_MEMORY, LIMIT_TIME, CheckResult, ExerciseResult, Report,
                       hidden_only, score_status)
 from .run_result import clean_result
-from .sandbox import Limits, Sandbox, isolation_in_force
+from .sandbox import Limits, Sandbox, isolation_in_force, start_warm_server
 from .static_checks import (GRADER_PACKAGE_CALL, grader_package_imports, placeholder_after_answer, review_flags,
                             source_nodes)
 
@@ -38,8 +38,10 @@ class Grader:
         # even in a file an earlier run left in its scratch space. Both start now and import torch side by side
         # while the references are computed here.
         self.limits = limits
-        # `sandboxes`: ones already started (a class worker starts them before it imports torch itself).
-        self.sandboxes = sandboxes or {label: Sandbox(limits) for label in (PUBLIC, HIDDEN)}
+        # `sandboxes`: ones already started (a class worker starts them before it imports torch itself). Else both
+        # zygotes are forked from a warm server of this Grader's, where the kernel allows it (warm_server.py).
+        self.warm = None if sandboxes else start_warm_server()
+        self.sandboxes = sandboxes or {label: Sandbox(limits, self.warm) for label in (PUBLIC, HIDDEN)}
         for sandbox in self.sandboxes.values():
             sandbox.start()
         # `datasets`: {assignment id: its data} already loaded (a class worker's, which mismatch() checked); each
@@ -82,6 +84,8 @@ class Grader:
     def close(self):
         for sandbox in self.sandboxes.values():
             sandbox.close()
+        if self.warm:
+            self.warm.close()
 
     def grade(self, path, assignment_id: str | None = None) -> Report:
         """Grade one notebook, as `assignment_id` when given (a class: the course decides), else as the notebook
@@ -99,7 +103,7 @@ class Grader:
             score=sum(e.score for e in exercises),
             max_score=sum(e.max_score for e in exercises),
             exercises=exercises,
-            isolation=isolation_in_force(),
+            isolation=isolation_in_force(self.sandboxes[PUBLIC].isolation),
             dataset=part.dataset,
             assignment=submission.assignment.id,
         )

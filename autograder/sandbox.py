@@ -21,10 +21,14 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 
 from .cgroup import JobCgroup
 from .grader_side import RESULTS_UNWRITABLE, scratch_full, scratch_unwritable
+
+if TYPE_CHECKING:
+    from .warm_server import WarmServer
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 MAX_ELEMENTS = 10_000_000  # per array; no gradient of this network comes close
@@ -164,28 +168,89 @@ def bwrap_works() -> bool:
     return sandbox_probe() is not None
 
 
-def isolation_in_force() -> str:
-    if bwrap_works():
-        return ("bubblewrap sandbox: student code sees only the Python runtime (read-only) and its own job folder, "
-                "with no network, its own process tree, no capabilities and "
-                + (uid_outside() if _run_as_root() else "a user namespace of its own"))  # fmt: skip
+def isolation_kind() -> str:
+    """Which sandbox a run gets here: "warm" (zygotes forked from the warm server enter their namespaces),
+    "bubblewrap" (where the kernel refuses the grader the namespaces itself), or "process" (neither)."""
+    from . import namespaces
+
+    if os.environ.get("BACKPROP_NINJA_SANDBOX") != "bubblewrap" and namespaces.available() is None:
+        return "warm"
+    return "bubblewrap" if bwrap_works() else "process"
+
+
+def isolation_in_force(kind: str | None = None) -> str:
+    """What isolates a run, in a sentence: of `kind` (a sandbox's own `isolation`), else of what is in force here."""
+    world = ("student code sees only the Python runtime (read-only) and its own job folder, with no network, its "
+             "own process tree, no capabilities and "
+             + (uid_outside() if _run_as_root() else "a user namespace of its own"))  # fmt: skip
+    kind = kind or isolation_kind()
+    if kind == "warm":
+        return f"sandbox of namespaces, each forked warm from a server that never holds a secret: {world}"
+    if kind == "bubblewrap":
+        return f"bubblewrap sandbox: {world}"
     return ("separate process only (bubblewrap is not available here): student code cannot change the grader's "
             "reference or comparison, but it can read files this user can read")  # fmt: skip
+
+
+def run_privileges() -> dict | None:
+    """What a run gets inside the sandbox in force here (uid, capabilities, ...), as doctor shows it; None when
+    there is no sandbox."""
+    kind = isolation_kind()
+    if kind == "warm":
+        from .syscall_filter import probe
+
+        server = start_warm_server()
+        try:
+            with Sandbox(warm=server) as sandbox:
+                sandbox.wait_until_ready()
+                if sandbox.warm:
+                    return {**sandbox.privileges, "syscall_filter_refused": probe()}
+        finally:
+            server.close()
+    return sandbox_probe() if kind != "process" else None
+
+
+def start_warm_server() -> "WarmServer | None":
+    """A warm server for sandboxes to fork their zygotes from, or None where the kernel refuses this user the
+    namespaces (each sandbox is then bubblewrap's). BACKPROP_NINJA_SANDBOX=bubblewrap asks for bubblewrap's."""
+    from .warm_server import WarmServer
+
+    return WarmServer() if isolation_kind() == "warm" else None
 
 
 class Sandbox:
     """One zygote and its private job folder. Runs one exercise at a time; use several for parallel grading."""
 
-    def __init__(self, limits: Limits = Limits()):
+    def __init__(self, limits: Limits = Limits(), warm: "WarmServer | str | None" = None):
+        """`warm`: a warm server (or its address) to fork the zygote from; else bubblewrap starts a fresh one."""
         self.limits = limits
         self.job_root = Path(tempfile.mkdtemp(prefix="backprop-ninja-"))
         _job_root_writable(self.job_root, True)
-        self.sandboxed = bwrap_works()
-        self.uid = _sandbox_uid() if self.sandboxed else None
-        self.inside_root = Path(JOB_MOUNT) if self.sandboxed else self.job_root  # the same folder, as the zygote sees it
+        self.warm = getattr(warm, "address", warm)
+        self.warm_refused = None  # why the warm server could not make this sandbox's world, if it could not
+        self._choose_isolation()
         self.cgroup = JobCgroup.create()  # the kernel's limits too, where this process may make a cgroup
         self.process = None
+        self.pending = None  # a zygote asked of the warm server, not yet answered
         self.ready = False  # the zygote has said it imported torch and waits for jobs
+
+    def _choose_isolation(self):
+        self.sandboxed = self.warm is not None or bwrap_works()
+        self.uid = _sandbox_uid() if self.sandboxed else None
+        self.inside_root = Path(JOB_MOUNT) if self.sandboxed else self.job_root  # the same folder, as the zygote sees it
+
+    def _without_warm_server(self, why: str):
+        """The kernel refused what the warm server's zygote needs (no user namespaces here, say): bubblewrap's."""
+        self._stop()
+        self.warm, self.warm_refused = None, why
+        self._choose_isolation()
+
+    @property
+    def isolation(self) -> str:
+        """Which mechanism isolates this sandbox's runs, for doctor and the tests."""
+        if self.warm:
+            return "warm"
+        return "bubblewrap" if self.sandboxed else "process"
 
     def __enter__(self):
         return self
@@ -200,32 +265,58 @@ class Sandbox:
         shutil.rmtree(self.job_root, ignore_errors=True)
 
     def _stop(self):
+        if self.pending is not None:
+            self.pending.close()
+            self.pending = None
         if self.process is not None:
             self.process.kill()
             self.process.wait()
             self.process = None
 
     def start(self):
-        """Start the zygote without waiting for it: it imports torch (a second or two) while the caller works."""
-        if self.process is not None and self.process.poll() is None:
+        """Start the zygote without waiting for it: it imports torch (a second or two), or the warm server forks
+        it, while the caller works."""
+        if self.pending is not None or (self.process is not None and self.process.poll() is None):
             return
+        self.ready = False
+        if self.warm:
+            from .warm_server import WorldRefused, ZygoteRequest
+
+            try:
+                self.pending = ZygoteRequest(self.warm, self.job_root, self.uid,
+                                             self.cgroup.procs_files() if self.cgroup else [])  # fmt: skip
+                return
+            except WorldRefused as e:
+                self._without_warm_server(str(e))
         cmd, env = _command(self.job_root, self.uid, self.sandboxed, "serve")
         if self.cgroup:
             cmd = self.cgroup.enter(cmd)
         self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                         env=env, cwd=self.job_root)  # fmt: skip
-        self.ready = False
 
     def wait_until_ready(self):
         """A zygote that has started and said so, (re)starting it if a submission ended the last one."""
-        if self.process is None or self.process.poll() is not None:
+        if self.pending is None and (self.process is None or self.process.poll() is not None):
             self.start()
+        if self.pending is not None:
+            from .warm_server import WorldRefused
+
+            pending, self.pending = self.pending, None
+            try:
+                self.process = pending.answer()
+            except WorldRefused as e:
+                self._without_warm_server(str(e))
+                return self.wait_until_ready()
         if not self.ready:
             reply = self._reply(STARTUP_SECONDS)
+            if reply is not None and reply.get("status") == "refused" and self.warm:
+                self._without_warm_server(str(reply.get("why"))[:500])
+                return self.wait_until_ready()
             if reply is None or reply.get("status") != "ready":
                 self._stop()
                 raise RuntimeError("the student-code sandbox did not start; run `backprop-ninja doctor`")
             self.ready = True
+            self.privileges = reply
 
     def _reply(self, seconds: float) -> dict | None:
         """The zygote's next reply line, or None if none comes in time or it is not a reply's form."""
@@ -243,6 +334,7 @@ class Sandbox:
             timeout: float, constants: dict | None = None) -> "RunOutcome":
         """Run one exercise's code on one seed's inputs (array_file.encode), within `timeout` seconds.
         Never raises for the submission's sake: whatever happens comes back as the reply's status."""
+        self.wait_until_ready()  # first: the sandbox it starts in decides the job folder's owner
         # A fresh, unpredictable folder per job: nothing a student planted in an earlier one is in it.
         jobdir = Path(tempfile.mkdtemp(dir=self.job_root, prefix="job-"))
         _give_job_folder(jobdir, self.uid)
@@ -261,7 +353,6 @@ class Sandbox:
                 (jobdir / "job.json").write_text(json.dumps(job))
             except OSError as e:  # a full disk, perhaps filled by an earlier submission: the grader's failure, no grade
                 raise scratch_unwritable(self.job_root.parent, e) from e
-            self.wait_until_ready()
             _job_root_writable(self.job_root, False)
             oom_kills = self._limit_cgroup()
             try:

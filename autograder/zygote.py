@@ -26,7 +26,8 @@ import sys
 import time
 from pathlib import Path
 
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER = 1, 4, 24, 36
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 36, 38
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 POLL_SECONDS = 0.02
 # Processes and threads one job may add: honest code needs one; torch may start a few threads.
 MAX_TASKS = 32
@@ -55,6 +56,18 @@ def drop_privileges(uid: int, gid: int):
     os.setgroups([])
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
+    _no_capabilities()
+
+
+def drop_capabilities():
+    """In a user namespace of its own (a normal user's sandbox): every capability it has there, in every set."""
+    for cap in range(64):
+        prctl(PR_CAPBSET_DROP, cap)
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    _no_capabilities()
+
+
+def _no_capabilities():
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
     data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable, twice (64 capabilities): all empty
     if libc.capset(header, data) != 0:
@@ -164,7 +177,7 @@ def task_count() -> int:
 # ---------------------------------------------------------------- one job
 
 
-def run(request: dict, protocol: int, tasks: int) -> dict:
+def run(request: dict, requests: int, protocol: int, tasks: int) -> dict:
     """Fork the job's child, hold its tree to the limits, kill what is left of it; the reply for the grader.
     `tasks`: the RLIMIT_NPROC the child gets."""
     me = os.getpid()
@@ -179,13 +192,15 @@ def run(request: dict, protocol: int, tasks: int) -> dict:
         finally:
             os._exit(70)
     try:
-        return watch(child, me, request["timeout"], request["memory_bytes"], baseline)
+        return watch(child, me, requests, request["timeout"], request["memory_bytes"], baseline)
     finally:
         kill_tree(me)
 
 
-def watch(child: int, me: int, timeout: float, memory_bytes: int, baseline: int) -> dict:
-    """Wait for the child within the time limit, summing the tree's memory as it runs."""
+def watch(child: int, me: int, requests: int, timeout: float, memory_bytes: int, baseline: int) -> dict:
+    """Wait for the child within the time limit, summing the tree's memory as it runs. The request pipe, on which
+    the grader writes nothing while a job runs, becomes readable only when the grader is gone: then so is the
+    sandbox, the job with it."""
     deadline = time.monotonic() + timeout
     pidfd = os.pidfd_open(child)
     try:
@@ -193,7 +208,11 @@ def watch(child: int, me: int, timeout: float, memory_bytes: int, baseline: int)
             left = deadline - time.monotonic()
             if left <= 0:
                 return {"status": "timeout"}
-            if select.select([pidfd], [], [], min(POLL_SECONDS, left))[0]:
+            ended = select.select([pidfd, requests], [], [], min(POLL_SECONDS, left))[0]
+            if requests in ended:
+                kill_tree(me)
+                os._exit(0)
+            if ended:
                 break
             if tree_memory(job_tree(me), baseline) > memory_bytes:
                 return {"status": "memory"}
@@ -214,26 +233,57 @@ def watch(child: int, me: int, timeout: float, memory_bytes: int, baseline: int)
 
 
 def serve():
+    """The zygote bubblewrap starts: a fresh Python, which gives up root and imports torch itself."""
     run_as = os.environ.get("BACKPROP_NINJA_RUN_AS")
     if run_as:
         drop_privileges(*map(int, run_as.split(":")))
-    prctl(PR_SET_CHILD_SUBREAPER, 1)
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the grader is gone: nothing left to answer
-    # Not dumpable: no process of a job can ptrace this one or open its /proc files (memory, descriptors).
-    prctl(PR_SET_DUMPABLE, 0)
     from . import student_process  # torch, imported once here and shared by every fork
 
     student_process.prepare()
-    protocol = os.dup(1)
+    _serve(0, os.dup(1))
+
+
+def serve_in_world(requests: int, protocol: int, mounts: list, uid: int | None):
+    """The zygote the warm server forks (warm_server.py): pid 1 of its new namespaces and still privileged in them,
+    with torch imported. It enters its world and gives up every privilege before it answers. Never returns."""
+    from . import namespaces
+    from .sandbox import JOB_MOUNT
+
+    try:
+        os.setsid()
+        os.umask(0o022)
+        namespaces.enter(mounts)
+        if uid is not None:
+            drop_privileges(uid, uid)
+        else:  # a normal user's, in the user namespace it made: its capabilities there go too
+            drop_capabilities()
+        if prctl(PR_SET_NO_NEW_PRIVS, 1) != 0:
+            raise OSError(ctypes.get_errno(), "no_new_privs")
+        os.environ.update(HOME=JOB_MOUNT, BACKPROP_NINJA_OWN_PID_NAMESPACE="1")
+    except Exception as e:  # the grader falls back to bubblewrap
+        os.write(protocol, (json.dumps({"status": "refused", "why": f"{type(e).__name__}: {e}"}) + "\n").encode())
+        os._exit(0)
+    _serve(requests, protocol)
+    os._exit(0)
+
+
+def _serve(requests: int, protocol: int):
+    """Answer the grader's requests, one job each, until it closes the request pipe."""
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+    # Not dumpable: no process of a job can ptrace this one or open its /proc files (memory, descriptors).
+    prctl(PR_SET_DUMPABLE, 0)
     devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):  # the request pipe stays readable as sys.stdin's own copy; children get /dev/null
-        if fd:
+    for fd in (0, 1, 2):  # the request pipe stays open as its own descriptor; children get /dev/null
+        if fd != requests:
             os.dup2(devnull, fd)
-    os.write(protocol, (json.dumps({"status": "ready", **privileges()}) + "\n").encode())
+    ready = {"status": "ready", **privileges(), "pid_namespace": own_pid_namespace(),
+             "writable": os.access(os.environ.get("HOME", "."), os.W_OK)}  # fmt: skip
+    os.write(protocol, (json.dumps(ready) + "\n").encode())
     tasks = task_count() + MAX_TASKS  # the same before every job: each ends with all of its processes killed
-    for line in sys.stdin.buffer:
+    for line in os.fdopen(requests, "rb"):
         request = json.loads(line)  # from the grader: the job's folder and limits, never a submission's data
-        reply = run(request, protocol, tasks)
+        reply = run(request, requests, protocol, tasks)
         os.write(protocol, (json.dumps({**reply, "job": Path(request["job"]).name}) + "\n").encode())
 
 

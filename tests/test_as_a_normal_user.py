@@ -18,8 +18,10 @@ from submissions import ROOT
 
 NOBODY = 65534
 # The attacks whose guarantees differ by who grades: the whole batch, what one run leaves for the next, forged
-# requests and replies on descriptors, the job root, the second assignment.
-ATTACKS = "batch_of_every_attack or nothing_one_run or forged_replies or public_run_never or second_assignment"
+# requests and replies on descriptors, the job root, the second assignment; and the warm sandbox's own tests (its
+# user namespace, the seed nowhere in a run's memory, its world, its lifeline, its fallback).
+ATTACKS = ("batch_of_every_attack or nothing_one_run or forged_replies or public_run_never or second_assignment "
+           "or test_warm_sandbox")  # fmt: skip
 
 
 def _reachable_by_others(path: str) -> bool:
@@ -47,7 +49,7 @@ def test_the_attacks_hold_as_a_normal_user():
         doctor = subprocess.run(as_nobody + ["-m", "autograder", "doctor"], cwd=ROOT, env=env, capture_output=True,
                                 text=True, timeout=300)  # fmt: skip
         run = subprocess.run(as_nobody + ["-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={home / 'pytest'}",
-                                          "tests/test_attacks.py", "-k", ATTACKS],
+                                          "tests/test_attacks.py", "tests/test_warm_sandbox.py", "-k", ATTACKS],
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)  # fmt: skip
     finally:
         shutil.rmtree(home, ignore_errors=True)

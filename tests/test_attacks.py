@@ -18,12 +18,13 @@ import psutil
 import pytest
 from submissions import ROOT, SOLUTIONS, answer, edit_notebook, solution_region, write_submission
 
+from autograder import namespaces
 from autograder.assignments.backprop_ninja import EXERCISE_BY_ID, MAX_SCORE
 from autograder.checks import HIDDEN, PUBLIC
 from autograder.grading import Grader
 from autograder.notebook import NotGradable
 from autograder.results import HIDDEN_FAILURE
-from autograder.sandbox import Limits, bwrap_works
+from autograder.sandbox import Limits, Sandbox, bwrap_works, isolation_kind
 from autograder.syscall_filter import probe as syscall_filter_refused
 
 # One task under the syscall allowlist (syscall_filter.py): where it can be had (CI requires it), a call outside
@@ -53,6 +54,21 @@ GRADER_PACKAGE = "imports the grader's package"  # the message of an exercise th
 def limited_grader(small_words):
     with Grader(Limits(timeout=TIMEOUT, memory_gib=MEMORY_GIB), words=small_words) as g:
         yield g
+
+
+@pytest.fixture(scope="session")
+def bubblewrap_grader(small_words):
+    """Bubblewrap's sandbox, which is in force where the kernel refuses the grader the namespaces itself."""
+    if not bwrap_works():
+        pytest.skip("bubblewrap cannot run here")
+    with Grader(sandboxes={label: Sandbox(Limits(timeout=30)) for label in (PUBLIC, HIDDEN)}, words=small_words) as g:
+        yield g
+
+
+@pytest.fixture(params=["in force", "bubblewrap"])
+def world_grader(request):
+    """The attacks on the world a run sees, in the sandbox in force here and in bubblewrap's (the fallback)."""
+    return request.getfixturevalue("grader" if request.param == "in force" else "bubblewrap_grader")
 
 
 @dataclass(frozen=True)
@@ -420,8 +436,9 @@ def test_noise_costs_nothing(grader, tmp_path):
     assert len(ex2.output) < grader.limits.output_cap + 100
 
 
-def test_isolation_reading_the_course_and_other_students(grader, tmp_path):
-    """Under bubblewrap nothing outside the runtime and the job folder exists; the fallback is said plainly."""
+def test_isolation_reading_the_course_and_other_students(world_grader, tmp_path):
+    """In a sandbox nothing outside the runtime and the job folder exists; the fallback is said plainly."""
+    grader = world_grader
     other_student = tmp_path / "bob" / "backprop_ninja.ipynb"
     other_student.parent.mkdir()
     other_student.write_text("bob's answers")
@@ -456,8 +473,9 @@ def test_isolation_reading_the_course_and_other_students(grader, tmp_path):
     assert ex2.status == "autograd" and ex2.message.startswith("imports the grader's package (line 13:"), ex2.message
     lines = ex2.output.splitlines()
     assert lines[len(targets) + 1] == "BLOCKED write PermissionError" and not wrote_package
-    if bwrap_works():
-        assert "bubblewrap" in report.isolation
+    if isolation_kind() != "process":
+        kind = grader.sandboxes[PUBLIC].isolation
+        assert report.isolation.startswith("bubblewrap sandbox" if kind == "bubblewrap" else "sandbox of namespaces")
         assert lines[: len(targets)] == ["BLOCKED FileNotFoundError"] * len(targets), lines
         assert lines[len(targets)] == ("no socket" if FILTERED else "interfaces ['lo']")  # no network
     else:
@@ -603,7 +621,8 @@ def test_doctor_and_verbose_check_say_which_isolation_is_in_force():
 
     from submissions import EXERCISES
 
-    expected = "Isolation: bubblewrap sandbox" if bwrap_works() else "Isolation: separate process only"
+    expected = {"warm": "Isolation: sandbox of namespaces", "bubblewrap": "Isolation: bubblewrap sandbox",
+                "process": "Isolation: separate process only"}[isolation_kind()]  # fmt: skip
     doctor = subprocess.run([sys.executable, "-m", "autograder", "doctor"], capture_output=True, text=True)
     check = subprocess.run([sys.executable, "-m", "autograder", "check", "--verbose", str(EXERCISES)],
                            capture_output=True, text=True)  # fmt: skip
@@ -611,7 +630,7 @@ def test_doctor_and_verbose_check_say_which_isolation_is_in_force():
     assert "Limits: per exercise, over its whole process tree" in doctor.stdout
     assert ("System calls: one task under a seccomp allowlist" if FILTERED else "System calls: no syscall filter") \
         in doctor.stdout
-    if bwrap_works():  # the uid and capabilities a run has, read inside the sandbox
+    if isolation_kind() != "process":  # the uid and capabilities a run has, read inside the sandbox
         assert re.search(r"Student code runs as: uid [1-9]\d* .*capabilities: none", doctor.stdout), doctor.stdout
     assert check.returncode == 1 and check.stdout.startswith(expected)
 
@@ -654,8 +673,8 @@ def test_forged_replies_on_inherited_descriptors_change_nothing(limited_grader, 
     assert ex2.score == 0 and (ex3.status, ex4.status) == ("passed", "passed")
 
 
-@pytest.mark.skipif(not bwrap_works(), reason="scratch space is the sandbox's own only under bubblewrap")
-def test_nothing_one_run_leaves_reaches_the_next(grader, tmp_path):
+@pytest.mark.skipif(isolation_kind() == "process", reason="scratch space is the sandbox's own only in a sandbox")
+def test_nothing_one_run_leaves_reaches_the_next(world_grader, tmp_path):
     """Exercise 1's runs stash W1 in every place a later run in the same sandbox could look: files in each
     writable-looking folder, a System V shared memory segment, a POSIX message queue, a key in the kernel's user
     and session keyrings (which belong to the uid, not to a process), an abstract unix socket, a lock on a runtime
@@ -698,7 +717,7 @@ def test_nothing_one_run_leaves_reaches_the_next(grader, tmp_path):
         "except OSError:\n    pass\n"
     )
     path = write_submission(tmp_path / "nb.ipynb", ex1=stash, ex2=look + RIGHT_EX2)
-    ex1, ex2 = grader.grade(path).exercises[:2]
+    ex1, ex2 = world_grader.grade(path).exercises[:2]
     assert ex2.status == "passed"
     assert "found" not in ex2.output, ex2.output
     if FILTERED:
@@ -724,6 +743,7 @@ def test_the_sandbox_is_what_ci_tests():
     """CI sets BACKPROP_NINJA_REQUIRE_BWRAP=1: a machine where bubblewrap or the syscall filter cannot run fails
     here, instead of the attack suite passing quietly against the fallback."""
     assert bwrap_works(), "bubblewrap is required here but cannot run: install it, or allow user namespaces"
+    assert isolation_kind() == "warm", f"the warm sandbox is refused here: {namespaces.available()}"
     assert FILTERED, f"the syscall filter is required here but cannot be had: {syscall_filter_refused()}"
 
 
@@ -764,8 +784,8 @@ def test_the_hidden_seed_answers_one_bit_per_check(limited_grader, tmp_path):
     assert {name: seen_ for name, seen_ in differs.items() if seen_ != plain[HIDDEN_CHANNELS[name][1]]} == {}
 
 
-@pytest.mark.skipif(not bwrap_works(), reason="privileges inside the sandbox exist only under bubblewrap")
-def test_no_privileges_in_the_sandbox_even_as_root(grader, tmp_path):
+@pytest.mark.skipif(isolation_kind() == "process", reason="privileges inside the sandbox exist only in a sandbox")
+def test_no_privileges_in_the_sandbox_even_as_root(world_grader, tmp_path):
     """Remounting, writing into the installed package or the venv, reading the zygote's memory and writing on
     its pipes, and writing a sysctl: all fail, whoever runs the grader."""
     package = ROOT / "autograder" / "compare.py"
@@ -785,7 +805,7 @@ def test_no_privileges_in_the_sandbox_even_as_root(grader, tmp_path):
         "attempt('supervisor pipe', lambda: [open(f'/proc/{os.getppid()}/fd/{fd}', 'w') for fd in range(3, 12)])\n"
         "attempt('sysctl', lambda: open('/proc/sys/kernel/core_pattern', 'w').write('|/bin/sh'))\n"
     )
-    ex2 = grader.grade(write_submission(tmp_path / "nb.ipynb", ex2=probe + RIGHT_EX2)).exercises[1]
+    ex2 = world_grader.grade(write_submission(tmp_path / "nb.ipynb", ex2=probe + RIGHT_EX2)).exercises[1]
     assert ex2.status == "autograd" and ex2.message.startswith("imports the grader's package"), ex2  # it names it
     lines = ex2.output.splitlines()
     uid, eff, prm = lines[0].split()[1], lines[0].split()[3], lines[0].split()[4]

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from autograder.cgroup import JobCgroup
-from autograder.sandbox import Limits, Sandbox
+from autograder.sandbox import Limits, Sandbox, bwrap_works, start_warm_server
 
 MiB = 2**20
 
@@ -47,10 +47,22 @@ def test_removed_with_whatever_was_left_inside(group):
     assert not any(folder.exists() for folder in group.dirs.values())
 
 
-def test_each_sandbox_runs_inside_its_own(group):
-    with Sandbox(Limits()) as sandbox:
-        if sandbox.cgroup is None:
-            pytest.skip("no cgroup for the sandbox")
-        sandbox.wait_until_ready()
-        inside = (sandbox.cgroup.dirs["pids"] / "cgroup.procs").read_text().split()
-        assert str(sandbox.process.pid) in inside and len(inside) >= 2  # bubblewrap (or the zygote) and more
+@pytest.mark.parametrize("kind", ["warm", "bubblewrap"])
+def test_each_sandbox_runs_inside_its_own(group, kind):
+    """Bubblewrap's zygote is started inside it; the warm server's enters it before it is forked (and before its
+    cgroup namespace is made, so that this cgroup is its root)."""
+    server = start_warm_server() if kind == "warm" else None
+    if kind == "warm" and server is None:
+        pytest.skip("the kernel refuses the namespaces here")
+    try:
+        with Sandbox(Limits(), server) as sandbox:
+            if sandbox.cgroup is None:
+                pytest.skip("no cgroup for the sandbox")
+            sandbox.wait_until_ready()
+            assert sandbox.isolation == ("warm" if server else "bubblewrap" if bwrap_works() else "process")
+            inside = (sandbox.cgroup.dirs["pids"] / "cgroup.procs").read_text().split()
+            assert str(sandbox.process.pid) in inside  # the zygote (and, for bubblewrap, bubblewrap itself)
+            assert len(inside) == (1 if server else 2) or not bwrap_works()
+    finally:
+        if server:
+            server.close()
