@@ -242,7 +242,8 @@ class Workers:
 
             self.warm = start_warm_server()
             context = get_context("forkserver")
-            context.set_forkserver_preload(["torch", "autograder.grading", "autograder.class_worker"])
+            context.set_forkserver_preload(["autograder.lean_imports", "torch", "nbformat", "autograder.grading",
+                                            "autograder.class_worker"])  # fmt: skip
             self.pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=start_worker,
                                             initargs=(self.settings, self.warm and self.warm.address))  # fmt: skip
             # The pool starts a process for each task it cannot give an idle one, and the first waits until the

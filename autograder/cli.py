@@ -14,6 +14,7 @@ import shutil
 import sys
 import sysconfig
 
+from . import lean_imports  # noqa: F401  (first: it keeps a second of imports out of every command)
 from .checks import DEFAULT_HIDDEN_SEED
 
 

@@ -22,6 +22,10 @@ from .static_checks import (GRADER_PACKAGE_CALL, grader_package_imports, placeho
                             source_nodes)
 
 DEFAULT_ASSIGNMENT = assignments.all_ids()[0]
+# A job of several exercises ends here at the latest, or at a quarter of one exercise's time limit (honest ones
+# take a fraction of a second): a loop, or slow code, is then run in a job of its own with its whole time limit, as
+# every exercise was before. It costs that submission these seconds more, never a verdict.
+SHARED_JOB_SECONDS = 5.0
 
 
 class Grader:
@@ -123,26 +127,69 @@ class Grader:
         return judge(part, ex, cell, runs, problems, self.credit)
 
     def _run_submission(self, part, submission) -> dict[str, dict[str, "SeedOutcome"]]:
-        """Every exercise's runs: each exercise's public run first, then the hidden ones. A hidden run's time would
+        """Every exercise's runs: the public seed's first, then the hidden seed's. A hidden run's time would
         otherwise lie between two public runs, whose printouts and errors the student reads: a clock read in each
         would tell how long the hidden run between them took, and the hidden code can choose that time."""
         cells = {ex.id: submission.cells[ex.id] for ex in submission.assignment.exercises}
         gradable = [ex for ex in submission.assignment.exercises if not cells[ex.id].problem]
         problems = {ex.id: part.problems_for(cells[ex.id]) for ex in gradable}
-        runs, spent = {}, {}
-        for ex in gradable:
-            start = time.monotonic()
-            runs[ex.id] = self._run(part, ex, cells[ex.id].source, {PUBLIC: problems[ex.id][PUBLIC]})
-            spent[ex.id] = time.monotonic() - start
-        for ex in gradable:
-            if HIDDEN in problems[ex.id] and _hidden_run_needed(runs[ex.id][PUBLIC]):
-                hidden, left = {HIDDEN: problems[ex.id][HIDDEN]}, self.limits.timeout - spent[ex.id]
-                runs[ex.id].update(self._run(part, ex, cells[ex.id].source, hidden, left))
+        runs = {ex.id: {} for ex in gradable}
+        spent, together = self._run_seed(part, PUBLIC, gradable, cells, problems, runs, {}, gradable)
+        hidden = [ex for ex in gradable if HIDDEN in problems[ex.id] and _hidden_run_needed(runs[ex.id][PUBLIC])]
+        # Together on the hidden seed only what ran together on the public one: the same cells, read the same way.
+        self._run_seed(part, HIDDEN, hidden, cells, problems, runs, spent, [ex for ex in hidden if ex.id in together])
         return runs
+
+    def _run_seed(self, part, label: str, exercises: list[Exercise], cells: dict, problems: dict, runs: dict,
+                  spent: dict, together: list[Exercise]) -> tuple[dict[str, float], set[str]]:  # fmt: skip
+        """Each exercise's run on one seed: those of `together` in one job where the sandbox allows it, then one job
+        each for the rest, and for those that job did not run (a cell that could leave something behind for the
+        next) or did not finish (a crash, a limit: what one exercise does never costs another its run). The seconds
+        each took (for its time limit), and which ran together."""
+        sandbox, took = self.sandboxes[label], {}
+        if len(together) > 1:
+            sandbox.wait_until_ready()
+        if len(together) > 1 and sandbox.several_per_job:
+            start = time.monotonic()
+            job = sandbox.run(part.assignment.id, [self._job(part, ex, cells[ex.id].source, problems[ex.id][label])
+                                                   for ex in together],
+                              [part.inputs(ex, problems[ex.id][label]) for ex in together],
+                              min(self.limits.timeout / 4, SHARED_JOB_SECONDS))  # fmt: skip
+            share = (time.monotonic() - start) / len(together)
+            for ex in together:
+                if job.reply.get("status") == "finished" and ex.id in job.exercises:
+                    runs[ex.id][label] = self._seed_outcome(part, ex, cells[ex.id].source, label, job.reply,
+                                                            job.exercises[ex.id])  # fmt: skip
+                    took[ex.id] = share
+        ran_together = set(took)
+        for ex in [ex for ex in exercises if ex.id not in took]:
+            start = time.monotonic()
+            runs[ex.id].update(self._run(part, ex, cells[ex.id].source, {label: problems[ex.id][label]},
+                                         self.limits.timeout - spent.get(ex.id, 0.0)))  # fmt: skip
+            took[ex.id] = time.monotonic() - start
+        return took, ran_together
 
     def _run(self, part, ex: Exercise, source: str, problems: dict,
              timeout: float | None = None) -> dict[str, "SeedOutcome"]:
-        """The student's code on each seed, public first, each in its own sandbox, all within one time limit.
+        """The student's code on each seed, public first, each in a job of its own, all within one time limit."""
+        deadline = time.monotonic() + (self.limits.timeout if timeout is None else timeout)
+        runs = {}
+        for label, problem in problems.items():
+            job = self.sandboxes[label].run(part.assignment.id, [self._job(part, ex, source, problem)],
+                                            [part.inputs(ex, problem)], deadline - time.monotonic())  # fmt: skip
+            runs[label] = self._seed_outcome(part, ex, source, label, job.reply, job.exercises.get(ex.id))
+            if label == PUBLIC and not _hidden_run_needed(runs[label]):
+                break
+        return runs
+
+    @staticmethod
+    def _job(part, ex: Exercise, source: str, problem) -> dict:
+        return dict(exercise=ex.id, code=source, variables=[c.variable for c in ex.checks], steps=ex.steps,
+                    constants=part.constants(ex, problem))  # fmt: skip
+
+    @staticmethod
+    def _seed_outcome(part, ex: Exercise, source: str, label: str, reply: dict, run) -> "SeedOutcome":
+        """One exercise's run on one seed, as the grader keeps it.
 
         The hidden run is read for one thing only, each check's pass or fail: a hidden run that did not finish or
         asked for autograd reports no values at all, and nothing else of it (its error, exit status, printout,
@@ -150,32 +197,19 @@ class Grader:
         gradients: every check has failed already, and the hidden seed can only fail what the public one passes
         (an untouched exercise, or code that stops before its first gradient, costs one run, not two).
         """
-        deadline = time.monotonic() + (self.limits.timeout if timeout is None else timeout)
-        names = part.value_names(ex)
-        lines = len(source.splitlines())
-        runs = {}
-        for label, problem in problems.items():
-            run = self.sandboxes[label].run(part.assignment.id, ex.id, source, part.inputs(ex, problem),
-                                            [c.variable for c in ex.checks], ex.steps, deadline - time.monotonic(),
-                                            part.constants(ex, problem))  # fmt: skip
-            reply = run.reply
-            if reply.get("status") == "finished" and run.result is None:
-                # Every run that reaches the end of the code writes its result: with none, the code ended its
-                # own process first (os._exit(0)), and nothing it computed can be read.
-                reply = {"status": "died", "exit_code": 0}
-            result = clean_result(run.result, names, lines)
-            arrays = {name: a for name, a in run.arrays.items() if name in result["values"]}
-            if label == PUBLIC:
-                runs[label] = SeedOutcome(reply, result, arrays, run.output)
-                if not _hidden_run_needed(runs[label]):
-                    break
-            else:
-                finished = reply.get("status") == "finished" and not result["autograd_calls"] and not any(
-                    meta.get("has_graph") for meta in result["values"].values())  # fmt: skip
-                values_only = {"values": result["values"] if finished else {}, "losses": [], "error": None,
-                               "autograd_calls": [], "aliases": []}  # fmt: skip
-                runs[label] = SeedOutcome({"status": "finished"}, values_only, arrays if finished else {})
-        return runs
+        if reply.get("status") == "finished" and (run is None or run.result is None):
+            # Every run that reaches the end of the code writes its result: with none, the code ended its own
+            # process first (os._exit(0)), and nothing it computed can be read.
+            reply = {"status": "died", "exit_code": 0}
+        result = clean_result(run.result if run else None, part.value_names(ex), len(source.splitlines()))
+        arrays = {name: a for name, a in (run.arrays if run else {}).items() if name in result["values"]}
+        if label == PUBLIC:
+            return SeedOutcome(reply, result, arrays, run.output if run else "")
+        finished = reply.get("status") == "finished" and not result["autograd_calls"] and not any(
+            meta.get("has_graph") for meta in result["values"].values())  # fmt: skip
+        values_only = {"values": result["values"] if finished else {}, "losses": [], "error": None,
+                       "autograd_calls": [], "aliases": []}  # fmt: skip
+        return SeedOutcome({"status": "finished"}, values_only, arrays if finished else {})
 
 
 def judge(part, ex: Exercise, cell: ExerciseCell, runs: dict, problems: dict, credit: str = "strict",

@@ -23,13 +23,16 @@ import torch
 
 from . import array_file, assignments, autograd_guard, syscall_filter
 from .grader_side import DISK_FULL, RESULTS_UNWRITABLE
+from .inert_cells import leaves_nothing_behind, pure_functions
 from .sandbox import MAX_ELEMENTS
 from .static_checks import GRADER_PACKAGE, GRADER_PACKAGE_CALL
 
-INPUTS_FILE = "inputs.arrays"
-OUTPUT_FILE = "output.txt"
-RESULT_FILE = "result.json"
-ARRAYS_FILE = "tensors.arrays"
+# Per exercise of a job, by its id.
+INPUTS_FILE = "inputs-{}.arrays"
+OUTPUT_FILE = "output-{}.txt"
+RESULT_FILE = "result-{}.json"
+ARRAYS_FILE = "tensors-{}.arrays"
+RAN_FILE = "ran.json"  # which exercises a job of several ran
 # No file the child writes needs more; the cap keeps a submission from filling the disk one file at a time.
 MAX_FILE_BYTES = 256 * 2**20
 
@@ -115,18 +118,80 @@ def error_record(e: BaseException, filename: str | None) -> dict:
             "memory": isinstance(e, MemoryError) or "can't allocate memory" in str(e)}  # fmt: skip
 
 
-def run_student_code(job: dict, jobdir: Path):
-    filename = f"<{job['exercise']}>"
+def run_exercises(job: dict, jobdir: Path):
+    """The job's exercises, one after another in this process, each in a namespace of its own; then their results.
+
+    A job of one exercise runs it whatever its code. A job of several runs only the exercises whose cells leave
+    nothing behind for the next (inert_cells.py), with nothing of the file system to change (syscall_filter's
+    second filter); it says which ran (RAN_FILE), and the grader runs the others in jobs of their own. Results go
+    out through files opened before the first exercise, written after the last: no exercise's code ever sees
+    another's values, and what it prints, raises or sets is that exercise's alone.
+    """
     me = os.getpid()
     side = assignments.get(job["assignment"]).run_side()
-    arrays = array_file.decode((jobdir / INPUTS_FILE).read_bytes(), MAX_ELEMENTS)
-    ns = side.namespace(job, arrays)
-    ns.setdefault("display", display)
+    common = {key: value for key, value in job.items() if key != "exercises"}
+    prepared, fresh = [], torch.random.get_rng_state()
+    for exercise in job["exercises"]:
+        torch.random.set_rng_state(fresh)  # as a job of its own would start: its namespace may draw from it
+        one = {**common, **exercise}
+        arrays = array_file.decode((jobdir / INPUTS_FILE.format(one["exercise"])).read_bytes(), MAX_ELEMENTS)
+        ns = side.namespace(one, arrays)
+        ns.setdefault("display", display)
+        prepared.append((one, arrays, ns, torch.random.get_rng_state()))
+    several = len(prepared) > 1
+    if several:
+        if _policy is None or _no_file_changes is None:
+            raise RuntimeError("a job of several exercises needs the syscall filters")
+        prepared = [p for p in prepared if leaves_nothing_behind(p[0]["code"], p[2], (DOES_NOTHING, display))]
+    files = {one["exercise"]: {name: _created(jobdir, name.format(one["exercise"]))
+                               for name in (RESULT_FILE, ARRAYS_FILE, OUTPUT_FILE)} for one, *_ in prepared}  # fmt: skip
+    ran = _created(jobdir, RAN_FILE) if several else None
+    current = {"filename": None}
+    tried = enter_one_task(current, no_file_changes=several)
+    results = []
+    for one, arrays, ns, rng in prepared:
+        torch.random.set_rng_state(rng)  # each exercise draws from where a job of its own would be
+        results.append(run_student_code(side, one, arrays, ns, current, tried))
+        if os.getpid() != me:  # a process the student's code forked: only the run itself reports
+            os._exit(0)
+    try:
+        for (one, *_), (result, saved, output) in zip(prepared, results):
+            out = files[one["exercise"]]
+            _write(out[ARRAYS_FILE], array_file.encode(saved))
+            _write(out[OUTPUT_FILE], output.encode("utf-8", errors="replace"))
+            _write(out[RESULT_FILE], json.dumps(result).encode())
+        if ran is not None:
+            _write(ran, json.dumps({"ran": [one["exercise"] for one, *_ in prepared]}).encode())
+    except OSError as e:
+        if e.errno in DISK_FULL:  # the grader's scratch space, not the student's code: said by the exit code
+            os._exit(RESULTS_UNWRITABLE)
+        raise
+
+
+def several_per_job() -> bool:
+    """Whether a job may run several exercises here: only under both syscall filters (zygote's ready reply)."""
+    return _policy is not None and _no_file_changes is not None
+
+
+def _created(jobdir: Path, name: str) -> int:
+    return os.open(jobdir / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+
+
+def _write(fd: int, data: bytes):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.close(fd)
+
+
+def run_student_code(side, job: dict, arrays: dict, ns: dict, current: dict, tried: list) -> tuple[dict, dict, str]:
+    """One exercise's cell, run in `ns`: (its result, its arrays, what it printed)."""
+    filename = current["filename"] = f"<{job['exercise']}>"
     out = CappedOutput(job["output_cap"])
     sys.stdout = sys.stderr = out
     values, losses, error = {}, [], None
     autograd_guard.begin(filename)
-    tried = enter_one_task(filename)
+    tried[0] = syscall_filter.SOMETHING_ELSE
     try:
         side.execute(compile(job["code"], filename, "exec"), ns, job, arrays, values, losses)
     except BaseException as e:  # SystemExit and KeyboardInterrupt too: they end only this exercise
@@ -136,8 +201,6 @@ def run_student_code(job: dict, jobdir: Path):
             error["message"] += f" (a graded run may not {refused})"
     finally:
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
-    if os.getpid() != me:  # a process the student's code forked: only the run itself reports
-        os._exit(0)
     side.collect(job, ns, values)
     meta, saved = {}, {}
     for name, value in values.items():
@@ -149,37 +212,34 @@ def run_student_code(job: dict, jobdir: Path):
     # the canary looks after that, and what it asked for is reported with the rest.
     calls = autograd_guard.end()
     result = {"values": meta, "losses": losses, "error": error, "autograd_calls": calls, "aliases": pairs}
-    try:
-        (jobdir / ARRAYS_FILE).write_bytes(array_file.encode(saved))
-        (jobdir / OUTPUT_FILE).write_text(out.text())
-        (jobdir / RESULT_FILE).write_text(json.dumps(result))
-    except OSError as e:
-        if e.errno in DISK_FULL:  # the grader's scratch space, not the student's code: said by the exit code
-            os._exit(RESULTS_UNWRITABLE)
-        raise
+    return result, saved, out.text()
 
 
 # The policy, compiled once in the zygote by prepare() (it holds nothing of any submission); None where libseccomp
-# or the kernel's seccomp cannot be had, and doctor says so.
+# or the kernel's seccomp cannot be had, and doctor says so. The second narrows it for a job of several exercises.
 _policy: "syscall_filter.Filter | None" = None
+_no_file_changes: "syscall_filter.NoFileChanges | None" = None
 
 
-def enter_one_task(filename: str) -> list:
-    """From here on the run is one task under the syscall allowlist, and the grader's package is closed to the code
-    compiled as `filename`. Returns where the last call the run is likely to have been refused is noted (Python's
-    audit events), to name it for the student if their code stops on it."""
+def enter_one_task(current: dict, no_file_changes: bool = False) -> list:
+    """From here on the run is one task under the syscall allowlist (and with `no_file_changes`, one that changes no
+    file), and the grader's package is closed to the code compiled as current["filename"] (the cell running now).
+    Returns where the last call the run is likely to have been refused is noted (Python's audit events), to name it
+    for the student if their code stops on it."""
     tried = [syscall_filter.SOMETHING_ELSE]
     names, something_else = syscall_filter.REFUSED, syscall_filter.SOMETHING_ELSE
 
     def note(event, args):  # the call that fails is the one just audited (Python audits before it calls)
         tried[0] = names.get(event, something_else)
-        if event == "open" and _in_the_package(args[0]) and _asked_by(filename):
+        if event == "open" and _in_the_package(args[0]) and _asked_by(current["filename"]):
             # Its source read to run it would be an import by another name: the file is not the cell's to open. Not
             # flagged: a traceback the cell prints through the lecture's Value reads its lines so too.
             raise PermissionError(errno.EACCES, "the grader's package is not readable from a graded cell")
 
     sys.addaudithook(note)
     close_the_grader_package()
+    if no_file_changes:
+        _no_file_changes.load()  # first: the allowlist does not allow loading another filter
     if _policy is not None:
         _policy.load()
     return tried
@@ -270,11 +330,16 @@ def aliases(values: dict) -> list[list[str]]:
 def prepare():
     """In the zygote, once: warm up each assignment's run side (torch's lazily initialised parts), so each fork
     starts ready, and switch autograd off for every run to come."""
-    global _policy, _grader_modules_held
+    global _policy, _no_file_changes, _grader_modules_held
     for assignment_id in assignments.all_ids():
         assignments.get(assignment_id).run_side().warm_up()
+    pure_functions()  # what an inert cell may call, listed once here
+    # torch seeds its default generator at random in each process: a cell that draws from it unseeded would get
+    # other numbers each time it is graded. Every run starts from this one state instead.
+    torch.manual_seed(0)
     autograd_guard.install()
     _policy = syscall_filter.Filter() if syscall_filter.probe() is None else None
+    _no_file_changes = syscall_filter.NoFileChanges() if _policy is not None else None
     _grader_modules_held = (_grader_modules(), len(sys.modules))
 
 
@@ -332,5 +397,5 @@ def run_job(jobdir: Path, memory_bytes: int, max_tasks: int):
     if os.getuid() != 0:  # root is not held to RLIMIT_NPROC; under bubblewrap no run is root
         resource.setrlimit(resource.RLIMIT_NPROC, (max_tasks, max_tasks))
     resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))  # no POSIX message queue can outlive the run
-    run_student_code(job, jobdir)
+    run_exercises(job, jobdir)
     os._exit(0)

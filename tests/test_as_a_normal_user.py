@@ -18,10 +18,10 @@ from submissions import ROOT
 
 NOBODY = 65534
 # The attacks whose guarantees differ by who grades: the whole batch, what one run leaves for the next, forged
-# requests and replies on descriptors, the job root, the second assignment; and the warm sandbox's own tests (its
-# user namespace, the seed nowhere in a run's memory, its world, its lifeline, its fallback).
+# requests and replies on descriptors, the job root, the second assignment; and in the warm sandbox, which makes a
+# user namespace of its own here, the seed nowhere in a public run's memory and the world a run sees.
 ATTACKS = ("batch_of_every_attack or nothing_one_run or forged_replies or public_run_never or second_assignment "
-           "or test_warm_sandbox")  # fmt: skip
+           "or sees_only_its_world")  # fmt: skip
 
 
 def _reachable_by_others(path: str) -> bool:

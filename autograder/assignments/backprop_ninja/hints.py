@@ -184,6 +184,10 @@ def diagnose(exercise, checks: list, runs: list) -> list | None:
     Returns each seed's localise.LocalView (Exercise 1), or None.
     """
     public = runs[0]
+    if all(result.passed for result in checks):  # nothing to localise or explain: each is its own root, and right
+        for result in checks:
+            result.locally_correct = True
+        return None
     views = mark_locally_correct(exercise, checks, runs) if exercise.step_by_step else None
     for check, result in zip(exercise.checks, checks):
         if result.locally_correct:
