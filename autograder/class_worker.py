@@ -78,8 +78,9 @@ def _close_unclaimed():
             sandbox.close()
 
 
-def worker_grader(settings: GradingSettings):
-    """This process's Grader for these settings, made on first use (a Dask worker's first task)."""
+def worker_grader(settings: GradingSettings, assignment: str | None = None):
+    """This process's Grader for these settings, made on first use (a Dask worker's first task), with the
+    references of `assignment` (the first task's) made first."""
     key = (settings.hidden_seed, settings.limits, settings.credit)
     if key not in _graders:
         sandboxes = _started.pop(settings.limits, None) or _start_sandboxes(settings.limits)
@@ -89,7 +90,7 @@ def worker_grader(settings: GradingSettings):
 
         torch.set_num_threads(1)  # the workers already use every core; more threads each only contend
         grader = _graders[key] = Grader(settings.limits, hidden_seed=settings.hidden_seed, credit=settings.credit,
-                                        datasets=_local_datasets(), sandboxes=sandboxes)  # fmt: skip
+                                        datasets=_local_datasets(), sandboxes=sandboxes, first=assignment)  # fmt: skip
         util.Finalize(grader, grader.close, exitpriority=10)  # multiprocessing workers skip atexit
     return _graders[key]
 
@@ -155,7 +156,7 @@ def grade_task(task: Task) -> dict:
         why = mismatch(task.settings)
         if why:
             raise SettingsMismatch(why)
-        grader = worker_grader(task.settings)
+        grader = worker_grader(task.settings, task.graded_as or None)
         grader.ready_for(task.graded_as or assignments.all_ids()[0])
         start = time.perf_counter()  # the submission's own time: a worker's first task also made its Grader
         with _scratch_copy(task) as path:

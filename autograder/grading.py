@@ -30,7 +30,7 @@ SHARED_JOB_SECONDS = 5.0
 
 class Grader:
     def __init__(self, limits: Limits = Limits(), hidden_seed: int | None = None, credit: str = "strict",
-                 sandboxes: dict | None = None, datasets: dict | None = None, **options):
+                 sandboxes: dict | None = None, datasets: dict | None = None, first: str | None = None, **options):
         # "strict": a check scores when its gradient is right, as in the lecture. "local": also when it is right
         # given the student's own upstream gradients (Exercise 1), so one early slip costs one point.
         self.credit = credit
@@ -53,7 +53,8 @@ class Grader:
         # `words`, its tests' small dataset).
         self.datasets, self.options, self._gradings = datasets or {}, options, {}
         try:
-            self.grading(DEFAULT_ASSIGNMENT)  # the first assignment's references, made while the zygotes start
+            # References made while the zygotes start: of the assignment a class grades, else of the first.
+            self.grading(first or DEFAULT_ASSIGNMENT)
         except BaseException:
             self.close()
             raise
