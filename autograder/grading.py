@@ -137,16 +137,18 @@ class Grader:
         runs = {ex.id: {} for ex in gradable}
         spent, together = self._run_seed(part, PUBLIC, gradable, cells, problems, runs, {}, gradable)
         hidden = [ex for ex in gradable if HIDDEN in problems[ex.id] and _hidden_run_needed(runs[ex.id][PUBLIC])]
-        # Together on the hidden seed only what ran together on the public one: the same cells, read the same way.
+        # Together on the hidden seed only what ended well together on the public one: what crashed, hit a limit or
+        # tried to change a file there runs alone.
         self._run_seed(part, HIDDEN, hidden, cells, problems, runs, spent, [ex for ex in hidden if ex.id in together])
         return runs
 
     def _run_seed(self, part, label: str, exercises: list[Exercise], cells: dict, problems: dict, runs: dict,
                   spent: dict, together: list[Exercise]) -> tuple[dict[str, float], set[str]]:  # fmt: skip
-        """Each exercise's run on one seed: those of `together` in one job where the sandbox allows it, then one job
-        each for the rest, and for those that job did not run (a cell that could leave something behind for the
-        next) or did not finish (a crash, a limit: what one exercise does never costs another its run). The seconds
-        each took (for its time limit), and which ran together."""
+        """Each exercise's run on one seed: those of `together` in one job where the sandbox allows it (each in a
+        process of its own, forked in the sandbox: student_process.run_exercises), then one job each for the rest,
+        and for those that job did not end as a job of their own would (a crash, a limit, a file it tried to
+        change: what one exercise does never costs another its run). The seconds each took (for its time limit),
+        and which ran together."""
         sandbox, took = self.sandboxes[label], {}
         if len(together) > 1:
             sandbox.wait_until_ready()
@@ -158,9 +160,11 @@ class Grader:
                               min(self.limits.timeout / 4, SHARED_JOB_SECONDS))  # fmt: skip
             share = (time.monotonic() - start) / len(together)
             for ex in together:
-                if job.reply.get("status") == "finished" and ex.id in job.exercises:
-                    runs[ex.id][label] = self._seed_outcome(part, ex, cells[ex.id].source, label, job.reply,
-                                                            job.exercises[ex.id])  # fmt: skip
+                run = job.exercises.get(ex.id)
+                # A run that tried to change a file was refused there: alone, it may.
+                if job.reply.get("status") == "finished" and run is not None and run.result is not None \
+                        and run.result.get("file_change") is False:  # fmt: skip
+                    runs[ex.id][label] = self._seed_outcome(part, ex, cells[ex.id].source, label, job.reply, run)
                     took[ex.id] = share
         ran_together = set(took)
         for ex in [ex for ex in exercises if ex.id not in took]:

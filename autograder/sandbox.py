@@ -338,8 +338,8 @@ class Sandbox:
 
     def run(self, assignment_id: str, exercises: list[dict], inputs: list[bytes], timeout: float) -> "JobOutcome":
         """Run exercises' code, each on one seed's inputs (array_file.encode), in one job within `timeout` seconds.
-        `exercises`: {exercise, code, variables, steps, constants} each. With several, the job runs those whose
-        cells leave nothing behind (student_process.run_exercises) and the outcome names them.
+        `exercises`: {exercise, code, variables, steps, constants} each. With several, each runs in a process of its
+        own (student_process.run_exercises) and the outcome has those that ended as a job of their own would.
         Never raises for the submission's sake: whatever happens comes back as the reply's status."""
         from .student_process import INPUTS_FILE
 

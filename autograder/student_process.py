@@ -23,7 +23,6 @@ import torch
 
 from . import array_file, assignments, autograd_guard, syscall_filter
 from .grader_side import DISK_FULL, RESULTS_UNWRITABLE
-from .inert_cells import leaves_nothing_behind, pure_functions
 from .sandbox import MAX_ELEMENTS
 from .static_checks import GRADER_PACKAGE, GRADER_PACKAGE_CALL
 
@@ -119,49 +118,61 @@ def error_record(e: BaseException, filename: str | None) -> dict:
 
 
 def run_exercises(job: dict, jobdir: Path):
-    """The job's exercises, one after another in this process, each in a namespace of its own; then their results.
+    """The job's exercises, one after another, each in a process of its own.
 
-    A job of one exercise runs it whatever its code. A job of several runs only the exercises whose cells leave
-    nothing behind for the next (inert_cells.py), with nothing of the file system to change (syscall_filter's
-    second filter); it says which ran (RAN_FILE), and the grader runs the others in jobs of their own. Results go
-    out through files opened before the first exercise, written after the last: no exercise's code ever sees
-    another's values, and what it prints, raises or sets is that exercise's alone.
+    A job of one exercise runs it here. A job of several forks one process per exercise from this one, which runs
+    no student code: no exercise shares memory with another (a cell can reach the whole process it runs in, its
+    frames, ctypes; found by review), and each starts from the state a job of its own would. Such a job may not
+    change any file (syscall_filter's second filter), so one exercise leaves nothing in the job folder for the next;
+    a run that tried to is noted in its result, and the grader runs it again alone. This process writes which
+    exercises ended as a job of their own would have ended (RAN_FILE) once all have; at the first that did not
+    (a signal, an exit status, a limit), it stops, and the grader runs the rest in jobs of their own.
     """
+    exercises = job["exercises"]
+    if len(exercises) == 1:
+        return _run_one(job, exercises[0], jobdir, several=False)
+    if _policy is None or _no_file_changes is None:
+        raise RuntimeError("a job of several exercises needs the syscall filters")
+    ran = []
+    for exercise in exercises:
+        child = os.fork()
+        if child == 0:
+            try:
+                _run_one(job, exercise, jobdir, several=True)
+            finally:
+                os._exit(0)
+        _, status = os.waitpid(child, 0)
+        if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+            break
+        ran.append(exercise["exercise"])
+    try:
+        _write(_created(jobdir, RAN_FILE), json.dumps({"ran": ran}).encode())
+    except OSError as e:
+        if e.errno in DISK_FULL:
+            os._exit(RESULTS_UNWRITABLE)
+        raise
+
+
+def _run_one(job: dict, exercise: dict, jobdir: Path, several: bool):
+    """One exercise: its namespace, its result files opened, one task under the filters, the cell, its results."""
     me = os.getpid()
     side = assignments.get(job["assignment"]).run_side()
-    common = {key: value for key, value in job.items() if key != "exercises"}
-    prepared, fresh = [], torch.random.get_rng_state()
-    for exercise in job["exercises"]:
-        torch.random.set_rng_state(fresh)  # as a job of its own would start: its namespace may draw from it
-        one = {**common, **exercise}
-        arrays = array_file.decode((jobdir / INPUTS_FILE.format(one["exercise"])).read_bytes(), MAX_ELEMENTS)
-        ns = side.namespace(one, arrays)
-        ns.setdefault("display", display)
-        prepared.append((one, arrays, ns, torch.random.get_rng_state()))
-    several = len(prepared) > 1
-    if several:
-        if _policy is None or _no_file_changes is None:
-            raise RuntimeError("a job of several exercises needs the syscall filters")
-        prepared = [p for p in prepared if leaves_nothing_behind(p[0]["code"], p[2], (DOES_NOTHING, display))]
-    files = {one["exercise"]: {name: _created(jobdir, name.format(one["exercise"]))
-                               for name in (RESULT_FILE, ARRAYS_FILE, OUTPUT_FILE)} for one, *_ in prepared}  # fmt: skip
-    ran = _created(jobdir, RAN_FILE) if several else None
-    current = {"filename": None}
+    one = {**{key: value for key, value in job.items() if key != "exercises"}, **exercise}
+    arrays = array_file.decode((jobdir / INPUTS_FILE.format(one["exercise"])).read_bytes(), MAX_ELEMENTS)
+    ns = side.namespace(one, arrays)
+    ns.setdefault("display", display)
+    files = {name: _created(jobdir, name.format(one["exercise"])) for name in (RESULT_FILE, ARRAYS_FILE, OUTPUT_FILE)}
+    current = {"filename": None, "file_change": False}
     tried = enter_one_task(current, no_file_changes=several)
-    results = []
-    for one, arrays, ns, rng in prepared:
-        torch.random.set_rng_state(rng)  # each exercise draws from where a job of its own would be
-        results.append(run_student_code(side, one, arrays, ns, current, tried))
-        if os.getpid() != me:  # a process the student's code forked: only the run itself reports
-            os._exit(0)
+    result, saved, output = run_student_code(side, one, arrays, ns, current, tried)
+    if os.getpid() != me:  # a process the student's code forked: only the run itself reports
+        os._exit(0)
+    if several:
+        result["file_change"] = current["file_change"]
     try:
-        for (one, *_), (result, saved, output) in zip(prepared, results):
-            out = files[one["exercise"]]
-            _write(out[ARRAYS_FILE], array_file.encode(saved))
-            _write(out[OUTPUT_FILE], output.encode("utf-8", errors="replace"))
-            _write(out[RESULT_FILE], json.dumps(result).encode())
-        if ran is not None:
-            _write(ran, json.dumps({"ran": [one["exercise"] for one, *_ in prepared]}).encode())
+        _write(files[ARRAYS_FILE], array_file.encode(saved))
+        _write(files[OUTPUT_FILE], output.encode("utf-8", errors="replace"))
+        _write(files[RESULT_FILE], json.dumps(result).encode())
     except OSError as e:
         if e.errno in DISK_FULL:  # the grader's scratch space, not the student's code: said by the exit code
             os._exit(RESULTS_UNWRITABLE)
@@ -231,6 +242,8 @@ def enter_one_task(current: dict, no_file_changes: bool = False) -> list:
 
     def note(event, args):  # the call that fails is the one just audited (Python audits before it calls)
         tried[0] = names.get(event, something_else)
+        if event in FILE_CHANGES or (event == "open" and _writes(args)):
+            current["file_change"] = True  # refused in a job of several: the grader runs this one alone
         if event == "open" and _in_the_package(args[0]) and _asked_by(current["filename"]):
             # Its source read to run it would be an import by another name: the file is not the cell's to open. Not
             # flagged: a traceback the cell prints through the lecture's Value reads its lines so too.
@@ -243,6 +256,17 @@ def enter_one_task(current: dict, no_file_changes: bool = False) -> list:
     if _policy is not None:
         _policy.load()
     return tried
+
+
+# Python's audit events of the calls that change a file (beside an open for writing).
+FILE_CHANGES = frozenset({"os.remove", "os.rename", "os.mkdir", "os.rmdir", "os.truncate", "os.link", "os.symlink",
+                          "shutil.copyfile", "shutil.move", "os.mkfifo", "os.mknod"})  # fmt: skip
+
+
+def _writes(args) -> bool:
+    mode, flags = (args[1] if len(args) > 1 else None), (args[2] if len(args) > 2 else 0)
+    return (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+        isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND) != 0)
 
 
 class _GraderPackageClosed:
@@ -333,7 +357,6 @@ def prepare():
     global _policy, _no_file_changes, _grader_modules_held
     for assignment_id in assignments.all_ids():
         assignments.get(assignment_id).run_side().warm_up()
-    pure_functions()  # what an inert cell may call, listed once here
     # torch seeds its default generator at random in each process: a cell that draws from it unseeded would get
     # other numbers each time it is graded. Every run starts from this one state instead.
     torch.manual_seed(0)

@@ -144,9 +144,9 @@ class Filter:
             raise OSError(-result, "seccomp_load failed")
 
 
-# A job that runs several exercises one after another (inert_cells.py) also may not change any file: its results
-# go out through descriptors opened before its first exercise, so nothing one exercise's code could write is read
-# as another's. Stacked on the allowlist above (which it narrows, never widens): these calls, and an open that
+# A job that runs several exercises, each in a process of its own (student_process.run_exercises), also may not
+# change any file: each run's results go out through descriptors it opened before its first line, so nothing one
+# exercise's code could write is read as another's. Stacked on the allowlist above (which it narrows, never widens): these calls, and an open that
 # could write, fail with EPERM.
 FILE_CHANGES = ("creat", "openat2", "truncate", "ftruncate", "unlink", "unlinkat", "rename", "renameat", "renameat2",
                 "mkdir", "mkdirat", "rmdir", "link", "linkat", "symlink", "symlinkat", "mknod", "mknodat",

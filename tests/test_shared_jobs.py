@@ -1,94 +1,24 @@
-"""Several exercises in one job (inert_cells.py, student_process.run_exercises): only cells that can leave nothing
-behind share a process, and the verdicts are exactly those of one job per exercise.
+"""Several exercises in one job (student_process.run_exercises): each in a process of its own, forked in the
+sandbox from one that runs no student code, under a filter that lets it change no file; the verdicts are exactly
+those of one job per exercise.
 
-- The reader: honest cells as learners write them are inert; each way a cell could reach what the next one sees
-  (a module's function or seed, a file, the builtins, a dunder) is not, and that cell gets a job of its own.
-- Beneath it, a job of several exercises can change no file (syscall_filter.NoFileChanges).
-- The rule the issue sets: on both assignments' samples, the honest idioms, the attack suite and cells written to
-  cross from one exercise to the next, every report is identical with and without shared jobs.
+An earlier design ran the exercises in one process behind an allowlist of what a cell may say; a review broke it
+(a generator's frame leads to the whole process, `ndarray.ctypes._ctypes` to ctypes). Those attacks are here, with
+the rule the issue sets: on both assignments' samples, cells written to cross into the next exercise and the
+attack suite, every report is identical with and without shared jobs.
 """
 import os
 
 import pytest
-import torch
-import torch.nn.functional as F
 from micrograd_corpus import training_loop
 from micrograd_corpus import solution_cell as micrograd_cell
 from submissions import answer, solution_region, write_submission
 
 from autograder import syscall_filter
 from autograder.grading import Grader
-from autograder.inert_cells import leaves_nothing_behind
 from autograder.sandbox import Limits, Sandbox
-from autograder.student_process import DOES_NOTHING, display
 
 pytestmark = pytest.mark.skipif(syscall_filter.probe() is not None, reason="shared jobs need the syscall filters")
-
-NS = {"torch": torch, "F": F, "logits": torch.zeros(4, 3), "n": 4, "Yb": torch.zeros(4, dtype=torch.long),
-      "parameters": [torch.zeros(2)], "cmp": DOES_NOTHING, "display": display}  # fmt: skip
-
-
-def inert(source: str) -> bool:
-    return leaves_nothing_behind(source, dict(NS), (DOES_NOTHING, display))
-
-
-HONEST = {
-    "the lecture's": "dlogits = F.softmax(logits, 1)\ndlogits[range(n), Yb] -= 1\ndlogits /= n",
-    "exp and sum": "e = logits.exp()\ndlogits = e / e.sum(1, keepdim=True)\ndlogits[range(n), Yb] -= 1\ndlogits /= n",
-    "imports already in the notebook": "import torch\nimport torch.nn.functional as F\nfrom math import exp\nx = exp(1.0)",
-    "a function of its own": "def softmax(x):\n    e = (x - x.max(1, keepdim=True).values).exp()\n    return e / e.sum(1, keepdim=True)\n"
-                             "dlogits = softmax(logits)",
-    "a loop and a comprehension": "rows = [logits[i] for i in range(n)]\nfor i, r in enumerate(rows):\n    r.add_(1)",
-    "the notebook's cmp and prints": "cmp('logits', logits, logits)\nprint(logits.shape, f'{n:3d}')\ndisplay(logits)",
-    "a dtype and einsum": "x = torch.einsum('ij,ij->i', logits, logits).to(torch.float64)",
-    "no_grad, an in-place update": "with torch.no_grad():\n    for p in parameters:\n        p.data += -0.1 * p",
-    "the stub": "raise NotImplementedError()",
-    "try and assert": "try:\n    assert logits.shape == (4, 3)\nexcept AssertionError:\n    pass",
-    "does not parse": "dlogits = (",
-    "micrograd's Value": micrograd_cell("ex4"),
-    "micrograd's softmax class": micrograd_cell("ex6"),
-    "a private attribute of its own": "class V:\n    def __init__(self, _children=()):\n        self._prev = set(_children)\n"
-                                      "v = V()\nv._prev.add(1)",
-}
-NOT_INERT = {
-    "seeds torch": "torch.manual_seed(0)",
-    "changes a default": "torch.set_default_dtype(torch.float64)",
-    "replaces a function": "torch.exp = lambda x: x",
-    "setattr": "setattr(torch, 'exp', None)",
-    "a module's dict": "F.__dict__['softmax'] = None",
-    "a module as a value": "t = torch\nt.manual_seed(0)",
-    "a module in a list": "[torch][0].manual_seed(0)",
-    "a function as a value": "f = torch.exp\nx = f(logits)",
-    "imports os": "import os",
-    "numpy's random": "import numpy as np\nnp.random.seed(0)",
-    "numpy writes": "import numpy as np\nnp.save('x', logits.numpy())",
-    "a method that writes": "logits.numpy().tofile('result-ex1.json')",
-    "torch reads a file": "torch.from_file('inputs-ex1.arrays')",
-    "open": "open('x', 'w')",
-    "exec": "exec('x = 1')",
-    "getattr": "getattr(torch, 'manual_seed')(0)",
-    "a module's private part": "torch._C._set_grad_enabled(True)",
-    "a class on a shared base": "class A(torch.Tensor):\n    pass",
-    "a metaclass": "class A(metaclass=type):\n    pass",
-    "a finalizer": "class A:\n    def __del__(self):\n        print('later')\na = A()",
-    "global": "def f():\n    global n\n    n = 1",
-    "a dunder": "logits.__class__.foo = 1",
-    "a type": "type(logits).foo = 1",
-    "a decorator": "@torch.no_grad()\ndef f():\n    pass",
-    "with another manager": "with torch.enable_grad():\n    pass",
-    "an unknown name": "x = undefined_thing",
-    "a builtin that is not on the list": "vars(torch)",
-}
-
-
-@pytest.mark.parametrize("name", HONEST)
-def test_honest_cells_share_a_job(name):
-    assert inert(HONEST[name])
-
-
-@pytest.mark.parametrize("name", NOT_INERT)
-def test_a_cell_that_could_leave_something_behind_gets_a_job_of_its_own(name):
-    assert not inert(NOT_INERT[name])
 
 
 def test_a_job_of_several_exercises_changes_no_file(tmp_path):
@@ -117,7 +47,8 @@ def test_a_job_of_several_exercises_changes_no_file(tmp_path):
     assert not (tmp_path / "new").exists()
 
 
-CROSSING = {  # cells that try to reach the next exercise, each around a right answer
+FRAMES = "g = (v for v in [0])\n"  # a generator's frame: f_builtins, f_globals, f_back to the run's own frames
+CROSSING = {  # cells that try to reach the next exercise (or an earlier one's results), each around a right answer
     "a random draw each": ("print(torch.randn(1).item())\n" + solution_region("ex1"),
                            "print(torch.randn(1).item())\n" + solution_region("ex2")),
     "a seed then a draw": ("torch.manual_seed(7)\n" + solution_region("ex1"), "print(torch.rand(1).item())\n"
@@ -129,6 +60,18 @@ CROSSING = {  # cells that try to reach the next exercise, each around a right a
     "a stopped first": ("raise ValueError('stuck')\n" + solution_region("ex1"), solution_region("ex2")),
     "one that exits": (solution_region("ex1") + "\nimport os\nos._exit(0)", solution_region("ex2")),
     "one that loops": ("while True:\n    pass", solution_region("ex2")),
+    "builtins through a frame": (solution_region("ex1") + "\n" + FRAMES
+                                 + "g.gi_frame.f_builtins['print'] = lambda *a, **k: None\n",
+                                 "print('hello from ex2')\n" + solution_region("ex2")),
+    "torch's default through a frame": (solution_region("ex1") + "\n" + FRAMES
+                                        + "g.gi_frame.f_globals['torch'].set_default_dtype(torch.float64)\n",
+                                        "print(torch.zeros(1).dtype)\n" + solution_region("ex2")),
+    "an earlier result through the frames": (solution_region("ex1"), solution_region("ex2") + "\nimport sys\n"
+                                             "f = sys._getframe()\nwhile f:\n    for k in ('results', 'prepared', 'files'):\n"
+                                             "        f.f_locals.get(k) and print('reached', k)\n    f = f.f_back\n"),
+    "ctypes through numpy": (solution_region("ex1") + "\nc = dlogprobs.numpy().ctypes._ctypes\n"
+                             "c.pythonapi.PyRun_SimpleString(b'import torch; torch.set_default_dtype(torch.float64)')\n",
+                             "print(torch.zeros(1).dtype)\n" + solution_region("ex2")),
 }
 
 
@@ -166,7 +109,7 @@ def test_shared_jobs_give_the_verdicts_of_one_job_each(small_words, tmp_path):
         assert a == b, path.name
 
 
-def test_micrograd_shares_what_it_can_and_gives_the_same_verdicts(tmp_path):
+def test_micrograd_gives_the_same_verdicts_in_shared_jobs(tmp_path):
     from test_micrograd import notebook_with
 
     wrong = {"ex1": micrograd_cell("ex1").replace("dd = f", "dd = -f"),
@@ -175,8 +118,8 @@ def test_micrograd_shares_what_it_can_and_gives_the_same_verdicts(tmp_path):
                  notebook_with(tmp_path, {"ex1": "raise ValueError('x')\n" + micrograd_cell("ex1")}, "stopped")]
     shared, alone = _reports(notebooks, None)
     # micrograd's backward() walks a set of Values, whose order follows their addresses: two runs of one job each
-    # already differ in the last bits of a gradient (maxdiff 1.8e-15 against 2.7e-15, measured). Every verdict,
-    # flag, hint and message is still held identical; the differences themselves, below 1e-12.
+    # can differ in the last bits of a gradient (maxdiff 1.8e-15 against 2.7e-15 in two graders, measured). Every
+    # verdict, flag, hint and message is held identical; the differences themselves, below 1e-12.
     assert _without_float_noise(shared) == _without_float_noise(alone)
 
 
