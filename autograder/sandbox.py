@@ -352,6 +352,10 @@ class Sandbox:
         dir_fd = os.open(jobdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         timeout = max(timeout, 0.0)
         job = dict(assignment=assignment_id, exercises=exercises, output_cap=self.limits.output_cap)
+        if len(exercises) > 1:  # where the job keeps the files of the exercises not running (run_exercises)
+            others = Path(tempfile.mkdtemp(dir=self.job_root, prefix="job-"))
+            _give_job_folder(others, self.uid)
+            job["others"] = str(self.inside_root / others.name)
         # What the zygote reads: the grader's own choices only, never a submission's data.
         request = dict(job=str(self.inside_root / jobdir.name), timeout=timeout,
                        memory_bytes=self.limits.memory_bytes)  # fmt: skip

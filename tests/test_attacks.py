@@ -383,6 +383,7 @@ def test_the_public_run_never_sees_the_hidden_seed(grader, tmp_path):
     ex2 = grader.grade(write_submission(tmp_path / "nb.ipynb", ex2=code + RIGHT_EX2)).exercises[1]
     assert ex2.status == "passed"
     listing, job, job_root = ex2.output.splitlines()[:3]
+    # Its own files only: the other exercises' inputs and results wait where it cannot look (a job of several).
     assert listing == "['inputs-ex2.arrays', 'job.json', 'output-ex2.txt', 'result-ex2.json', 'tensors-ex2.arrays']"
     assert job_root == "job root: PermissionError"  # the grader's folder: a run only passes through it
     assert str(grader.problems[HIDDEN].seed) not in ex2.output
