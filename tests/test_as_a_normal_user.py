@@ -17,10 +17,10 @@ import pytest
 from submissions import ROOT
 
 NOBODY = 65534
-# The attacks whose guarantees differ by who grades: the whole batch, what one run leaves for the next, forged
+# The attacks whose guarantees differ by who grades: a class of every attack, what one run leaves for the next, forged
 # requests and replies on descriptors, the job root, the second assignment; and in the warm sandbox, which makes a
 # user namespace of its own here, the seed nowhere in a public run's memory and the world a run sees.
-ATTACKS = ("batch_of_every_attack or nothing_one_run or forged_replies or public_run_never or second_assignment "
+ATTACKS = ("class_of_every_attack or nothing_one_run or forged_replies or public_run_never or second_assignment "
            "or sees_only_its_world")  # fmt: skip
 
 
@@ -49,7 +49,8 @@ def test_the_attacks_hold_as_a_normal_user():
         doctor = subprocess.run(as_nobody + ["-m", "autograder", "doctor"], cwd=ROOT, env=env, capture_output=True,
                                 text=True, timeout=300)  # fmt: skip
         run = subprocess.run(as_nobody + ["-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={home / 'pytest'}",
-                                          "tests/test_attacks.py", "tests/test_warm_sandbox.py", "-k", ATTACKS],
+                                          "tests/test_attacks.py", "tests/test_warm_sandbox.py", "tests/test_isolation.py",
+                                          "-k", ATTACKS],
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)  # fmt: skip
     finally:
         shutil.rmtree(home, ignore_errors=True)

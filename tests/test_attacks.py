@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import psutil
 import pytest
 from submissions import ROOT, SOLUTIONS, answer, edit_notebook, solution_region, write_submission
@@ -332,12 +331,6 @@ def attack_notebook(path: Path, attack: Attack, pasted: str) -> Path:
     return write_submission(path, **answers)
 
 
-@pytest.fixture(scope="session")
-def pasted(limited_grader) -> str:
-    public = limited_grader.problems[PUBLIC].grads["logits"]
-    return "dlogits = torch.tensor(" + np.array2string(public, separator=",", threshold=10**6, floatmode="unique") + ")"
-
-
 def assert_verdict(report, attack: Attack):
     """The attack scores 0 with the expected status, message and flag; every honest exercise keeps full marks."""
     for exercise in report.exercises:
@@ -530,27 +523,6 @@ def test_signals_the_grader_ignores_are_not_ignored_in_a_run(tmp_path):
     ex2, ex3 = json.loads(run.stdout)["exercises"][1:3]
     assert "your code stopped at line 2 with KeyboardInterrupt" in ex2["checks"][0]["message"]
     assert ex3["status"] == "failed" and "ended its own process (SIGTERM)" in ex3["message"]
-
-
-def test_a_batch_of_every_attack_gets_its_verdict(limited_grader, pasted, tmp_path):
-    """One grader, every attack notebook in turn, as an instructor's batch runs: each gets its own verdict.
-
-    One batch rather than one test per attack: each attack is graded once, and a failure lists every attack
-    that went wrong, by name.
-    """
-    names = list(ATTACKS)
-    paths = [attack_notebook(tmp_path / f"{i}.ipynb", ATTACKS[name], pasted) for i, name in enumerate(names)]
-    middle = len(paths) // 2
-    paths.insert(middle, SOLUTIONS)
-    reports = [limited_grader.grade(p) for p in paths]
-    assert reports.pop(middle).score == MAX_SCORE  # an honest notebook in the middle of the batch
-    wrong = {}
-    for name, report in zip(names, reports):
-        try:
-            assert_verdict(report, ATTACKS[name])
-        except AssertionError as e:
-            wrong[name] = " | ".join(str(e).splitlines()[:3])
-    assert wrong == {}
 
 
 BAD_FILES = {

@@ -1,6 +1,7 @@
 """A class graded as an instructor runs it, with attacks beside honest work: no submission sees another, and none
 is lost from the gradebook, the results, the feedback pages or the report."""
 import csv
+import dataclasses
 import json
 
 import pytest
@@ -12,6 +13,7 @@ from autograder.class_grading import Task, _record, internal_error_outcome
 from autograder.class_report import write_report
 from autograder.course import Course
 from autograder.gradebook import GradebookWriter
+from autograder.results import CheckResult, ExerciseResult, Report
 from autograder.sandbox import Limits
 from autograder.settings import GradingSettings, grader_version
 
@@ -162,17 +164,19 @@ def test_an_internal_error_is_recorded_for_that_student(tmp_path):
     assert rows[0]["status"] == "internal error" and "ZeroDivisionError" in rows[0]["problem"]
 
 
-def test_a_class_of_every_attack_beside_honest_students(tmp_path):
+def test_a_class_of_every_attack_gets_its_verdict_beside_honest_students(tmp_path):
     """Each attack of the suite as one student's notebook, between honest ones, graded as a class with short
-    limits: every student has a gradebook row, a results file and a feedback page; each attack scores 0 in the
-    exercise it sits in and loses nothing elsewhere; every honest student keeps full marks."""
-    from test_attacks import ATTACKS, MEMORY_GIB, TIMEOUT, attack_notebook
+    limits, as an instructor runs a batch: each attack gets its exact verdict (test_attacks.assert_verdict: 0 in the
+    exercise it sits in with the expected status, message and flag, full marks elsewhere), every student has a
+    gradebook row, a results file and a feedback page, and every honest student keeps full marks. The normal-user
+    run (test_as_a_normal_user.py) grades this class too."""
+    from test_attacks import ATTACKS, MEMORY_GIB, TIMEOUT, assert_verdict, attack_notebook
 
     course = make_course(tmp_path)
     names = {f"attack-{i:02d}": name for i, name in enumerate(ATTACKS)}
+    pasted = _public_dlogits_literal()
     for student, name in names.items():
-        submit(course, student, attack_notebook(tmp_path / f"{student}.ipynb", ATTACKS[name],
-                                                "dlogits = torch.zeros(32, 27)"))  # fmt: skip
+        submit(course, student, attack_notebook(tmp_path / f"{student}.ipynb", ATTACKS[name], pasted))
     honest = [f"honest-{i}" for i in range(3)]
     for student in honest:
         submit(course, student, all_right(tmp_path / f"{student}.ipynb"))
@@ -186,8 +190,33 @@ def test_a_class_of_every_attack_beside_honest_students(tmp_path):
     for student, name in names.items():
         attacked = ATTACKS[name].exercise
         expected = {f"{ex}_check": 0.0 if ex == attacked else EXERCISE_BY_ID[ex].max_score for ex in EXERCISE_BY_ID}
-        if scores[student] != expected:
-            wrong[name] = scores[student]
-        assert (course / "results" / ASSIGNMENT / f"{student}.json").is_file()
+        result = json.loads((course / "results" / ASSIGNMENT / f"{student}.json").read_text())
+        try:
+            assert scores[student] == expected, scores[student]
+            assert_verdict(_report(result["report"]), ATTACKS[name])
+        except AssertionError as e:
+            wrong[name] = " | ".join(str(e).splitlines()[:3])
         assert (course / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html").is_file()
     assert wrong == {}
+
+
+def _public_dlogits_literal() -> str:
+    """The public seed's dlogits of the course's dataset, as a student would paste them (one attack does)."""
+    import numpy as np
+
+    from autograder import assignments
+    from autograder.checks import PUBLIC
+
+    public = assignments.get(ASSIGNMENT).grading(COURSE_SEED).problems[PUBLIC].grads["logits"]
+    return "dlogits = torch.tensor(" + np.array2string(public, separator=",", threshold=10**6, floatmode="unique") + ")"
+
+
+def _report(data: dict) -> Report:
+    """A report back from a results file (its JSON), as the grader made it."""
+    def made(kind, values: dict, **parts):
+        names = {f.name for f in dataclasses.fields(kind)}
+        return kind(**{k: v for k, v in values.items() if k in names}, **parts)
+
+    exercises = [made(ExerciseResult, {k: v for k, v in e.items() if k != "checks"},
+                      checks=[made(CheckResult, c) for c in e["checks"]]) for e in data["exercises"]]  # fmt: skip
+    return made(Report, {k: v for k, v in data.items() if k != "exercises"}, exercises=exercises)
