@@ -18,15 +18,12 @@ import json
 import os
 import secrets
 import shutil
-import threading
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .class_worker import Task, grade_task, internal_error_outcome, ready, start_worker
+from .class_worker import Task, grade_task, internal_error_outcome
 from .grader_side import GraderSideError, course_unwritable
 from .settings import GradingSettings, differences
 
@@ -212,13 +209,12 @@ def _graded_as_completed(tasks: list[Task], workers: "Workers", progress: bool):
 
 
 class Workers:
-    """The grading workers: a process pool on this machine, or a Dask cluster. A pool's processes start as this is
-    made (forked with torch imported, each starts its sandboxes), not when the first task is sent."""
+    """The grading workers: a pool on this machine (worker_pool.py), or a Dask cluster. A pool's workers start as
+    this is made (forked with torch imported, each starts its sandboxes), not when the first task is sent."""
 
     def __init__(self, settings: GradingSettings, jobs: int | None = None, scheduler: str | None = None):
         self.settings, self.jobs, self.scheduler = settings, jobs or os.cpu_count(), scheduler
-        self.starting: threading.Thread | None = None
-        self.warm = None  # the warm server the workers' zygotes fork from (a pool on this machine)
+        self.warm = None  # the warm server the workers and their zygotes fork from (a pool on this machine)
         self.start()
 
     def start(self):
@@ -232,24 +228,17 @@ class Workers:
             except (OSError, TimeoutError) as e:
                 raise CourseError(f"cannot reach the Dask scheduler at {self.scheduler} ({e})") from None
         else:
-            # Not forked from the parent, which holds a database connection and a progress thread: from a fork
-            # server, a clean process that imports torch once for every worker (each would take seconds on its
-            # own, while its two sandboxes import torch as well, all on the same cores). Its environment is this
-            # process's when it started; nothing a worker grades by comes from it (settings.py), and a worker whose
-            # dataset differs from the run's refuses the task.
-            # The zygotes of every worker's sandboxes fork from one warm server (warm_server.py), started first.
-            from .sandbox import start_warm_server
+            # Not forked from the parent, which holds a database connection, a progress thread and the seed: from
+            # the warm server, which imports torch once for every worker and every zygote while this process reads
+            # the course (worker_pool.py). Where the kernel refuses the warm sandbox, the workers' zygotes are
+            # bubblewrap's, and the workers still come from the server.
+            from .sandbox import isolation_kind
+            from .warm_server import WarmServer
+            from .worker_pool import WorkerPool
 
-            self.warm = start_warm_server()
-            context = get_context("forkserver")
-            context.set_forkserver_preload(["autograder.lean_imports", "torch", "nbformat", "autograder.grading",
-                                            "autograder.class_worker"])  # fmt: skip
-            self.pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=start_worker,
-                                            initargs=(self.settings, self.warm and self.warm.address))  # fmt: skip
-            # The pool starts a process for each task it cannot give an idle one, and the first waits until the
-            # fork server has imported torch: in a thread, so this process reads the course meanwhile.
-            self.starting = threading.Thread(target=lambda: [self.pool.submit(ready) for _ in range(self.jobs)])
-            self.starting.start()
+            self.warm = WarmServer()
+            zygotes_from = self.warm.address if isolation_kind() == "warm" else None
+            self.pool = WorkerPool(self.warm, self.jobs, self.settings, zygotes_from)
 
     def __enter__(self):
         return self
@@ -266,30 +255,18 @@ class Workers:
             raise
 
     def kill(self):
-        """End the pool's workers now, their tasks with them (their sandboxes die with them): after Ctrl-C nothing
-        they would still finish is recorded. The pool has no public way to (Python 3.14 adds terminate_workers)."""
-        self._started()
-        processes = list((getattr(self.pool, "_processes", None) or {}).values())
-        self.pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            process.kill()
-        self._close_warm_server()
+        """End the workers now, their tasks with them (their sandboxes die with them): after Ctrl-C nothing they
+        would still finish is recorded."""
+        self._close_warm_server()  # first: it forks no worker more
+        self.pool.kill()
 
     def restart(self):
-        """Fresh workers, after one died: a pool that lost a process takes no more tasks."""
+        """Fresh workers, after one died."""
         self.close()
         self.start()
 
-    def _started(self):
-        if self.starting:
-            self.starting.join()
-
     def close(self):
-        self._started()
-        if self.scheduler:
-            self.pool.close()
-        else:
-            self.pool.shutdown(cancel_futures=True)
+        self.pool.close()
         self._close_warm_server()
 
     def _close_warm_server(self):
@@ -299,16 +276,13 @@ class Workers:
 
     def grade(self, tasks: list[Task]):
         """(task, outcome or the exception grading it raised), in the order they finish."""
-        self._started()
-        if self.scheduler:
-            from distributed import as_completed as dask_completed
+        if not self.scheduler:
+            yield from self.pool.grade(tasks)
+            return
+        from distributed import as_completed as dask_completed
 
-            futures = {self.pool.submit(grade_task, t, pure=False): t for t in tasks}
-            finished = dask_completed(futures)
-        else:
-            futures = {self.pool.submit(grade_task, t): t for t in tasks}
-            finished = as_completed(futures)
-        for future in finished:
+        futures = {self.pool.submit(grade_task, t, pure=False): t for t in tasks}
+        for future in dask_completed(futures):
             try:
                 yield futures[future], future.result()
             except Exception as e:  # an internal error grading this one: reported, the others go on

@@ -20,6 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from multiprocessing import util
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from . import assignments
@@ -95,24 +96,51 @@ def worker_grader(settings: GradingSettings, assignment: str | None = None):
     return _graders[key]
 
 
-def ready() -> None:
-    """A task that does nothing: sent once per worker, it makes the pool start its processes now."""
-
-
 def start_worker(settings: GradingSettings, warm_address: str | None = None):
-    """The pool's initializer: only the sandboxes, whose zygotes import torch while the parent reads the course.
-    The Grader (this process's own torch, the references) waits for the first task, so a run with nothing to
-    grade, or a course that is not ready, ends its workers at once rather than after their start-up. A failure
-    here is left for the first task to meet and record (an initializer that raises would break the whole pool)."""
+    """A forked worker's start: only the sandboxes, whose zygotes start while the parent reads the course. The
+    Grader (the references) waits for the first task, so a run with nothing to grade, or a course that is not
+    ready, ends its workers at once. A failure here is left for the first task to meet and record."""
     # Ctrl-C in the instructor's terminal reaches every process of its group: the parent alone stops the run
     # (class_grading.Stopped) and ends the workers, so none records a task half done.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _warm_address[0] = warm_address
     try:
         _started[settings.limits] = _start_sandboxes(settings.limits)
-        util.Finalize(None, _close_unclaimed, exitpriority=10)
     except Exception:
         pass
+
+
+def serve_parent(fd: int):
+    """A worker of a class run on this machine, forked from the run's warm server (worker_pool.py): torch comes
+    imported. On the connection `fd` it is sent its start (the run's settings, the address to fork its zygotes
+    from, the run's environment), then one task at a time, each answered with its outcome, until the run closes
+    the connection."""
+    from . import lean_imports  # noqa: F401  (before nbformat: its import then costs a tenth)
+
+    connection = Connection(fd)
+    settings, zygotes_from, environ = connection.recv()
+    # The server's environment is a scrubbed one; the datasets and the scratch space are found by the run's.
+    os.environ.clear()
+    os.environ.update(environ)
+    tempfile.tempdir = None
+    start_worker(settings, zygotes_from)
+    try:
+        while True:
+            try:
+                task = connection.recv()
+            except EOFError:  # the run has ended (or died)
+                return
+            connection.send(grade_task(task))
+    finally:
+        close_worker()
+
+
+def close_worker():
+    """Close this worker's Graders and the sandboxes no Grader took: their zygotes end with them."""
+    while _graders:
+        _graders.popitem()[1].close()
+    _close_unclaimed()
+    _started.clear()
 
 
 def mismatch(settings: GradingSettings) -> str | None:

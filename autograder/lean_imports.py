@@ -1,4 +1,4 @@
-"""Imported first by the grader's own processes (the command line, the class workers' fork server), never by a
+"""Imported first by the grader's own processes (the command line, the class workers), never by a
 learner's kernel: a saving of about one CPU-second in each of them.
 
 jsonschema, which nbformat and nbgrader import, also imports rfc3987_syntax wherever it is installed (JupyterLab's

@@ -245,8 +245,9 @@ def run_student_code(side, job: dict, arrays: dict, ns: dict, current: dict, tri
     return result, saved, out.text()
 
 
-# The policy, compiled once in the zygote by prepare() (it holds nothing of any submission); None where libseccomp
-# or the kernel's seccomp cannot be had, and doctor says so. The second narrows it for a job of several exercises.
+# The policy, compiled once by warm_up() before any zygote is forked (it holds nothing of any submission); None
+# where libseccomp or the kernel's seccomp cannot be had, and doctor says so. The second narrows it for a job of
+# several exercises.
 _policy: "syscall_filter.Filter | None" = None
 _no_file_changes: "syscall_filter.NoFileChanges | None" = None
 
@@ -330,7 +331,7 @@ def _grader_modules() -> list[str]:
     return [name for name in sys.modules if name == GRADER_PACKAGE or name.startswith(GRADER_PACKAGE + ".")]
 
 
-# Listed once in the zygote (prepare), with how many modules there were then: a walk over torch's thousands of
+# Listed once in the zygote (lock_down), with how many modules there were then: a walk over torch's thousands of
 # modules in every run touches each name's reference count, a copy-on-write page fault each, 2 ms a run. Only a
 # run whose process imported more since walks them again.
 _grader_modules_held: tuple[list[str], int] = ([], -1)
@@ -371,17 +372,30 @@ def aliases(values: dict) -> list[list[str]]:
 
 
 def prepare():
-    """In the zygote, once: warm up each assignment's run side (torch's lazily initialised parts), so each fork
-    starts ready, and switch autograd off for every run to come."""
-    global _policy, _no_file_changes, _grader_modules_held
+    """In bubblewrap's zygote, once: both steps below in one process."""
+    warm_up()
+    lock_down()
+
+
+def warm_up():
+    """Once, in the process every zygote is forked from: warm up each assignment's run side (torch's lazily
+    initialised parts), so each fork starts ready, and compile the syscall filters. Nothing here holds a
+    submission's data or switches anything off: the warm server also forks the class's grading workers, which make
+    references with autograd (warm_server.py)."""
+    global _policy, _no_file_changes
     for assignment_id in assignments.all_ids():
         assignments.get(assignment_id).run_side().warm_up()
+    _policy = syscall_filter.Filter() if syscall_filter.probe() is None else None
+    _no_file_changes = syscall_filter.NoFileChanges() if _policy is not None else None
+
+
+def lock_down():
+    """In each zygote, before it answers: seed torch and switch autograd off for every run it will fork."""
+    global _grader_modules_held
     # torch seeds its default generator at random in each process: a cell that draws from it unseeded would get
     # other numbers each time it is graded. Every run starts from this one state instead.
     torch.manual_seed(0)
     autograd_guard.install()
-    _policy = syscall_filter.Filter() if syscall_filter.probe() is None else None
-    _no_file_changes = syscall_filter.NoFileChanges() if _policy is not None else None
     _grader_modules_held = (_grader_modules(), len(sys.modules))
 
 

@@ -25,9 +25,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from .namespaces import WorldRefused
+from .zygote import PR_SET_PDEATHSIG, prctl
 
 REQUEST_BYTES = 4096
 STARTUP_SECONDS = 120  # importing torch on a loaded machine
@@ -73,11 +75,11 @@ class WarmServer:
             pass
 
 
-class ForkedZygote:
-    """A zygote forked by the warm server, with what sandbox.py uses of a subprocess: its pipes, poll, kill, wait."""
+class _ForkedProcess:
+    """A process the warm server forked, known by its pidfd (it is the server's child, not ours): poll, wait, kill."""
 
-    def __init__(self, pid: int, pidfd: int, stdin, stdout):
-        self.pid, self.pidfd, self.stdin, self.stdout = pid, pidfd, stdin, stdout
+    def __init__(self, pid: int, pidfd: int):
+        self.pid, self.pidfd = pid, pidfd
         self.returncode = None
 
     def poll(self):
@@ -85,20 +87,18 @@ class ForkedZygote:
             self._ended()
         return self.returncode
 
-    def wait(self):
-        if self.returncode is None:
-            select.select([self.pidfd], [], [])
+    def wait(self, timeout: float | None = None):
+        if self.returncode is None and select.select([self.pidfd], [], [], timeout)[0]:
             self._ended()
         return self.returncode
 
     def _ended(self):
         self.returncode = -1  # not this process's child: how it ended is not ours to read, only that it did
-        for f in (self.stdin, self.stdout):
-            try:
-                f.close()
-            except OSError:
-                pass
+        self._close_ends()
         os.close(self.pidfd)
+
+    def _close_ends(self):
+        """Close this process's end of what connects it to the grader."""
 
     def kill(self):
         if self.returncode is None:
@@ -108,41 +108,86 @@ class ForkedZygote:
                 pass
 
 
-class ZygoteRequest:
-    """A sandbox's request for a zygote, sent at once; `answer` waits for the zygote (the server may still be
-    importing torch, while the grader computes its references)."""
+class ForkedZygote(_ForkedProcess):
+    """A zygote forked by the warm server, with what sandbox.py uses of a subprocess: its pipes, poll, kill, wait."""
+
+    def __init__(self, pid: int, pidfd: int, stdin, stdout):
+        super().__init__(pid, pidfd)
+        self.stdin, self.stdout = stdin, stdout
+
+    def _close_ends(self):
+        for f in (self.stdin, self.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+class ForkedWorker(_ForkedProcess):
+    """A class run's grading worker forked by the warm server (worker_pool.py), and the connection it is given its
+    tasks on."""
+
+    def __init__(self, pid: int, pidfd: int, connection: Connection):
+        super().__init__(pid, pidfd)
+        self.connection = connection
+
+    def _close_ends(self):
+        self.connection.close()
+
+
+class _Request:
+    """A request sent to the warm server at once, with the descriptors the forked process is to have; `_reply`
+    waits for the answer (the server may still be importing torch while the grader goes on)."""
+
+    def __init__(self, address: str, request: dict, fds: list[int]):
+        self.connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.connection.connect(address)
+            socket.send_fds(self.connection, [json.dumps(request).encode()], fds)
+        except OSError as e:
+            self.connection.close()
+            raise WorldRefused(e.errno, f"the warm server is not there ({e.strerror})") from e
+
+    def _reply(self) -> tuple[int, int]:
+        """The forked process's pid and pidfd."""
+        try:
+            self.connection.settimeout(STARTUP_SECONDS)
+            message, fds, _, _ = socket.recv_fds(self.connection, REQUEST_BYTES, 1)
+            reply = json.loads(message or b"{}")
+        except (OSError, ValueError) as e:
+            self.connection.close()
+            raise WorldRefused(0, f"the warm server did not answer ({e})") from e
+        self.connection.close()
+        if "pid" not in reply or len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            raise WorldRefused(0, reply.get("refused", "the warm server did not answer"))
+        return reply["pid"], fds[0]
+
+
+class ZygoteRequest(_Request):
+    """A sandbox's request for a zygote; `answer` waits for it."""
 
     def __init__(self, address: str, job_root: Path, uid: int | None, cgroup_procs: list[str]):
         requests_read, self.requests_write = os.pipe()
         self.replies_read, replies_write = os.pipe()
-        self.connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        request = {"job_root": str(job_root), "uid": uid, "cgroup_procs": cgroup_procs}
         try:
-            self.connection.connect(address)
-            request = {"job_root": str(job_root), "uid": uid, "cgroup_procs": cgroup_procs}
-            socket.send_fds(self.connection, [json.dumps(request).encode()], [requests_read, replies_write])
-        except OSError as e:
+            super().__init__(address, request, [requests_read, replies_write])
+        except WorldRefused:
             self.close()
-            raise WorldRefused(e.errno, f"the warm server is not there ({e.strerror})") from e
+            raise
         finally:
             os.close(requests_read)
             os.close(replies_write)
 
     def answer(self) -> ForkedZygote:
         try:
-            self.connection.settimeout(STARTUP_SECONDS)
-            message, fds, _, _ = socket.recv_fds(self.connection, REQUEST_BYTES, 1)
-            reply = json.loads(message or b"{}")
-        except (OSError, ValueError) as e:
+            pid, pidfd = self._reply()
+        except WorldRefused:
             self.close()
-            raise WorldRefused(0, f"the warm server did not answer ({e})") from e
-        if "pid" not in reply or len(fds) != 1:
-            for fd in fds:
-                os.close(fd)
-            self.close()
-            raise WorldRefused(0, reply.get("refused", "the warm server did not answer"))
-        self.connection.close()
-        return ForkedZygote(reply["pid"], fds[0], os.fdopen(self.requests_write, "wb"),
-                            os.fdopen(self.replies_read, "rb"))  # fmt: skip
+            raise
+        return ForkedZygote(pid, pidfd, os.fdopen(self.requests_write, "wb"), os.fdopen(self.replies_read, "rb"))
 
     def close(self):
         self.connection.close()
@@ -153,15 +198,37 @@ class ZygoteRequest:
                 pass
 
 
+class WorkerRequest(_Request):
+    """A class run's request for a grading worker; `answer` waits for it."""
+
+    def __init__(self, address: str):
+        ours, theirs = socket.socketpair()
+        with theirs:
+            try:
+                super().__init__(address, {"worker": True}, [theirs.fileno()])
+            except WorldRefused:
+                ours.close()
+                raise
+        self.ours = ours
+
+    def answer(self) -> ForkedWorker:
+        try:
+            pid, pidfd = self._reply()
+        except WorldRefused:
+            self.ours.close()
+            raise
+        return ForkedWorker(pid, pidfd, Connection(self.ours.detach()))
+
+
 # --------------------------------------------------------------------------- in the server
 
 
 def serve(listener: socket.socket, lifeline: int):
     from . import student_process
-    from .zygote import PR_SET_CHILD_SUBREAPER, prctl, reap
+    from .zygote import PR_SET_CHILD_SUBREAPER, reap
 
     prctl(PR_SET_CHILD_SUBREAPER, 1)  # zygotes, orphaned by the process that forked them, are reaped here
-    student_process.prepare()  # torch, the run sides, the syscall filter: what every zygote inherits
+    student_process.warm_up()  # torch, the run sides, the syscall filters: what every zygote and worker inherits
     while True:
         reap()
         ready, _, _ = select.select([listener, lifeline], [], [], 0.2)
@@ -173,7 +240,8 @@ def serve(listener: socket.socket, lifeline: int):
         with connection:
             try:
                 message, fds, _, _ = socket.recv_fds(connection, REQUEST_BYTES, 2)
-                reply, pidfd = _fork(json.loads(message), fds)
+                request = json.loads(message)
+                reply, pidfd = _fork_worker(fds) if request.get("worker") else _fork(request, fds)
             except (OSError, ValueError) as e:
                 reply, pidfd = {"refused": f"{type(e).__name__}: {e}"}, None
             try:
@@ -182,6 +250,46 @@ def serve(listener: socket.socket, lifeline: int):
                 pass
             if pidfd is not None:
                 os.close(pidfd)
+
+
+def _fork_worker(fds: list[int]) -> tuple[dict, int | None]:
+    """Fork a grading worker with the connection it was sent (class_worker.serve_parent). It inherits torch and
+    the run sides from here, and nothing secret, for there is nothing secret here: the seed and the submissions
+    reach it on that connection, after the fork, and no zygote is ever forked from it."""
+    if len(fds) != 1:
+        for fd in fds:
+            os.close(fd)
+        return {"refused": "a worker request without its connection"}, None
+    server = os.getpid()
+    child = os.fork()
+    if child == 0:
+        try:
+            # The server ends when the class run does (its lifeline), and the worker with it, even mid-task: its
+            # zygotes then see their pipes close and end too.
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != server:
+                os._exit(0)
+            _only_these_descriptors(fds)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            from . import class_worker
+
+            class_worker.serve_parent(fds[0])
+        finally:
+            os._exit(0)
+    os.close(fds[0])
+    return {"pid": child}, os.pidfd_open(child)
+
+
+def _only_these_descriptors(fds: list[int]):
+    """Close the listener, the lifeline and other requests' connections: the forked process keeps its own
+    descriptors and /dev/null as its stdin (the server's fd 0 is its listener)."""
+    for fd in map(int, os.listdir("/proc/self/fd")):
+        if fd > 2 and fd not in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    os.dup2(os.open(os.devnull, os.O_RDWR), 0)
 
 
 def _fork(request: dict, fds: list[int]) -> tuple[dict, int | None]:
@@ -213,13 +321,7 @@ def _make_world(request: dict, fds: list[int], back: socket.socket):
     from .sandbox import JOB_MOUNT, _runtime_paths
 
     requests, replies = fds
-    for fd in map(int, os.listdir("/proc/self/fd")):  # the listener, other sandboxes' connections: not the zygote's
-        if fd > 2 and fd not in (requests, replies, back.fileno()):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-    os.dup2(os.open(os.devnull, os.O_RDWR), 0)  # the server's fd 0 is its listener
+    _only_these_descriptors([requests, replies, back.fileno()])
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     as_root = request["uid"] is not None
     mounts = namespaces.world_mounts(_runtime_paths(), request["job_root"], JOB_MOUNT)

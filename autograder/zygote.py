@@ -261,6 +261,9 @@ def serve_in_world(requests: int, protocol: int, mounts: list, uid: int | None):
         if prctl(PR_SET_NO_NEW_PRIVS, 1) != 0:
             raise OSError(ctypes.get_errno(), "no_new_privs")
         os.environ.update(HOME=JOB_MOUNT, BACKPROP_NINJA_OWN_PID_NAMESPACE="1")
+        from .student_process import lock_down
+
+        lock_down()
     except Exception as e:  # the grader falls back to bubblewrap
         os.write(protocol, (json.dumps({"status": "refused", "why": f"{type(e).__name__}: {e}"}) + "\n").encode())
         os._exit(0)

@@ -173,7 +173,7 @@ def test_a_full_scratch_space_is_an_internal_error_retried_never_a_grade(tmp_pat
     course = make_course(tmp_path / "class")
     submit(course, "alice")
     submit(course, "bob")
-    # A short path: the workers' fork server puts its socket in TMPDIR, and a socket's path has at most 107 bytes.
+    # A short path: the warm server puts its socket in TMPDIR, and a socket's path has at most 107 bytes.
     with tmpfs(Path(tempfile.mkdtemp(prefix="bn-scratch-")), "size=16m,nr_inodes=1024") as scratch:
         # One block left: Python's tempfile still takes TMPDIR (it writes 4 bytes to try it), nothing else fits.
         filler = fill(scratch, leave=os.statvfs(scratch).f_frsize)
