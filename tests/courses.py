@@ -1,8 +1,11 @@
 """nbgrader courses for tests: a copy of the repository's course/, submissions put in, the CLI run in it."""
+import atexit
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 from nbgrader.api import Gradebook
 from submissions import ROOT
@@ -17,18 +20,34 @@ COURSE_SEED = 4242
 
 
 def make_course(tmp_path, generate=True, assignments=(ASSIGNMENT,)):
-    """A copy of the repository's course with the assignments generated (which fills the gradebook)."""
-    shutil.copytree(ROOT / "course", tmp_path / "course", ignore=shutil.ignore_patterns(
+    """A copy of the repository's course with the assignments generated (which fills the gradebook). Generated
+    once per test process for each set of assignments (`nbgrader generate_assignment` takes seconds), then copied."""
+    if not generate:
+        return _copy_of_the_repository(tmp_path)
+    key = tuple(assignments)
+    if key not in _GENERATED:
+        generated = Path(tempfile.mkdtemp(prefix="backprop-ninja-generated-"))
+        atexit.register(shutil.rmtree, generated, ignore_errors=True)
+        course = _copy_of_the_repository(generated)
+        for assignment in assignments:
+            # --force as README says: the release is in the repository (exercises/), and nbgrader skips an
+            # assignment already released without entering it in the gradebook
+            subprocess.run(["nbgrader", "generate_assignment", assignment, "--force"], cwd=course, check=True,
+                           capture_output=True)  # fmt: skip
+        _GENERATED[key] = generated
+    shutil.copytree(_GENERATED[key], tmp_path, dirs_exist_ok=True, symlinks=True)
+    return tmp_path / "course"
+
+
+_GENERATED: dict[tuple, Path] = {}  # assignments -> a folder holding a course generated for them
+
+
+def _copy_of_the_repository(folder: Path) -> Path:
+    shutil.copytree(ROOT / "course", folder / "course", ignore=shutil.ignore_patterns(
         "gradebook.db", "submitted", "autograded", "feedback", "results", "reports"))  # fmt: skip
-    shutil.copytree(ROOT / "solutions", tmp_path / "solutions")
-    shutil.copytree(ROOT / "exercises", tmp_path / "exercises")
-    course = tmp_path / "course"
-    for assignment in assignments if generate else ():
-        # --force as README says: the release is in the repository (exercises/), and nbgrader skips an assignment
-        # already released without entering it in the gradebook
-        subprocess.run(["nbgrader", "generate_assignment", assignment, "--force"], cwd=course, check=True,
-                       capture_output=True)  # fmt: skip
-    return course
+    shutil.copytree(ROOT / "solutions", folder / "solutions")
+    shutil.copytree(ROOT / "exercises", folder / "exercises")
+    return folder / "course"
 
 
 def submit(course, student, notebook=None, assignment=ASSIGNMENT):
