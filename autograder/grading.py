@@ -22,10 +22,6 @@ from .static_checks import (GRADER_PACKAGE_CALL, grader_package_imports, placeho
                             source_nodes)
 
 DEFAULT_ASSIGNMENT = assignments.all_ids()[0]
-# A job of several exercises ends here at the latest, or at a quarter of one exercise's time limit (honest ones
-# take a fraction of a second): a loop, or slow code, is then run in a job of its own with its whole time limit, as
-# every exercise was before. It costs that submission these seconds more, never a verdict.
-SHARED_JOB_SECONDS = 5.0
 
 
 class Grader:
@@ -130,49 +126,23 @@ class Grader:
     def _run_submission(self, part, submission) -> dict[str, dict[str, "SeedOutcome"]]:
         """Every exercise's runs: the public seed's first, then the hidden seed's. A hidden run's time would
         otherwise lie between two public runs, whose printouts and errors the student reads: a clock read in each
-        would tell how long the hidden run between them took, and the hidden code can choose that time."""
+        would tell how long the hidden run between them took, and the hidden code can choose that time.
+
+        Each run is a job of its own. (Jobs of several exercises, each still in a process of its own, were tried
+        and measured: they cost 1.03-1.04x the CPU, for a fork per exercise remains and the job adds one.)"""
         cells = {ex.id: submission.cells[ex.id] for ex in submission.assignment.exercises}
         gradable = [ex for ex in submission.assignment.exercises if not cells[ex.id].problem]
         problems = {ex.id: part.problems_for(cells[ex.id]) for ex in gradable}
-        runs = {ex.id: {} for ex in gradable}
-        spent, together = self._run_seed(part, PUBLIC, gradable, cells, problems, runs, {}, gradable)
-        hidden = [ex for ex in gradable if HIDDEN in problems[ex.id] and _hidden_run_needed(runs[ex.id][PUBLIC])]
-        # Together on the hidden seed only what ended well together on the public one: what crashed, hit a limit or
-        # tried to change a file there runs alone.
-        self._run_seed(part, HIDDEN, hidden, cells, problems, runs, spent, [ex for ex in hidden if ex.id in together])
+        runs, spent = {ex.id: {} for ex in gradable}, {}
+        for ex in gradable:
+            start = time.monotonic()
+            runs[ex.id].update(self._run(part, ex, cells[ex.id].source, {PUBLIC: problems[ex.id][PUBLIC]}))
+            spent[ex.id] = time.monotonic() - start
+        for ex in gradable:
+            if HIDDEN in problems[ex.id] and _hidden_run_needed(runs[ex.id][PUBLIC]):
+                runs[ex.id].update(self._run(part, ex, cells[ex.id].source, {HIDDEN: problems[ex.id][HIDDEN]},
+                                             self.limits.timeout - spent[ex.id]))  # fmt: skip
         return runs
-
-    def _run_seed(self, part, label: str, exercises: list[Exercise], cells: dict, problems: dict, runs: dict,
-                  spent: dict, together: list[Exercise]) -> tuple[dict[str, float], set[str]]:  # fmt: skip
-        """Each exercise's run on one seed: those of `together` in one job where the sandbox allows it (each in a
-        process of its own, forked in the sandbox: student_process.run_exercises), then one job each for the rest,
-        and for those that job did not end as a job of their own would (a crash, a limit, a file it tried to
-        change: what one exercise does never costs another its run). The seconds each took (for its time limit),
-        and which ran together."""
-        sandbox, took = self.sandboxes[label], {}
-        if len(together) > 1:
-            sandbox.wait_until_ready()
-        if len(together) > 1 and sandbox.several_per_job:
-            start = time.monotonic()
-            job = sandbox.run(part.assignment.id, [self._job(part, ex, cells[ex.id].source, problems[ex.id][label])
-                                                   for ex in together],
-                              [part.inputs(ex, problems[ex.id][label]) for ex in together],
-                              min(self.limits.timeout / 4, SHARED_JOB_SECONDS))  # fmt: skip
-            share = (time.monotonic() - start) / len(together)
-            for ex in together:
-                run = job.exercises.get(ex.id)
-                # A run that tried to change a file was refused there: alone, it may.
-                if job.reply.get("status") == "finished" and run is not None and run.result is not None \
-                        and run.result.get("file_change") is False:  # fmt: skip
-                    runs[ex.id][label] = self._seed_outcome(part, ex, cells[ex.id].source, label, job.reply, run)
-                    took[ex.id] = share
-        ran_together = set(took)
-        for ex in [ex for ex in exercises if ex.id not in took]:
-            start = time.monotonic()
-            runs[ex.id].update(self._run(part, ex, cells[ex.id].source, {label: problems[ex.id][label]},
-                                         self.limits.timeout - spent.get(ex.id, 0.0)))  # fmt: skip
-            took[ex.id] = time.monotonic() - start
-        return took, ran_together
 
     def _run(self, part, ex: Exercise, source: str, problems: dict,
              timeout: float | None = None) -> dict[str, "SeedOutcome"]:
@@ -180,9 +150,9 @@ class Grader:
         deadline = time.monotonic() + (self.limits.timeout if timeout is None else timeout)
         runs = {}
         for label, problem in problems.items():
-            job = self.sandboxes[label].run(part.assignment.id, [self._job(part, ex, source, problem)],
-                                            [part.inputs(ex, problem)], deadline - time.monotonic())  # fmt: skip
-            runs[label] = self._seed_outcome(part, ex, source, label, job.reply, job.exercises.get(ex.id))
+            run = self.sandboxes[label].run(part.assignment.id, self._job(part, ex, source, problem),
+                                            part.inputs(ex, problem), deadline - time.monotonic())  # fmt: skip
+            runs[label] = self._seed_outcome(part, ex, source, label, run)
             if label == PUBLIC and not _hidden_run_needed(runs[label]):
                 break
         return runs
@@ -193,7 +163,7 @@ class Grader:
                     constants=part.constants(ex, problem))  # fmt: skip
 
     @staticmethod
-    def _seed_outcome(part, ex: Exercise, source: str, label: str, reply: dict, run) -> "SeedOutcome":
+    def _seed_outcome(part, ex: Exercise, source: str, label: str, run) -> "SeedOutcome":
         """One exercise's run on one seed, as the grader keeps it.
 
         The hidden run is read for one thing only, each check's pass or fail: a hidden run that did not finish or
@@ -202,14 +172,15 @@ class Grader:
         gradients: every check has failed already, and the hidden seed can only fail what the public one passes
         (an untouched exercise, or code that stops before its first gradient, costs one run, not two).
         """
-        if reply.get("status") == "finished" and (run is None or run.result is None):
+        reply = run.reply
+        if reply.get("status") == "finished" and run.result is None:
             # Every run that reaches the end of the code writes its result: with none, the code ended its own
             # process first (os._exit(0)), and nothing it computed can be read.
             reply = {"status": "died", "exit_code": 0}
-        result = clean_result(run.result if run else None, part.value_names(ex), len(source.splitlines()))
-        arrays = {name: a for name, a in (run.arrays if run else {}).items() if name in result["values"]}
+        result = clean_result(run.result, part.value_names(ex), len(source.splitlines()))
+        arrays = {name: a for name, a in run.arrays.items() if name in result["values"]}
         if label == PUBLIC:
-            return SeedOutcome(reply, result, arrays, run.output if run else "")
+            return SeedOutcome(reply, result, arrays, run.output)
         finished = reply.get("status") == "finished" and not result["autograd_calls"] and not any(
             meta.get("has_graph") for meta in result["values"].values())  # fmt: skip
         values_only = {"values": result["values"] if finished else {}, "losses": [], "error": None,

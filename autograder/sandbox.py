@@ -331,38 +331,25 @@ class Sandbox:
             return None
         return reply if isinstance(reply, dict) else None
 
-    @property
-    def several_per_job(self) -> bool:
-        """Whether this sandbox's runs may take several exercises in one job (its zygote said so when ready)."""
-        return bool(self.ready and self.privileges.get("several_per_job") is True)
-
-    def run(self, assignment_id: str, exercises: list[dict], inputs: list[bytes], timeout: float) -> "JobOutcome":
-        """Run exercises' code, each on one seed's inputs (array_file.encode), in one job within `timeout` seconds.
-        `exercises`: {exercise, code, variables, steps, constants} each. With several, each runs in a process of its
-        own (student_process.run_exercises) and the outcome has those that ended as a job of their own would.
-        Never raises for the submission's sake: whatever happens comes back as the reply's status."""
+    def run(self, assignment_id: str, exercise: dict, inputs: bytes, timeout: float) -> "RunOutcome":
+        """Run one exercise's code on one seed's inputs (array_file.encode), as a job of its own, within `timeout`
+        seconds. `exercise`: {exercise, code, variables, steps, constants}. Never raises for the submission's sake:
+        whatever happens comes back as the reply's status."""
         from .student_process import INPUTS_FILE
 
         self.wait_until_ready()  # first: the sandbox it starts in decides the job folder's owner
-        if len(exercises) > 1 and not self.several_per_job:
-            raise RuntimeError("this sandbox runs one exercise per job")
         # A fresh, unpredictable folder per job: nothing a student planted in an earlier one is in it.
         jobdir = Path(tempfile.mkdtemp(dir=self.job_root, prefix="job-"))
         _give_job_folder(jobdir, self.uid)
         dir_fd = os.open(jobdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         timeout = max(timeout, 0.0)
-        job = dict(assignment=assignment_id, exercises=exercises, output_cap=self.limits.output_cap)
-        if len(exercises) > 1:  # where the job keeps the files of the exercises not running (run_exercises)
-            others = Path(tempfile.mkdtemp(dir=self.job_root, prefix="job-"))
-            _give_job_folder(others, self.uid)
-            job["others"] = str(self.inside_root / others.name)
+        job = dict(assignment=assignment_id, output_cap=self.limits.output_cap, **exercise)
         # What the zygote reads: the grader's own choices only, never a submission's data.
         request = dict(job=str(self.inside_root / jobdir.name), timeout=timeout,
                        memory_bytes=self.limits.memory_bytes)  # fmt: skip
         try:
             try:
-                for exercise, data in zip(exercises, inputs):
-                    (jobdir / INPUTS_FILE.format(exercise["exercise"])).write_bytes(data)
+                (jobdir / INPUTS_FILE).write_bytes(inputs)
                 (jobdir / "job.json").write_text(json.dumps(job))
             except OSError as e:  # a full disk, perhaps filled by an earlier submission: the grader's failure, no grade
                 raise scratch_unwritable(self.job_root.parent, e) from e
@@ -383,7 +370,7 @@ class Sandbox:
                 # The kernel stopped a process of the job (or the zygote with it) at the tree's limit. Even when the
                 # run itself finished (the process killed was one it forked), the tree went over: that is the verdict.
                 reply = {"status": "memory"}
-            outcome = JobOutcome.load(reply, dir_fd, [e["exercise"] for e in exercises])
+            outcome = RunOutcome.load(reply, dir_fd)
         finally:
             os.close(dir_fd)
             _job_root_writable(self.job_root, True)
@@ -458,39 +445,20 @@ def valid_reply(reply: dict | None, job: str) -> dict | None:
 
 @dataclass
 class RunOutcome:
-    """What came back of one exercise of a job: the zygote's reply for the job (already in its closed form) and what
-    the child wrote for the exercise (None or empty when missing or malformed). `result` is the child's JSON as
-    written: run_result.py reads it."""
+    """What came back of a job: the zygote's reply (already in its closed form) and what the child wrote (None or
+    empty when missing or malformed). `result` is the child's JSON as written: run_result.py reads it."""
 
     reply: dict
     result: dict | None = None
     arrays: dict = field(default_factory=dict)
     output: str = ""
 
-
-@dataclass
-class JobOutcome:
-    """A job's reply, and each exercise's outcome: of every exercise sent when it was one, of those the job says
-    it ran when it was several (only a job that finished says so; the others are run in jobs of their own)."""
-
-    reply: dict
-    exercises: dict[str, RunOutcome]
-
     @classmethod
-    def load(cls, reply: dict, dir_fd: int, sent: list[str]) -> "JobOutcome":
-        from .student_process import ARRAYS_FILE, OUTPUT_FILE, RAN_FILE, RESULT_FILE
+    def load(cls, reply: dict, dir_fd: int) -> "RunOutcome":
+        from .student_process import ARRAYS_FILE, OUTPUT_FILE, RESULT_FILE
 
-        if len(sent) == 1:
-            ran = sent
-        else:
-            said = _read_json(_read_file(dir_fd, RAN_FILE)) if reply.get("status") == "finished" else None
-            ran = [e for e in sent if isinstance(said, dict) and isinstance(said.get("ran"), list) and e in said["ran"]]
-        return cls(reply, {e: RunOutcome(
-            reply,
-            _read_json(_read_file(dir_fd, RESULT_FILE.format(e))),
-            _read_arrays(_read_file(dir_fd, ARRAYS_FILE.format(e))),
-            (_read_file(dir_fd, OUTPUT_FILE.format(e)) or b"")[:100_000].decode("utf-8", errors="replace"),
-        ) for e in ran})  # fmt: skip
+        return cls(reply, _read_json(_read_file(dir_fd, RESULT_FILE)), _read_arrays(_read_file(dir_fd, ARRAYS_FILE)),
+                   (_read_file(dir_fd, OUTPUT_FILE) or b"")[:100_000].decode("utf-8", errors="replace"))  # fmt: skip
 
 
 def _read_file(dir_fd: int, name: str) -> bytes | None:

@@ -27,11 +27,10 @@ from .sandbox import MAX_ELEMENTS
 from .static_checks import GRADER_PACKAGE, GRADER_PACKAGE_CALL
 
 # Per exercise of a job, by its id.
-INPUTS_FILE = "inputs-{}.arrays"
-OUTPUT_FILE = "output-{}.txt"
-RESULT_FILE = "result-{}.json"
-ARRAYS_FILE = "tensors-{}.arrays"
-RAN_FILE = "ran.json"  # which exercises a job of several ran
+INPUTS_FILE = "inputs.arrays"
+OUTPUT_FILE = "output.txt"
+RESULT_FILE = "result.json"
+ARRAYS_FILE = "tensors.arrays"
 # No file the child writes needs more; the cap keeps a submission from filling the disk one file at a time.
 MAX_FILE_BYTES = 256 * 2**20
 
@@ -117,77 +116,20 @@ def error_record(e: BaseException, filename: str | None) -> dict:
             "memory": isinstance(e, MemoryError) or "can't allocate memory" in str(e)}  # fmt: skip
 
 
-def run_exercises(job: dict, jobdir: Path):
-    """The job's exercises, one after another, each in a process of its own.
-
-    A job of one exercise runs it here. A job of several forks one process per exercise from this one, which runs
-    no student code: no exercise shares memory with another (a cell can reach the whole process it runs in, its
-    frames, ctypes; found by review), and each starts from the state a job of its own would. Such a job may not
-    change any file (syscall_filter's second filter), so one exercise leaves nothing in the job folder for the next;
-    a run that tried to is noted in its result, and the grader runs it again alone. This process writes which
-    exercises ended as a job of their own would have ended (RAN_FILE) once all have; at the first that did not
-    (a signal, an exit status, a limit), it stops, and the grader runs the rest in jobs of their own.
-    """
-    exercises = job["exercises"]
-    if len(exercises) == 1:
-        return _run_one(job, exercises[0], jobdir, several=False)
-    if _policy is None or _no_file_changes is None:
-        raise RuntimeError("a job of several exercises needs the syscall filters")
-    # Each exercise's process finds only its own files in the job folder, as a job of its own would: the others'
-    # inputs, and the results of those before it, wait in a folder beside it that the grader made (in the job root,
-    # which a run cannot list), closed while a run lives (mode 0; a run can neither chmod nor rename).
-    others = Path(job["others"])
-    names = {e["exercise"]: [name.format(e["exercise"]) for name in (INPUTS_FILE, RESULT_FILE, ARRAYS_FILE, OUTPUT_FILE)]
-             for e in exercises}  # fmt: skip
-    for exercise in exercises:
-        os.rename(jobdir / INPUTS_FILE.format(exercise["exercise"]), others / INPUTS_FILE.format(exercise["exercise"]))
-    ran = []
-    for exercise in exercises:
-        own = INPUTS_FILE.format(exercise["exercise"])
-        os.rename(others / own, jobdir / own)
-        os.chmod(others, 0)
-        child = os.fork()
-        if child == 0:
-            try:
-                _run_one(job, exercise, jobdir, several=True)
-            finally:
-                os._exit(0)
-        _, status = os.waitpid(child, 0)
-        os.chmod(others, 0o700)
-        for name in names[exercise["exercise"]]:
-            if os.path.lexists(jobdir / name):
-                os.rename(jobdir / name, others / name)
-        if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
-            break
-        ran.append(exercise["exercise"])
-    try:
-        for exercise in exercises:
-            for name in names[exercise["exercise"]]:
-                if os.path.lexists(others / name):
-                    os.rename(others / name, jobdir / name)
-        _write(_created(jobdir, RAN_FILE), json.dumps({"ran": ran}).encode())
-    except OSError as e:
-        if e.errno in DISK_FULL:
-            os._exit(RESULTS_UNWRITABLE)
-        raise
-
-
-def _run_one(job: dict, exercise: dict, jobdir: Path, several: bool):
-    """One exercise: its namespace, its result files opened, one task under the filters, the cell, its results."""
+def run_exercise(job: dict, jobdir: Path):
+    """The job's exercise: its namespace, its result files opened, one task under the filter, the cell, its
+    results."""
     me = os.getpid()
     side = assignments.get(job["assignment"]).run_side()
-    one = {**{key: value for key, value in job.items() if key != "exercises"}, **exercise}
-    arrays = array_file.decode((jobdir / INPUTS_FILE.format(one["exercise"])).read_bytes(), MAX_ELEMENTS)
-    ns = side.namespace(one, arrays)
+    arrays = array_file.decode((jobdir / INPUTS_FILE).read_bytes(), MAX_ELEMENTS)
+    ns = side.namespace(job, arrays)
     ns.setdefault("display", display)
-    files = {name: _created(jobdir, name.format(one["exercise"])) for name in (RESULT_FILE, ARRAYS_FILE, OUTPUT_FILE)}
-    current = {"filename": None, "file_change": False}
-    tried = enter_one_task(current, no_file_changes=several)
-    result, saved, output = run_student_code(side, one, arrays, ns, current, tried)
+    files = {name: _created(jobdir, name) for name in (RESULT_FILE, ARRAYS_FILE, OUTPUT_FILE)}
+    current = {"filename": None}
+    tried = enter_one_task(current)
+    result, saved, output = run_student_code(side, job, arrays, ns, current, tried)
     if os.getpid() != me:  # a process the student's code forked: only the run itself reports
         os._exit(0)
-    if several:
-        result["file_change"] = current["file_change"]
     try:
         _write(files[ARRAYS_FILE], array_file.encode(saved))
         _write(files[OUTPUT_FILE], output.encode("utf-8", errors="replace"))
@@ -196,11 +138,6 @@ def _run_one(job: dict, exercise: dict, jobdir: Path, several: bool):
         if e.errno in DISK_FULL:  # the grader's scratch space, not the student's code: said by the exit code
             os._exit(RESULTS_UNWRITABLE)
         raise
-
-
-def several_per_job() -> bool:
-    """Whether a job may run several exercises here: only under both syscall filters (zygote's ready reply)."""
-    return _policy is not None and _no_file_changes is not None
 
 
 def _created(jobdir: Path, name: str) -> int:
@@ -246,15 +183,13 @@ def run_student_code(side, job: dict, arrays: dict, ns: dict, current: dict, tri
 
 
 # The policy, compiled once by warm_up() before any zygote is forked (it holds nothing of any submission); None
-# where libseccomp or the kernel's seccomp cannot be had, and doctor says so. The second narrows it for a job of
-# several exercises.
+# where libseccomp or the kernel's seccomp cannot be had, and doctor says so.
 _policy: "syscall_filter.Filter | None" = None
-_no_file_changes: "syscall_filter.NoFileChanges | None" = None
 
 
-def enter_one_task(current: dict, no_file_changes: bool = False) -> list:
-    """From here on the run is one task under the syscall allowlist (and with `no_file_changes`, one that changes no
-    file), and the grader's package is closed to the code compiled as current["filename"] (the cell running now).
+def enter_one_task(current: dict) -> list:
+    """From here on the run is one task under the syscall allowlist, and the grader's package is closed to the code
+    compiled as current["filename"] (the cell running now).
     Returns where the last call the run is likely to have been refused is noted (Python's audit events), to name it
     for the student if their code stops on it."""
     tried = [syscall_filter.SOMETHING_ELSE]
@@ -262,8 +197,6 @@ def enter_one_task(current: dict, no_file_changes: bool = False) -> list:
 
     def note(event, args):  # the call that fails is the one just audited (Python audits before it calls)
         tried[0] = names.get(event, something_else)
-        if event in FILE_CHANGES or (event == "open" and _writes(args)):
-            current["file_change"] = True  # refused in a job of several: the grader runs this one alone
         if event == "open" and _in_the_package(args[0]) and _asked_by(current["filename"]):
             # Its source read to run it would be an import by another name: the file is not the cell's to open. Not
             # flagged: a traceback the cell prints through the lecture's Value reads its lines so too.
@@ -271,22 +204,9 @@ def enter_one_task(current: dict, no_file_changes: bool = False) -> list:
 
     sys.addaudithook(note)
     close_the_grader_package()
-    if no_file_changes:
-        _no_file_changes.load()  # first: the allowlist does not allow loading another filter
     if _policy is not None:
         _policy.load()
     return tried
-
-
-# Python's audit events of the calls that change a file (beside an open for writing).
-FILE_CHANGES = frozenset({"os.remove", "os.rename", "os.mkdir", "os.rmdir", "os.truncate", "os.link", "os.symlink",
-                          "shutil.copyfile", "shutil.move", "os.mkfifo", "os.mknod"})  # fmt: skip
-
-
-def _writes(args) -> bool:
-    mode, flags = (args[1] if len(args) > 1 else None), (args[2] if len(args) > 2 else 0)
-    return (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
-        isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND) != 0)
 
 
 class _GraderPackageClosed:
@@ -379,14 +299,13 @@ def prepare():
 
 def warm_up():
     """Once, in the process every zygote is forked from: warm up each assignment's run side (torch's lazily
-    initialised parts), so each fork starts ready, and compile the syscall filters. Nothing here holds a
+    initialised parts), so each fork starts ready, and compile the syscall filter. Nothing here holds a
     submission's data or switches anything off: the warm server also forks the class's grading workers, which make
     references with autograd (warm_server.py)."""
-    global _policy, _no_file_changes
+    global _policy
     for assignment_id in assignments.all_ids():
         assignments.get(assignment_id).run_side().warm_up()
     _policy = syscall_filter.Filter() if syscall_filter.probe() is None else None
-    _no_file_changes = syscall_filter.NoFileChanges() if _policy is not None else None
 
 
 def lock_down():
@@ -453,5 +372,5 @@ def run_job(jobdir: Path, memory_bytes: int, max_tasks: int):
     if os.getuid() != 0:  # root is not held to RLIMIT_NPROC; under bubblewrap no run is root
         resource.setrlimit(resource.RLIMIT_NPROC, (max_tasks, max_tasks))
     resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))  # no POSIX message queue can outlive the run
-    run_exercises(job, jobdir)
+    run_exercise(job, jobdir)
     os._exit(0)

@@ -1,5 +1,6 @@
 """The warm server: one process that imports torch and every assignment's run side once, then forks each sandbox's
-zygote, which enters its own namespaces (namespaces.py) and gives up its privileges before it answers anything.
+zygote, which enters its own namespaces (namespaces.py) and gives up its privileges before it answers anything,
+and a class run's grading workers (worker_pool.py), which then import only the grader's side.
 
 A zygote started by bubblewrap is a fresh Python that imports torch: about two CPU-seconds, four times in a class
 run of two workers. Forked from here it costs a fork. What makes that safe is what this process never holds:
@@ -9,7 +10,11 @@ every zygote, and every run it forks, inherits this process's memory, so nothing
   (BACKPROP_NINJA_HIDDEN_SEED) comes along. (multiprocessing's fork server, by contrast, is handed the parent's
   sys.argv.)
 - A request names only what the grader chose for a sandbox: its job root, its uid, its cgroup. Never a seed,
-  a reference, an input or a submission; those reach a run through its job folder, after the fork.
+  a reference, an input or a submission; those reach a run through its job folder, after the fork. A worker's
+  request names nothing at all: the run's settings (the seed) and its submissions reach the worker on its own
+  connection, after the fork, and nothing is ever forked from a worker.
+- Autograd is switched off in each zygote (student_process.lock_down), not here: a worker makes the references
+  with it.
 - It listens on a socket in a folder only its user can open; a run is in another mount namespace and may open no
   socket at all (syscall_filter.py).
 

@@ -280,10 +280,7 @@ def _serve(requests: int, protocol: int):
     for fd in (0, 1, 2):  # the request pipe stays open as its own descriptor; children get /dev/null
         if fd != requests:
             os.dup2(devnull, fd)
-    from .student_process import several_per_job
-
-    ready = {"status": "ready", **privileges(), "pid_namespace": own_pid_namespace(),
-             "several_per_job": several_per_job()}  # fmt: skip
+    ready = {"status": "ready", **privileges(), "pid_namespace": own_pid_namespace()}
     os.write(protocol, (json.dumps(ready) + "\n").encode())
     tasks = task_count() + MAX_TASKS  # the same before every job: each ends with all of its processes killed
     for line in os.fdopen(requests, "rb"):

@@ -263,10 +263,10 @@ ATTACKS = {
         "failed", refused_naming("open a socket", "")),
     # ---- the job folder: nothing the child leaves there can hang, crash or fool the grader
     "a pipe in place of the result file": Attack(
-        "import os\nos.mkfifo('result-ex2.json')\nos.mkfifo('tensors-ex2.arrays')\nos.mkfifo('output-ex2.txt')\nos._exit(0)",
+        "import os\nos.mkfifo('result.json')\nos.mkfifo('tensors.arrays')\nos.mkfifo('output.txt')\nos._exit(0)",
         "failed", refused(2, EXITED)),
     "printed output linked to the instructor's solutions": Attack(
-        f"import os\nos.symlink({str(SOLUTIONS)!r}, 'output-ex2.txt')\nos.symlink({str(SOLUTIONS)!r}, 'result-ex2.json')\n"
+        f"import os\nos.symlink({str(SOLUTIONS)!r}, 'output.txt')\nos.symlink({str(SOLUTIONS)!r}, 'result.json')\n"
         "os._exit(0)",
         "failed", refused_naming("make a link", EXITED)),
     # The job root is the grader's: a run may not rename its own folder (nor chmod the root back, FILTERED).
@@ -274,38 +274,38 @@ ATTACKS = {
         "import os\nd = os.getcwd()\nos.rename(d, d + '-moved')\nos.symlink('/etc', d)\nos._exit(0)",
         "failed", "your code stopped at line 3 with PermissionError: [Errno 13] Permission denied"),
     "a forged result of the wrong form": Attack(
-        "import json, os\nopen('result-ex2.json', 'w').write(json.dumps({'values': [1], 'losses': 'x', "
+        "import json, os\nopen('result.json', 'w').write(json.dumps({'values': [1], 'losses': 'x', "
         "'error': {'type': 1}, 'autograd_calls': [1], 'aliases': [['dlogits', '<b>x</b>'], 'x', [1, 2]]}))\n"
         "os._exit(0)",
         "failed", "dlogits was not assigned"),
     "a forged right-looking result": Attack(
         "import json, os, numpy as np\nhead = json.dumps([['dlogits', '<f4', [32, 27]]]).encode()\n"
-        "open('tensors-ex2.arrays', 'wb').write(b'backprop-ninja arrays 1\\n' + len(head).to_bytes(8, 'little') + head "
+        "open('tensors.arrays', 'wb').write(b'backprop-ninja arrays 1\\n' + len(head).to_bytes(8, 'little') + head "
         "+ np.zeros((32, 27), np.float32).tobytes())\n"
-        "open('result-ex2.json', 'w').write(json.dumps({'values': {'dlogits': {'kind': 'tensor', "
+        "open('result.json', 'w').write(json.dumps({'values': {'dlogits': {'kind': 'tensor', "
         "'dtype': 'torch.float32', 'shape': [32, 27]}}, 'losses': [], 'error': None, 'autograd_calls': []}))\n"
         "os._exit(0)",
         "failed", "dlogits differs from autograd"),
     # The arrays' manifest is checked whole before anything is allocated (array_file.py).
     "an array file claiming a gigabyte it does not hold": Attack(
         "import json, os\nhead = json.dumps([['dlogits', '<f4', [2**28]]]).encode()\n"
-        "open('tensors-ex2.arrays', 'wb').write(b'backprop-ninja arrays 1\\n' + len(head).to_bytes(8, 'little') + head "
-        "+ bytes(2**20))\nopen('result-ex2.json', 'w').write(json.dumps({'values': {'dlogits': {'kind': 'tensor', "
+        "open('tensors.arrays', 'wb').write(b'backprop-ninja arrays 1\\n' + len(head).to_bytes(8, 'little') + head "
+        "+ bytes(2**20))\nopen('result.json', 'w').write(json.dumps({'values': {'dlogits': {'kind': 'tensor', "
         "'dtype': 'torch.float32', 'shape': [2**28]}}, 'losses': [], 'error': None, 'autograd_calls': []}))\n"
         "os._exit(0)",
         "failed", "dlogits is not a tensor"),
     "a result nested past the interpreter's depth": Attack(
-        "import os\nopen('result-ex2.json', 'w').write('[' * 100_000)\nos._exit(0)", "failed", EXITED),
+        "import os\nopen('result.json', 'w').write('[' * 100_000)\nos._exit(0)", "failed", EXITED),
     "an array file whose zero-sized shape multiplies past numpy's": Attack(
         "import json, os\nhead = json.dumps([['dlogits', '<f4', [0, 2**62, 2**62]]]).encode()\n"
-        "open('tensors-ex2.arrays', 'wb').write(b'backprop-ninja arrays 1\\n' + len(head).to_bytes(8, 'little') + head)\n"
-        "open('result-ex2.json', 'w').write(json.dumps({'values': {'dlogits': {'kind': 'tensor', "
+        "open('tensors.arrays', 'wb').write(b'backprop-ninja arrays 1\\n' + len(head).to_bytes(8, 'little') + head)\n"
+        "open('result.json', 'w').write(json.dumps({'values': {'dlogits': {'kind': 'tensor', "
         "'dtype': 'torch.float32', 'shape': [0, 2**62, 2**62]}}, 'losses': [], 'error': None, 'autograd_calls': []}))\n"
         "os._exit(0)",
         "failed", "dlogits is not a tensor"),
     "an array file of Python objects": Attack(
         "import json, os\nhead = json.dumps([['dlogits', '|O', [1]]]).encode()\n"
-        "open('tensors-ex2.arrays', 'wb').write(b'backprop-ninja arrays 1\\n' + len(head).to_bytes(8, 'little') + head "
+        "open('tensors.arrays', 'wb').write(b'backprop-ninja arrays 1\\n' + len(head).to_bytes(8, 'little') + head "
         "+ bytes(8))\nos._exit(0)",
         "failed", EXITED),
     "the kernel's settings in /sys": Attack(
@@ -376,8 +376,8 @@ def test_the_public_run_never_sees_the_hidden_seed(grader, tmp_path):
     ex2 = grader.grade(write_submission(tmp_path / "nb.ipynb", ex2=code + RIGHT_EX2)).exercises[1]
     assert ex2.status == "passed"
     listing, job, job_root = ex2.output.splitlines()[:3]
-    # Its own files only: the other exercises' inputs and results wait where it cannot look (a job of several).
-    assert listing == "['inputs-ex2.arrays', 'job.json', 'output-ex2.txt', 'result-ex2.json', 'tensors-ex2.arrays']"
+    # Its own files only: its inputs, its job, and the files its results go to (opened before its first line).
+    assert listing == "['inputs.arrays', 'job.json', 'output.txt', 'result.json', 'tensors.arrays']"
     assert job_root == "job root: PermissionError"  # the grader's folder: a run only passes through it
     assert str(grader.problems[HIDDEN].seed) not in ex2.output
     assert not {"seed", "seeds"} & json.loads(job).keys()
@@ -734,7 +734,7 @@ HIDDEN_CHANNELS = {
         "import json, os\nv = str(W1[0, :3].tolist())\n"
         "json.dump({'values': {'dlogits': {'kind': 'other', 'type': v, 'has_graph': True}}, 'losses': [1e308],\n"
         "           'error': {'type': 'E' + v, 'message': v, 'line': int('9' * 2000), 'memory': True},\n"
-        "           'autograd_calls': [{'call': v, 'line': 1}]}, open('result-ex2.json', 'w'))\nos._exit(0)", "wrong"),
+        "           'autograd_calls': [{'call': v, 'line': 1}]}, open('result.json', 'w'))\nos._exit(0)", "wrong"),
     "an autograd call": ("getattr(logits.clone(), 'requires_grad' + '_')()", "wrong"),
 }
 
