@@ -2,8 +2,8 @@
 from the warm server (warm_server.py), so that a zygote starts with torch already imported instead of a fresh
 Python importing it (two CPU-seconds for each of a class run's zygotes).
 
-What the world is (`world_mounts`) is declared once, here, and bubblewrap's command line is built from the same
-declaration (sandbox.bwrap_command): the runtime read-only, one job folder read-write, a fresh /proc, a /dev of
+What the world is (`world_mounts`) is declared here, in bubblewrap's order (sandbox.bwrap_command builds the same
+world for bubblewrap): the runtime read-only, one job folder read-write, a fresh /proc, a /dev of
 a few harmless devices, read-only empty /tmp and /dev/shm, and a read-only root; its own mount, pid, network,
 IPC, UTS and cgroup namespaces (as a normal user, a user namespace too). The order is bubblewrap's own: mounts
 are made under a tmpfs while the old root is still reachable at /oldroot, then the old root is detached and the
@@ -73,9 +73,11 @@ def world_mounts(runtime: list[str], job_root: str, job_mount: str) -> list[tupl
     """The run's file system, in order: ("ro", source, target) binds read-only, ("rw", ...) read-write, ("proc",
     target), ("dev", target), ("empty", target) a read-only empty tmpfs. Sources are the machine's real paths
     (symbolic links resolved outside: inside, an absolute link would point into the new root)."""
-    mounts = [("ro", os.path.realpath(path), path) for path in runtime]
-    mounts += [("rw", os.path.realpath(job_root), job_mount), ("proc", "/proc"), ("dev", "/dev"),
-               ("empty", "/tmp"), ("empty", "/dev/shm")]  # fmt: skip
+    # /tmp first, as bubblewrap's --tmpfs: a runtime (or a checkout of this package) may live under /tmp, and its
+    # bind is then made inside the empty tmpfs, not hidden by it. Each empty tmpfs is made read-only last.
+    mounts = [("proc", "/proc"), ("dev", "/dev"), ("empty", "/tmp")]
+    mounts += [("ro", os.path.realpath(path), path) for path in runtime]
+    mounts += [("rw", os.path.realpath(job_root), job_mount), ("empty", "/dev/shm")]
     return mounts
 
 

@@ -21,7 +21,7 @@ NOBODY = 65534
 # requests and replies on descriptors, the job root, the second assignment; and in the warm sandbox, which makes a
 # user namespace of its own here, the seed nowhere in a public run's memory and the world a run sees.
 ATTACKS = ("class_of_every_attack or nothing_one_run or forged_replies or public_run_never or second_assignment "
-           "or sees_only_its_world")  # fmt: skip
+           "or sees_only_its_world or runtime_under_tmp")  # fmt: skip
 
 
 def _reachable_by_others(path: str) -> bool:

@@ -12,6 +12,7 @@ The attack suite runs on it (it is what a Grader uses wherever the kernel allows
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -173,6 +174,32 @@ def test_the_zygotes_and_the_server_end_with_their_grader(tmp_path):
     while time.monotonic() < deadline and any(os.path.exists(f"/proc/{pid}") and _alive(pid) for pid in pids):
         time.sleep(0.05)
     assert [pid for pid in pids if _alive(pid)] == []
+
+
+RUNTIME_UNDER_TMP = """
+import sys
+sys.path.insert(1, {tests!r})
+from submissions import all_right
+from autograder.grading import Grader
+from autograder.sandbox import Limits
+with Grader(Limits(timeout=60)) as grader:
+    report = grader.grade(all_right({path!r}))
+    print(report.score == report.max_score, [s.isolation for s in grader.sandboxes.values()], [s.warm_refused for s in grader.sandboxes.values()])
+"""
+
+
+def test_a_runtime_under_tmp_is_in_the_warm_world(tmp_path):
+    """A checkout of the package under /tmp (a venv or a clone there) is bound inside the run's empty /tmp, as
+    bubblewrap binds it: the warm sandbox holds instead of falling back to bubblewrap (each of whose zygotes
+    imports torch again)."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(ROOT / "autograder", checkout / "autograder", ignore=shutil.ignore_patterns("__pycache__"))
+    assert str(checkout).startswith("/tmp/"), checkout
+    script = RUNTIME_UNDER_TMP.format(tests=str(ROOT / "tests"), path=str(tmp_path / "nb.ipynb"))
+    run = subprocess.run([sys.executable, "-c", script], cwd=checkout, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(checkout)})  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip() == "True ['warm', 'warm'] [None, None]", run.stdout
 
 
 def _alive(pid: int) -> bool:
