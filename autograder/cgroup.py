@@ -75,7 +75,8 @@ class JobCgroup:
                 folder.mkdir()
             group = cls(dirs, names)
             group._write("pids", "pids_limit", "max")
-            if subprocess.run(group.enter(["true"])).returncode != 0:  # a process could not be moved in
+            # (by its path: a PATH without /bin, as a learner's venv may have, must not cost the sandbox its cgroup)
+            if subprocess.run(group.enter(["/bin/sh", "-c", ":"])).returncode != 0:  # a process could not be moved in
                 group.remove()
                 return None
             return group
