@@ -119,7 +119,12 @@ def _grade_submissions(course: "Course", settings: GradingSettings, force: bool,
         # A worker that died (killed, out of memory) takes every task it held with it: once more, in fresh
         # workers; what fails again is recorded as an internal error, never left out.
         if lost:
-            workers.restart()
+            try:
+                workers.restart()
+            except Exception as e:  # no fresh workers (a server that cannot start): each one lost is an internal error
+                for task in lost:
+                    _record(course, gradebook, run, task, internal_error_outcome(task, e))
+                lost = []
         for task, outcome in _graded_as_completed(lost, workers, progress):
             if isinstance(outcome, BaseException):
                 outcome = internal_error_outcome(task, outcome)

@@ -158,6 +158,7 @@ class _Request:
         try:
             self.connection.settimeout(STARTUP_SECONDS)
             message, fds, _, _ = socket.recv_fds(self.connection, REQUEST_BYTES, 1)
+            _not_inherited(fds)
             reply = json.loads(message or b"{}")
         except (OSError, ValueError) as e:
             self.connection.close()
@@ -245,6 +246,7 @@ def serve(listener: socket.socket, lifeline: int):
         with connection:
             try:
                 message, fds, _, _ = socket.recv_fds(connection, REQUEST_BYTES, 2)
+                _not_inherited(fds)
                 request = json.loads(message)
                 reply, pidfd = _fork_worker(fds) if request.get("worker") else _fork(request, fds)
             except (OSError, ValueError) as e:
@@ -255,6 +257,13 @@ def serve(listener: socket.socket, lifeline: int):
                 pass
             if pidfd is not None:
                 os.close(pidfd)
+
+
+def _not_inherited(fds: list[int]):
+    """Descriptors received over a socket come inheritable (Python's recv_fds sets no close-on-exec): none may pass
+    to a program a process here or in the grader starts (a worker's connection carries the seed)."""
+    for fd in fds:
+        os.set_inheritable(fd, False)
 
 
 def _fork_worker(fds: list[int]) -> tuple[dict, int | None]:

@@ -32,7 +32,12 @@ class WorkerPool:
         self.refused = None  # why a worker could not be had, if one could not
         # Not the seed's variable: the workers are given the seed in the settings, and need nothing else of it.
         environ = {k: v for k, v in os.environ.items() if k != SEED_VARIABLE}
-        requests = [WorkerRequest(server.address) for _ in range(jobs)]
+        requests = []
+        for _ in range(jobs):
+            try:
+                requests.append(WorkerRequest(server.address))
+            except WorldRefused as e:  # no worker: each task comes back lost, and is recorded as such
+                self.refused = str(e)
         # The server answers once it has imported torch: meanwhile this process reads the course.
         self.starting = threading.Thread(target=self._start, args=(requests, (settings, zygotes_from, environ)))
         self.starting.start()
@@ -72,7 +77,7 @@ class WorkerPool:
                 task = busy.pop(worker)
                 try:
                     outcome = connection.recv()
-                except (EOFError, OSError):
+                except Exception:  # gone (EOF), or a reply that cannot be read: that worker is done with
                     worker.kill()
                     yield task, WorkerLost(f"the grading worker (pid {worker.pid}) ended while it graded this")
                     continue

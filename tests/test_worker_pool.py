@@ -1,18 +1,19 @@
 """A class run's workers on this machine, forked from the warm server (worker_pool.py), which forks the zygotes too.
 
 - The workers hold the hidden seed and the submissions, the server never does: a public run's memory holds no
-  encoding of the seed, nor does the server's, while a worker's does (the scan's own proof that it can see it).
+  encoding of the seed, nor does the server's, while a worker's does (the scan's own proof that it can see it);
+  no descriptor of a worker would pass to a program it starts.
 - A worker that dies loses only the submission it held; the others are graded on.
 - A class run killed mid-run (SIGKILL: no clean-up of its own) takes its server, workers and zygotes with it.
 """
 import os
+import re
 import signal
 import subprocess
 import sys
-import threading
 import time
+from pathlib import Path
 
-import psutil
 import pytest
 from submissions import ROOT, all_right, solution_region, write_submission
 from test_warm_sandbox import OWN, SEED, _alive, encodings, outside_scan, scan_code
@@ -47,6 +48,16 @@ def test_a_class_runs_public_runs_never_hold_the_seed_its_workers_hold(tmp_path,
         assert outside_scan(workers.warm.process.pid, {**patterns, "own": OWN}) == set()
         for pid in {outcome["worker"]["pid"] for outcome in outcomes}:
             assert outside_scan(pid, patterns) != set()  # the workers grade with it, and the scan sees it there
+            # and no program a worker starts would hold its connection (the seed), a pidfd or a zygote's pipe
+            assert inherited_descriptors(pid) == []
+
+
+def inherited_descriptors(pid: int) -> list[str]:
+    """The descriptors above stderr that a program the process started would inherit (no close-on-exec)."""
+    open_ = [fd for fd in os.listdir(f"/proc/{pid}/fd") if int(fd) > 2]
+    flags = {fd: int(re.search(r"flags:\s+(\d+)", Path(f"/proc/{pid}/fdinfo/{fd}").read_text()).group(1), 8)
+             for fd in open_}  # fmt: skip
+    return [f"{fd} -> {os.readlink(f'/proc/{pid}/fd/{fd}')}" for fd in open_ if not flags[fd] & os.O_CLOEXEC]
 
 
 def test_a_worker_that_dies_loses_only_the_submission_it_held(tmp_path):
@@ -69,7 +80,6 @@ def test_a_worker_that_dies_loses_only_the_submission_it_held(tmp_path):
 KILLED_MID_RUN = """
 import sys, threading, time
 sys.path.insert(0, {tests!r})
-import psutil
 from pathlib import Path
 from autograder.class_grading import Workers
 from autograder.class_worker import Task
