@@ -80,6 +80,7 @@ def test_a_worker_that_dies_loses_only_the_submission_it_held(tmp_path):
 KILLED_MID_RUN = """
 import sys, threading, time
 sys.path.insert(0, {tests!r})
+import psutil
 from pathlib import Path
 from autograder.class_grading import Workers
 from autograder.class_worker import Task
