@@ -37,6 +37,12 @@ def course_unwritable(what: str, folder: Path, error: OSError) -> GraderSideErro
                            "there and run it again")  # fmt: skip
 
 
+def scratch_seen_by_runs(folder: Path, runtime: str) -> GraderSideError:
+    """The error for scratch space inside what every run sees (the runtime): one run would see another's job."""
+    return GraderSideError(f"the grader's scratch folder {folder} lies inside {runtime}, which every graded run "
+                           "sees: point TMPDIR at a folder outside it and run it again")  # fmt: skip
+
+
 def scratch_unwritable(folder: Path, error: OSError) -> GraderSideError:
     """The error for scratch files (a submission's copy, a sandbox's job) that `folder` could not take."""
     return GraderSideError(f"the grader could not write its scratch files in {folder} ({error.strerror or error}): "

@@ -41,7 +41,12 @@ class Grader:
         # `sandboxes`: ones already started (a class worker starts them before it imports torch itself). Else both
         # zygotes are forked from a warm server of this Grader's, where the kernel allows it (warm_server.py).
         self.warm = None if sandboxes else start_warm_server()
-        self.sandboxes = sandboxes or {label: Sandbox(limits, self.warm) for label in (PUBLIC, HIDDEN)}
+        try:
+            self.sandboxes = sandboxes or {label: Sandbox(limits, self.warm) for label in (PUBLIC, HIDDEN)}
+        except BaseException:  # no scratch space for a job root: nothing of this Grader is left running
+            if self.warm:
+                self.warm.close()
+            raise
         for sandbox in self.sandboxes.values():
             sandbox.start()
         # `datasets`: {assignment id: its data} already loaded (a class worker's, which mismatch() checked); each

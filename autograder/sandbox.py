@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 
 from .cgroup import JobCgroup
-from .grader_side import RESULTS_UNWRITABLE, scratch_full, scratch_unwritable
+from .grader_side import RESULTS_UNWRITABLE, scratch_full, scratch_seen_by_runs, scratch_unwritable
 
 if TYPE_CHECKING:
     from .warm_server import WarmServer
@@ -56,6 +56,15 @@ def _runtime_paths() -> list[str]:
     # A venv's python is often a symlink into a pyenv or system prefix.
     paths.add(str(Path(os.path.realpath(sys.executable)).parent.parent))
     return sorted(paths)
+
+
+def runtime_holding(path: Path) -> str | None:
+    """The runtime path (bound into every run's world) that `path` lies in, if any."""
+    real = os.path.realpath(path)
+    for runtime in map(os.path.realpath, _runtime_paths()):
+        if real == runtime or real.startswith(runtime.rstrip("/") + "/"):
+            return runtime
+    return None
 
 
 # Where the job root appears inside the sandbox: outside /tmp, which is emptied after every job.
@@ -225,6 +234,10 @@ class Sandbox:
         """`warm`: a warm server (or its address) to fork the zygote from; else bubblewrap starts a fresh one."""
         self.limits = limits
         self.job_root = Path(tempfile.mkdtemp(prefix="backprop-ninja-"))
+        runtime = runtime_holding(self.job_root)
+        if runtime:  # every sandbox shows the runtime to its runs: the job roots must lie outside it
+            shutil.rmtree(self.job_root, ignore_errors=True)
+            raise scratch_seen_by_runs(self.job_root.parent, runtime)
         _job_root_writable(self.job_root, True)
         self.warm = getattr(warm, "address", warm)
         self.warm_refused = None  # why the warm server could not make this sandbox's world, if it could not

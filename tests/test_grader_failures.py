@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import subprocess
 import sysconfig
 import tempfile
@@ -20,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from courses import ASSIGNMENT, CELLS, SAMPLES, cli, gradebook_scores, make_course, submit
-from submissions import edit_notebook, solution_region, write_submission
+from submissions import all_right, edit_notebook, solution_region, write_submission
 
 from autograder.assignments.backprop_ninja import EXERCISES, MAX_SCORE
 from autograder.safe_text import safe_text
@@ -259,3 +260,21 @@ def test_a_scratch_space_that_fills_during_a_run_is_an_internal_error_and_an_exi
     exited = cli("check", claims, "--json", "--timeout", "40", program=BACKPROP_NINJA)
     ex2 = json.loads(exited.stdout)["exercises"][1]
     assert exited.returncode == 1 and ex2["score"] == 0 and "ended its own process (exit code 75)" in ex2["message"]
+
+
+def test_scratch_space_inside_the_runtime_is_refused_in_one_line(tmp_path):
+    """Every run sees the runtime (Python, its packages, this package) read-only: a TMPDIR inside it would show
+    one run another's job folder. `check` refuses it in one line, before any run, and leaves nothing behind."""
+    import sys
+
+    scratch = Path(tempfile.mkdtemp(prefix="scratch-", dir=sys.prefix))  # inside the venv every run sees
+    try:
+        run = subprocess.run([str(BACKPROP_NINJA), "check", str(all_right(tmp_path / "nb.ipynb"))], cwd=tmp_path,
+                             env={**os.environ, "TMPDIR": str(scratch)}, capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+        assert run.stderr == (f"backprop-ninja: the grader's scratch folder {scratch} lies inside "
+                              f"{os.path.realpath(sys.prefix)}, which every graded run sees: point TMPDIR at a folder "
+                              "outside it and run it again\n")  # fmt: skip
+        assert list(scratch.iterdir()) == []
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
