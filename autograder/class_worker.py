@@ -117,7 +117,6 @@ def serve_parent(fd: int):
     the connection."""
     from . import lean_imports  # noqa: F401  (before nbformat: its import then costs a tenth)
 
-    os.set_inheritable(fd, False)  # the seed comes on it: no program this worker starts may hold it
     connection = Connection(fd)
     settings, zygotes_from, environ = connection.recv()
     # The server's environment is a scrubbed one; the datasets and the scratch space are found by the run's.

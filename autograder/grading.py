@@ -129,7 +129,7 @@ class Grader:
         return judge(part, ex, cell, runs, problems, self.credit)
 
     def _run_submission(self, part, submission) -> dict[str, dict[str, "SeedOutcome"]]:
-        """Every exercise's runs: the public seed's first, then the hidden seed's. A hidden run's time would
+        """Every exercise's runs: each exercise's public run first, then the hidden ones. A hidden run's time would
         otherwise lie between two public runs, whose printouts and errors the student reads: a clock read in each
         would tell how long the hidden run between them took, and the hidden code can choose that time.
 
@@ -138,15 +138,15 @@ class Grader:
         cells = {ex.id: submission.cells[ex.id] for ex in submission.assignment.exercises}
         gradable = [ex for ex in submission.assignment.exercises if not cells[ex.id].problem]
         problems = {ex.id: part.problems_for(cells[ex.id]) for ex in gradable}
-        runs, spent = {ex.id: {} for ex in gradable}, {}
+        runs, spent = {}, {}
         for ex in gradable:
             start = time.monotonic()
-            runs[ex.id].update(self._run(part, ex, cells[ex.id].source, {PUBLIC: problems[ex.id][PUBLIC]}))
+            runs[ex.id] = self._run(part, ex, cells[ex.id].source, {PUBLIC: problems[ex.id][PUBLIC]})
             spent[ex.id] = time.monotonic() - start
         for ex in gradable:
             if HIDDEN in problems[ex.id] and _hidden_run_needed(runs[ex.id][PUBLIC]):
-                runs[ex.id].update(self._run(part, ex, cells[ex.id].source, {HIDDEN: problems[ex.id][HIDDEN]},
-                                             self.limits.timeout - spent[ex.id]))  # fmt: skip
+                hidden, left = {HIDDEN: problems[ex.id][HIDDEN]}, self.limits.timeout - spent[ex.id]
+                runs[ex.id].update(self._run(part, ex, cells[ex.id].source, hidden, left))
         return runs
 
     def _run(self, part, ex: Exercise, source: str, problems: dict,

@@ -246,7 +246,6 @@ class Sandbox:
         self.process = None
         self.pending = None  # a zygote asked of the warm server, not yet answered
         self.ready = False  # the zygote has said it imported torch and waits for jobs
-        self.privileges = {}  # what its ready reply said (uid, capabilities, filters)
 
     def _choose_isolation(self):
         self.sandboxed = self.warm is not None or bwrap_works()
@@ -458,8 +457,8 @@ def valid_reply(reply: dict | None, job: str) -> dict | None:
 
 @dataclass
 class RunOutcome:
-    """What came back of a job: the zygote's reply (already in its closed form) and what the child wrote (None or
-    empty when missing or malformed). `result` is the child's JSON as written: run_result.py reads it."""
+    """What came back from one run: the zygote's reply (already in its closed form) and what the child wrote
+    (None or empty when missing or malformed). `result` is the child's JSON as written: run_result.py reads it."""
 
     reply: dict
     result: dict | None = None
@@ -470,8 +469,12 @@ class RunOutcome:
     def load(cls, reply: dict, dir_fd: int) -> "RunOutcome":
         from .student_process import ARRAYS_FILE, OUTPUT_FILE, RESULT_FILE
 
-        return cls(reply, _read_json(_read_file(dir_fd, RESULT_FILE)), _read_arrays(_read_file(dir_fd, ARRAYS_FILE)),
-                   (_read_file(dir_fd, OUTPUT_FILE) or b"")[:100_000].decode("utf-8", errors="replace"))  # fmt: skip
+        return cls(
+            reply,
+            _read_json(_read_file(dir_fd, RESULT_FILE)),
+            _read_arrays(_read_file(dir_fd, ARRAYS_FILE)),
+            (_read_file(dir_fd, OUTPUT_FILE) or b"")[:100_000].decode("utf-8", errors="replace"),
+        )
 
 
 def _read_file(dir_fd: int, name: str) -> bytes | None:

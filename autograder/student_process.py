@@ -26,7 +26,6 @@ from .grader_side import DISK_FULL, RESULTS_UNWRITABLE
 from .sandbox import MAX_ELEMENTS
 from .static_checks import GRADER_PACKAGE, GRADER_PACKAGE_CALL
 
-# Per exercise of a job, by its id.
 INPUTS_FILE = "inputs.arrays"
 OUTPUT_FILE = "output.txt"
 RESULT_FILE = "result.json"
@@ -116,49 +115,18 @@ def error_record(e: BaseException, filename: str | None) -> dict:
             "memory": isinstance(e, MemoryError) or "can't allocate memory" in str(e)}  # fmt: skip
 
 
-def run_exercise(job: dict, jobdir: Path):
-    """The job's exercise: its namespace, its result files opened, one task under the filter, the cell, its
-    results."""
+def run_student_code(job: dict, jobdir: Path):
+    filename = f"<{job['exercise']}>"
     me = os.getpid()
     side = assignments.get(job["assignment"]).run_side()
     arrays = array_file.decode((jobdir / INPUTS_FILE).read_bytes(), MAX_ELEMENTS)
     ns = side.namespace(job, arrays)
     ns.setdefault("display", display)
-    files = {name: _created(jobdir, name) for name in (RESULT_FILE, ARRAYS_FILE, OUTPUT_FILE)}
-    current = {"filename": None}
-    tried = enter_one_task(current)
-    result, saved, output = run_student_code(side, job, arrays, ns, current, tried)
-    if os.getpid() != me:  # a process the student's code forked: only the run itself reports
-        os._exit(0)
-    try:
-        _write(files[ARRAYS_FILE], array_file.encode(saved))
-        _write(files[OUTPUT_FILE], output.encode("utf-8", errors="replace"))
-        _write(files[RESULT_FILE], json.dumps(result).encode())
-    except OSError as e:
-        if e.errno in DISK_FULL:  # the grader's scratch space, not the student's code: said by the exit code
-            os._exit(RESULTS_UNWRITABLE)
-        raise
-
-
-def _created(jobdir: Path, name: str) -> int:
-    return os.open(jobdir / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-
-
-def _write(fd: int, data: bytes):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-    os.close(fd)
-
-
-def run_student_code(side, job: dict, arrays: dict, ns: dict, current: dict, tried: list) -> tuple[dict, dict, str]:
-    """One exercise's cell, run in `ns`: (its result, its arrays, what it printed)."""
-    filename = current["filename"] = f"<{job['exercise']}>"
     out = CappedOutput(job["output_cap"])
     sys.stdout = sys.stderr = out
     values, losses, error = {}, [], None
     autograd_guard.begin(filename)
-    tried[0] = syscall_filter.SOMETHING_ELSE
+    tried = enter_one_task(filename)
     try:
         side.execute(compile(job["code"], filename, "exec"), ns, job, arrays, values, losses)
     except BaseException as e:  # SystemExit and KeyboardInterrupt too: they end only this exercise
@@ -168,6 +136,8 @@ def run_student_code(side, job: dict, arrays: dict, ns: dict, current: dict, tri
             error["message"] += f" (a graded run may not {refused})"
     finally:
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    if os.getpid() != me:  # a process the student's code forked: only the run itself reports
+        os._exit(0)
     side.collect(job, ns, values)
     meta, saved = {}, {}
     for name, value in values.items():
@@ -179,7 +149,14 @@ def run_student_code(side, job: dict, arrays: dict, ns: dict, current: dict, tri
     # the canary looks after that, and what it asked for is reported with the rest.
     calls = autograd_guard.end()
     result = {"values": meta, "losses": losses, "error": error, "autograd_calls": calls, "aliases": pairs}
-    return result, saved, out.text()
+    try:
+        (jobdir / ARRAYS_FILE).write_bytes(array_file.encode(saved))
+        (jobdir / OUTPUT_FILE).write_text(out.text())
+        (jobdir / RESULT_FILE).write_text(json.dumps(result))
+    except OSError as e:
+        if e.errno in DISK_FULL:  # the grader's scratch space, not the student's code: said by the exit code
+            os._exit(RESULTS_UNWRITABLE)
+        raise
 
 
 # The policy, compiled once by warm_up() before any zygote is forked (it holds nothing of any submission); None
@@ -187,17 +164,16 @@ def run_student_code(side, job: dict, arrays: dict, ns: dict, current: dict, tri
 _policy: "syscall_filter.Filter | None" = None
 
 
-def enter_one_task(current: dict) -> list:
+def enter_one_task(filename: str) -> list:
     """From here on the run is one task under the syscall allowlist, and the grader's package is closed to the code
-    compiled as current["filename"] (the cell running now).
-    Returns where the last call the run is likely to have been refused is noted (Python's audit events), to name it
-    for the student if their code stops on it."""
+    compiled as `filename`. Returns where the last call the run is likely to have been refused is noted (Python's
+    audit events), to name it for the student if their code stops on it."""
     tried = [syscall_filter.SOMETHING_ELSE]
     names, something_else = syscall_filter.REFUSED, syscall_filter.SOMETHING_ELSE
 
     def note(event, args):  # the call that fails is the one just audited (Python audits before it calls)
         tried[0] = names.get(event, something_else)
-        if event == "open" and _in_the_package(args[0]) and _asked_by(current["filename"]):
+        if event == "open" and _in_the_package(args[0]) and _asked_by(filename):
             # Its source read to run it would be an import by another name: the file is not the cell's to open. Not
             # flagged: a traceback the cell prints through the lecture's Value reads its lines so too.
             raise PermissionError(errno.EACCES, "the grader's package is not readable from a graded cell")
@@ -372,5 +348,5 @@ def run_job(jobdir: Path, memory_bytes: int, max_tasks: int):
     if os.getuid() != 0:  # root is not held to RLIMIT_NPROC; under bubblewrap no run is root
         resource.setrlimit(resource.RLIMIT_NPROC, (max_tasks, max_tasks))
     resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))  # no POSIX message queue can outlive the run
-    run_exercise(job, jobdir)
+    run_student_code(job, jobdir)
     os._exit(0)

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import sysconfig
 import tempfile
 import threading
@@ -265,8 +266,6 @@ def test_a_scratch_space_that_fills_during_a_run_is_an_internal_error_and_an_exi
 def test_scratch_space_inside_the_runtime_is_refused_in_one_line(tmp_path):
     """Every run sees the runtime (Python, its packages, this package) read-only: a TMPDIR inside it would show
     one run another's job folder. `check` refuses it in one line, before any run, and leaves nothing behind."""
-    import sys
-
     scratch = Path(tempfile.mkdtemp(prefix="scratch-", dir=sys.prefix))  # inside the venv every run sees
     try:
         run = subprocess.run([str(BACKPROP_NINJA), "check", str(all_right(tmp_path / "nb.ipynb"))], cwd=tmp_path,
