@@ -3,7 +3,7 @@
 One slip in dlogprobs makes every later gradient wrong, and the lecture's cmp paints them all False. Here each
 step is also judged the way the student wrote it: from their OWN upstream gradients. For a tensor x, that is
 the sum, over every op that consumes x, of the op's vector-Jacobian product with the student's gradient of the
-op's output (torch.autograd.grad with grad_outputs). A step that matches is "right given your upstream"; the
+op's output (vjp.py). A step that matches is "right given your upstream"; the
 first failing step that is not is the root cause.
 
 The ops are lecture.forward's own lines, read with ast, so this graph cannot drift from the forward pass the
@@ -20,6 +20,7 @@ import torch
 
 from ...checks import Check
 from ...compare import compare
+from ...vjp import vjp
 from . import EXERCISE_BY_ID, lecture
 
 
@@ -96,9 +97,9 @@ def local_gradients(values: dict, upstream: dict) -> dict:
         for op in lecture_ops()[0]:
             leaves = {name: values[name].detach().clone().requires_grad_(True) for name in op.inputs}
             output = eval(op.expression, {**values, **leaves})
-            vjps = torch.autograd.grad(output, list(leaves.values()), grad_outputs=upstream[op.output])
-            for name, vjp in zip(leaves, vjps):
-                local[name] = local[name] + vjp if name in local else vjp
+            vjps = vjp(output, list(leaves.values()), upstream[op.output])
+            for name, product in zip(leaves, vjps):
+                local[name] = local[name] + product if name in local else product
     return {name: grad.numpy() for name, grad in local.items()}
 
 
@@ -179,8 +180,7 @@ def loop_local_gradients(values: dict, upstream: dict) -> dict:
     with torch.enable_grad():
         for output, inputs in lecture.LOOP_BACKWARD:
             leaves = {name: values[name].detach().clone().requires_grad_(True) for name in inputs}
-            vjps = torch.autograd.grad(replay(values, leaves, output), list(leaves.values()),
-                                       grad_outputs=upstream[output])  # fmt: skip
+            vjps = vjp(replay(values, leaves, output), list(leaves.values()), upstream[output])
             local.update({name: grad.numpy() for name, grad in zip(leaves, vjps)})
     return local
 

@@ -11,6 +11,7 @@ from ...assignment import Grading
 from ...checks import HIDDEN, PUBLIC, Exercise
 from ...compare import Comparison, compare
 from ...results import HIDDEN_FAILURE
+from ...vjp import vjp
 from . import PUBLIC_SEED, lecture
 
 OP_CASES = 4  # cases per op in Exercises 4 and 6
@@ -118,7 +119,7 @@ def op_cases(rng: random.Random, names: tuple) -> tuple[dict, dict]:
             binary, constant = name in ("add", "mul", "div"), name in ("pow", "radd")
             operands = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in row[:2 if binary else 1]]
             out = OPS[name](*operands, *([row[1]] if constant else []))
-            got = torch.autograd.grad(out, operands, torch.tensor(row[-1], dtype=torch.float64))
+            got = vjp(out, operands, torch.tensor(row[-1], dtype=torch.float64))
             priors = row[2:4] if binary else [row[-2]]
             grads += [prior + float(g) for prior, g in zip(priors, got)]
         inputs[name], truth[name] = np.array(rows, dtype=np.float64), np.array(grads)
