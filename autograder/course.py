@@ -6,7 +6,6 @@ this project's own: results/<assignment>/ (one JSON per student: what grading fo
 reports/<assignment>/ (the class report).
 """
 import os
-import sys
 from pathlib import Path
 
 
@@ -15,12 +14,9 @@ class CourseError(Exception):
 
 
 def _import_nbgrader():
-    """nbgrader, imported when a course is first read (not with this module: `grade` starts its workers first).
-
-    Importing it imports jsonschema, whose optional IRI format checker (rfc3987_syntax, there for Jupyter's
-    event schemas) compiles 38 grammars on import: about 2 s of every class run's start-up, for formats no
-    notebook or gradebook uses. Marked absent before the first import, jsonschema goes without it."""
-    sys.modules.setdefault("rfc3987_syntax", None)
+    """nbgrader, imported when a course is first read (not with this module: `grade` starts its workers first),
+    lean (lean_imports.py)."""
+    from . import lean_imports  # noqa: F401
     from nbgrader.coursedir import CourseDirectory
 
     return CourseDirectory

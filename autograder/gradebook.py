@@ -14,6 +14,8 @@ import copy
 import logging
 import warnings
 
+from . import lean_imports  # noqa: F401  (first: nbgrader without its server extensions)
+
 import nbformat
 from nbgrader.api import Gradebook, InvalidEntry, MissingEntry
 from sqlalchemy.exc import SAWarning, SQLAlchemyError

@@ -184,3 +184,19 @@ def test_a_result_has_a_short_text_form(grader):
     scores = ", ".join(f"{e.id} {e.score:g}/{e.max_score:g}" for e in report.exercises)
     assert repr(report) == f"<{SAMPLE_BOB}: {report.score:g}/52 ({scores})>" and "ex2 0/6" in scores
     assert len(repr(report)) < 200 and "Exercise 1" in str(ex1) and "dhpreact" in str(ex1)
+
+
+def test_a_grading_process_reads_the_course_and_gradebook_without_nbgraders_server_extensions(tmp_path):
+    """lean_imports.py: the course's paths and the gradebook through nbgrader's own modules, in a process that never
+    loads the Jupyter server extensions nbgrader's __init__ would (0.3-0.4 CPU-s of every class run)."""
+    from courses import make_course
+
+    course = make_course(tmp_path)
+    code = ("import sys; import autograder.cli; from autograder.gradebook import GradebookWriter; "
+            "from autograder.course import Course; "
+            f"writer = GradebookWriter(Course({str(course)!r}, 'backprop_ninja')); "
+            "print(writer.graded_as.id, [m for m in sys.modules if m.startswith('nbgrader.server_extensions')], "
+            "sys.modules['rfc3987_syntax']); writer.close()")  # fmt: skip
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "backprop_ninja [] None\n"
