@@ -12,7 +12,9 @@ submission.
 
 The floor is what grading a submission cannot cost less than: the student's code on both seeds (the public and the
 hidden inputs, as the grader builds them) plus one fork of a process with torch imported, measured here in a
-forked child. Then `backprop-ninja check` against `jupyter nbconvert --execute` on one notebook.
+forked child. The fixed cost's floor, for a run that keeps no process from an earlier one, is one Python that
+imports torch (the warm server's) and one that imports what the parent needs to read the course and write the
+gradebook (nbgrader's coursedir and api, nbformat), each timed as a command of its own. Then `backprop-ninja check` against `jupyter nbconvert --execute` on one notebook.
 
 Timings depend on this machine: only the ratios, measured in the same run, mean anything elsewhere. With
 --baseline-tree (a checkout of an earlier commit: `git worktree add /tmp/base <commit>`), the same submissions
@@ -184,6 +186,16 @@ def _floor_cpu(notebooks: list[Path], assignment_id: str) -> float:
     return total / len(runs)
 
 
+PARENT_IMPORTS = ("import autograder.cli, autograder.gradebook, autograder.course, autograder.class_grading; "
+                  "autograder.course._import_nbgrader()")
+
+
+def fixed_floor(meter: Meter, repeat: int = 3) -> tuple[float, float]:
+    """Median CPU seconds of a Python that imports torch, and of one that imports what a class run's parent needs."""
+    cpu = lambda code: statistics.median(meter.run([sys.executable, "-c", code], ROOT)[1] for _ in range(repeat))  # noqa: E731
+    return cpu("import torch"), cpu(PARENT_IMPORTS)
+
+
 # ------------------------------------------------------------------ one assignment
 
 
@@ -223,6 +235,7 @@ def bench(assignment: str, args, tmp: Path, meter: Meter) -> dict:
     marginal_wall, marginal_cpu = (larger_wall - wall) / (2 * n), (larger_cpu - cpu) / (2 * n)
     fixed_wall, fixed_cpu = wall - n * marginal_wall, cpu - n * marginal_cpu
     floor = floor_cpu(firsts, assignment)
+    torch_import, parent_imports = fixed_floor(meter)
     per_nbgrader_wall, per_nbgrader_cpu = nbgrader_wall / n, nbgrader_cpu / n
     ours, theirs = gradebook_scores(courses["backprop-ninja"], assignment), gradebook_scores(courses["nbgrader"], assignment)
     agree = sum(ours[s] == theirs.get(s) for s in ours)
@@ -238,6 +251,9 @@ def bench(assignment: str, args, tmp: Path, meter: Meter) -> dict:
           f"CPU is {marginal_cpu / floor:.1f}x the floor")
     print(f"  fixed cost: {fixed_wall:.2f} s and {fixed_cpu:.2f} CPU-s: {fixed_cpu / per_nbgrader_cpu:.2f} of one "
           f"nbgrader submission's CPU ({fixed_wall / per_nbgrader_wall:.2f} of its time)")
+    print(f"  fixed cost's floor: one import of torch {torch_import:.2f} CPU-s and the parent's imports "
+          f"{parent_imports:.2f}: {(torch_import + parent_imports) / per_nbgrader_cpu:.2f} of one nbgrader submission's "
+          "CPU")  # fmt: skip
     if args.baseline_tree:
         baseline_wall, baseline_cpu = median(samples["baseline"], 0), median(samples["baseline"], 1)
         same = gradebook_scores(courses["baseline"], assignment) == ours
