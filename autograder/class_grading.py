@@ -238,10 +238,10 @@ class Workers:
             # the course (worker_pool.py). Where the kernel refuses the warm sandbox, the workers' zygotes are
             # bubblewrap's, and the workers still come from the server.
             from .sandbox import isolation_kind
-            from .warm_server import WarmServer
+            from .warm_server import WarmServer, served_warm_server
             from .worker_pool import WorkerPool
 
-            self.warm = WarmServer()
+            self.warm = served_warm_server() or WarmServer()  # one `backprop-ninja serve` keeps, else the run's own
             zygotes_from = self.warm.address if isolation_kind() == "warm" else None
             self.pool = WorkerPool(self.warm, self.jobs, self.settings, zygotes_from)
 

@@ -17,6 +17,7 @@ import resource
 import signal
 import socket
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing import util
@@ -110,13 +111,14 @@ def start_worker(settings: GradingSettings, warm_address: str | None = None):
         pass
 
 
-def serve_parent(fd: int):
-    """A worker of a class run on this machine, forked from the run's warm server (worker_pool.py): torch comes
-    imported. On the connection `fd` it is sent its start (the run's settings, the address to fork its zygotes
-    from, the run's environment), then one task at a time, each answered with its outcome, until the run closes
-    the connection."""
+def serve_parent(fd: int, lifeline: int):
+    """A worker of a class run on this machine, forked from a warm server (worker_pool.py): torch comes imported.
+    On the connection `fd` it is sent its start (the run's settings, the address to fork its zygotes from, the
+    run's environment), then one task at a time, each answered with its outcome, until the run closes the
+    connection. It ends at once, mid-task too, when the run does (the `lifeline` pipe's write end is the run's)."""
     from . import lean_imports  # noqa: F401  (before nbformat: its import then costs a tenth)
 
+    threading.Thread(target=_end_with_the_run, args=(lifeline,), daemon=True).start()
     connection = Connection(fd)
     settings, zygotes_from, environ = connection.recv()
     # The server's environment is a scrubbed one; the datasets and the scratch space are found by the run's.
@@ -133,6 +135,15 @@ def serve_parent(fd: int):
             connection.send(grade_task(task))
     finally:
         close_worker()
+
+
+def _end_with_the_run(lifeline: int):
+    """A worker dies with the server it was forked from, which a kept one (`backprop-ninja serve`) outlives the run
+    by: so it also watches the run. The run writes nothing on the lifeline; a read returns when its end closes."""
+    try:
+        os.read(lifeline, 1)
+    finally:
+        os._exit(0)
 
 
 def close_worker():

@@ -1,5 +1,5 @@
 """The command line: `backprop-ninja check NOTEBOOK`, `notebook [DIR]`, `convert LECTURE_NB [OUT]`, `grade ASSIGNMENT`,
-`report ASSIGNMENT`, `doctor`.
+`report ASSIGNMENT`, `doctor`, `serve`.
 
 Exit codes of `check`: 0 full marks, 1 anything short of it, 2 the notebook cannot be graded at all.
 Exit codes of `grade` and `report`: 0 done, 1 an internal error on some submission (the grader's side, such as a
@@ -8,11 +8,13 @@ or recorded then) or, for `report`, a disk that cannot take it. A user's mistake
 traceback; so is a full disk (for `check`, its scratch space: exit 2).
 """
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import sys
 import sysconfig
+from pathlib import Path
 
 from . import lean_imports  # noqa: F401  (first: it keeps a second of imports out of every command)
 from .checks import DEFAULT_HIDDEN_SEED
@@ -49,6 +51,7 @@ def cmd_check(args) -> int:
 
         with Grader(settings.limits, hidden_seed=settings.hidden_seed, credit=settings.credit) as grader:
             report = grader.grade(args.notebook)
+            warm = warm_server_said(grader.warm, "this check's own") if grader.warm else "none (bubblewrap's sandboxes)"
     except NotGradable as e:
         return fail(f"cannot grade {e}")
     except (SettingsError, RuntimeError) as e:  # a setting that cannot be used, no sandbox
@@ -68,8 +71,8 @@ def cmd_check(args) -> int:
 
         console = Console(highlight=False)  # the terminal's own width and colours (none when piped, or NO_COLOR)
         if args.verbose:
-            console.print(f"Isolation: {report.isolation}\nDataset: {report.dataset}\nSettings: {settings.summary()}\n",
-                          markup=False)  # fmt: skip
+            console.print(f"Isolation: {report.isolation}\nWarm server: {warm}\nDataset: {report.dataset}\n"
+                          f"Settings: {settings.summary()}\n", markup=False)  # fmt: skip
         for part in report_renderables(report, every_row=args.all):
             console.print(part)
     return 0 if report.full_marks else 1
@@ -134,6 +137,8 @@ def cmd_grade(args) -> int:
 
             course = Course(args.course_dir, args.assignment)
             print(f"Grading with {settings.summary()}.", flush=True)
+            if args.scheduler is None:
+                print(f"Warm server: {warm_server_said(workers.warm)}.", flush=True)
             if args.scheduler is None and (kernel := cgroup.mechanism()) == cgroup.NONE_HERE:
                 print(f"Limits: {kernel}.", flush=True)
             run = grade_class(course, settings, force=args.force, workers=workers)
@@ -204,10 +209,72 @@ def print_scores(course):
     console.print(f"Graded with {seeds_used(results)}", markup=False)
 
 
+def warm_server_said(warm, own: str = "this run's own") -> str:
+    """Which warm server a run forks from, in a few words, and why not a kept one where one runs for other code."""
+    from .settings import grader_version
+    from .warm_server import other_graders_served
+
+    if getattr(warm, "served", None):
+        return f"the one backprop-ninja serve keeps (pid {warm.pid})"
+    others = other_graders_served()
+    if others:
+        return (f"{own}: backprop-ninja serve runs grader {', '.join(others)}, not this one ({grader_version()}); "
+                "start it again to use it")  # fmt: skip
+    return f"{own} (backprop-ninja serve would keep one across runs)"
+
+
+def cmd_serve(args) -> int:
+    """Keep a warm server for this grader until Ctrl-C: each grade and check then forks from it."""
+    from .settings import grader_version
+    from .warm_server import STARTUP_SECONDS, WarmServer, own_folder, ping, served_address, served_folder
+
+    version = grader_version()
+    folder, address = served_folder(), served_address(version)
+    if not own_folder(folder, make=True):
+        return fail(f"{folder} is not a folder of yours alone (another user's, open to others, or a link): "
+                    "remove it, or set TMPDIR to a scratch folder of your own")  # fmt: skip
+    running = ping(address, seconds=5) if os.path.exists(address) else None
+    if running:
+        print(f"backprop-ninja serve already keeps a warm server for grader {version} (pid {running['pid']})")
+        return 0
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(address)  # one a server killed without its clean-up left
+    try:
+        server = WarmServer(served=version)
+    except OSError as e:  # a socket's address holds 107 bytes at most
+        return fail(f"cannot listen at {address} ({e.strerror or e}): set TMPDIR to a shorter scratch folder")
+    try:
+        if ping(address, seconds=STARTUP_SECONDS) is None:
+            return fail("the warm server did not start: run `backprop-ninja doctor`" if grader_version.__wrapped__()
+                        == version else "the grader's code changed while the server started: start it again")  # fmt: skip
+        print(f"Keeping a warm server for grader {version} (pid {server.process.pid}, {_memory_mib(server.process.pid)}"
+              " MiB): grade and check fork from it. Ctrl-C stops it.", flush=True)  # fmt: skip
+        server.process.wait()
+        return fail("the grader's code changed since the server started (an upgrade?): start "
+                    "`backprop-ninja serve` again")  # fmt: skip
+    except KeyboardInterrupt:
+        print("backprop-ninja serve: stopped", file=sys.stderr)
+        return 0
+    finally:
+        server.close()
+
+
+def _memory_mib(pid: int) -> int:
+    """A process's proportional share of memory (what it alone costs the machine, its shared pages divided)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return round(int(line.split()[1]) / 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def cmd_doctor(args) -> int:
     """Exit 1 when student code would run with any capability or as root: CI (as root) fails on that."""
     from . import assignments, cgroup, syscall_filter
     from .sandbox import isolation_in_force, run_privileges, uid_outside
+    from .warm_server import served_warm_server
     from .zygote import limits_mechanism
 
     print(f"Isolation: {isolation_in_force()}")
@@ -222,6 +289,8 @@ def cmd_doctor(args) -> int:
     filter_refused = inside["syscall_filter_refused"] if inside else syscall_filter.probe()
     print(f"System calls: {syscall_filter.describe(filter_refused)}")
     print(f"Limits: {limits_mechanism()}; {cgroup.mechanism()}")
+    served = served_warm_server()
+    print(f"Warm server: {warm_server_said(served, own='each run starts its own')}")
     try:
         for assignment, data in assignments.datasets().items():
             print(f"Dataset ({assignment}): {data.source}")
@@ -303,6 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="say which isolation is in force and which dataset is used")
     doctor.set_defaults(run=cmd_doctor)
+
+    serve = sub.add_parser("serve", help="keep torch imported for grade and check to fork from, until Ctrl-C")
+    serve.set_defaults(run=cmd_serve)
 
     for p in (check, grade):
         p.add_argument("--timeout", type=positive, default=60.0, help="seconds each exercise may run (default 60)")

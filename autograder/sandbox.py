@@ -28,7 +28,7 @@ from .cgroup import JobCgroup
 from .grader_side import RESULTS_UNWRITABLE, scratch_full, scratch_seen_by_runs, scratch_unwritable
 
 if TYPE_CHECKING:
-    from .warm_server import WarmServer
+    from .warm_server import ServedWarmServer, WarmServer
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 MAX_ELEMENTS = 10_000_000  # per array; no gradient of this network comes close
@@ -219,12 +219,13 @@ def run_privileges() -> dict | None:
     return sandbox_probe() if kind != "process" else None
 
 
-def start_warm_server() -> "WarmServer | None":
-    """A warm server for sandboxes to fork their zygotes from, or None where the kernel refuses this user the
-    namespaces (each sandbox is then bubblewrap's). BACKPROP_NINJA_SANDBOX=bubblewrap asks for bubblewrap's."""
-    from .warm_server import WarmServer
+def start_warm_server() -> "WarmServer | ServedWarmServer | None":
+    """A warm server for sandboxes to fork their zygotes from: the one `backprop-ninja serve` keeps for this grader,
+    else one started now; None where the kernel refuses this user the namespaces (each sandbox is then
+    bubblewrap's). BACKPROP_NINJA_SANDBOX=bubblewrap asks for bubblewrap's."""
+    from .warm_server import WarmServer, served_warm_server
 
-    return WarmServer() if isolation_kind() == "warm" else None
+    return (served_warm_server() or WarmServer()) if isolation_kind() == "warm" else None
 
 
 class Sandbox:

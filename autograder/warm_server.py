@@ -18,6 +18,15 @@ every zygote, and every run it forks, inherits this process's memory, so nothing
 - It listens on a socket in a folder only its user can open; a run is in another mount namespace and may open no
   socket at all (syscall_filter.py).
 
+`backprop-ninja serve` keeps one such server across runs (`served_warm_server`): a run then forks from it and
+imports no torch of its own. The rules above hold for it unchanged, and three more:
+- It serves one grader only: its socket is named by the grader's version (settings.grader_version, a hash of the
+  code), so a run of other code never finds it; and before each fork it hashes the code on disk again, and
+  refuses and ends if that changed since it started (an upgrade in place), so no worker or zygote ever mixes the
+  code it inherited with newer code it imports.
+- Its socket lies in a folder of this user's alone (`own_folder`), and it answers only a peer of its own uid.
+- A worker of a run ends when that run does, even mid-task, by a lifeline of the run's (the server outlives it).
+
 The zygote's pipes are the grader's: the grader makes them and hands their ends over with the request, so the
 zygote talks to the sandbox that asked for it and to nothing else, and sees the grader go when its request pipe
 closes (zygote.py). The grader gets a pidfd to kill it by.
@@ -28,6 +37,8 @@ import select
 import signal
 import socket
 import subprocess
+import stat
+import struct
 import sys
 import tempfile
 from multiprocessing.connection import Connection
@@ -51,16 +62,20 @@ def _server_env() -> dict:
 class WarmServer:
     """The grader's handle on a warm server: started at once, it imports torch while the grader goes on."""
 
-    def __init__(self):
-        self.folder = tempfile.mkdtemp(prefix="backprop-ninja-warm-")  # 0700: this user alone can connect
-        self.address = os.path.join(self.folder, "socket")
+    def __init__(self, served: str | None = None):
+        """`served`: the grader version `backprop-ninja serve` keeps this server for, at that version's address in
+        the serve folder (made by the caller); else a server of this run's own, in a folder of its own."""
+        self.served = served
+        self.folder = str(served_folder()) if served else tempfile.mkdtemp(prefix="backprop-ninja-warm-")  # 0700
+        self.address = served_address(served) if served else os.path.join(self.folder, "socket")
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(self.address)
         listener.listen(64)
         # A lifeline: the server ends when this process does (however it ends), as the read end sees the write end
-        # close. Only its number is on the server's command line.
+        # close. Only its number (and a served one's grader version) is on the server's command line.
         lifeline, self.lifeline = os.pipe()
-        self.process = subprocess.Popen([sys.executable, "-P", "-m", "autograder.warm_server", str(lifeline)],
+        self.process = subprocess.Popen([sys.executable, "-P", "-m", "autograder.warm_server", str(lifeline),
+                                         *([served] if served else [])],
                                         stdin=listener, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         env=_server_env(), cwd="/", pass_fds=(lifeline,))  # fmt: skip
         listener.close()
@@ -75,9 +90,93 @@ class WarmServer:
             self.process.wait()
         try:
             os.unlink(self.address)
-            os.rmdir(self.folder)
+            os.rmdir(self.folder)  # a served one's folder, only once no other version's socket is in it
         except OSError:
             pass
+
+
+# --------------------------------------------------------------------------- kept across runs (backprop-ninja serve)
+
+
+def served_folder() -> Path:
+    """Where `backprop-ninja serve` keeps its socket: this user's folder in the scratch space, which no run sees
+    (a run's /tmp is empty, and a scratch space inside the runtime is refused: sandbox.runtime_holding)."""
+    return Path(tempfile.gettempdir()) / f"backprop-ninja-serve-{os.getuid()}"
+
+
+def served_address(version: str) -> str:
+    return str(served_folder() / f"warm-{version}.socket")
+
+
+def own_folder(folder: Path, make: bool = False) -> bool:
+    """Whether `folder` is a folder of this user's that no one else may open (made so first, with `make`). One
+    that another user made, or made open to others, or a link, is never used: whoever can reach a server's socket
+    can ask it for a worker."""
+    if make:
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            pass
+    try:
+        st = os.lstat(folder)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and st.st_mode & 0o077 == 0
+
+
+class ServedWarmServer:
+    """A run's handle on the server `backprop-ninja serve` keeps: the run forks from it and leaves it running."""
+
+    def __init__(self, address: str, pid: int):
+        self.address, self.pid, self.served = address, pid, True
+
+    def close(self):
+        pass
+
+
+def served_warm_server() -> ServedWarmServer | None:
+    """The server `backprop-ninja serve` keeps for this grader, if one is up and answers; else None."""
+    from .settings import grader_version
+
+    address = served_address(grader_version())
+    if not own_folder(served_folder()) or not os.path.exists(address):
+        return None
+    answer = ping(address)
+    if answer is None or answer.get("version") != grader_version():
+        return None
+    return ServedWarmServer(address, answer["pid"])
+
+
+def other_graders_served() -> list[str]:
+    """The versions of other graders a `backprop-ninja serve` of this user's serves now: a run of this one cannot
+    use them."""
+    from .settings import grader_version
+
+    folder = served_folder()
+    if not own_folder(folder):
+        return []
+    versions = []
+    for path in sorted(folder.glob("warm-*.socket")):
+        version = path.name[len("warm-"):-len(".socket")]
+        if version != grader_version() and (ping(str(path)) or {}).get("version") == version:
+            versions.append(version)
+    return versions
+
+
+def ping(address: str, seconds: float = 30) -> dict | None:
+    """A server's version and pid, once it has warmed up (it answers nothing before), or None."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.settimeout(seconds)
+            connection.connect(address)
+            socket.send_fds(connection, [json.dumps({"ping": True}).encode()], [])
+            message, fds, _, _ = socket.recv_fds(connection, REQUEST_BYTES, 1)
+        for fd in fds:
+            os.close(fd)
+        answer = json.loads(message or b"{}")
+    except (OSError, ValueError):
+        return None
+    return answer if isinstance(answer, dict) and type(answer.get("pid")) is int else None
 
 
 class _ForkedProcess:
@@ -207,11 +306,12 @@ class ZygoteRequest(_Request):
 class WorkerRequest(_Request):
     """A class run's request for a grading worker; `answer` waits for it."""
 
-    def __init__(self, address: str):
+    def __init__(self, address: str, lifeline: int):
+        """`lifeline`: the read end of a pipe whose write end the run holds: the worker ends when the run does."""
         ours, theirs = socket.socketpair()
         with theirs:
             try:
-                super().__init__(address, {"worker": True}, [theirs.fileno()])
+                super().__init__(address, {"worker": True}, [theirs.fileno(), lifeline])
             except WorldRefused:
                 ours.close()
                 raise
@@ -229,12 +329,16 @@ class WorkerRequest(_Request):
 # --------------------------------------------------------------------------- in the server
 
 
-def serve(listener: socket.socket, lifeline: int):
+def serve(listener: socket.socket, lifeline: int, served: str | None = None):
+    """Answer requests until the lifeline closes. `served`: the grader version `backprop-ninja serve` keeps this
+    server for, which the code on disk must still be at each fork."""
     from . import student_process
     from .zygote import PR_SET_CHILD_SUBREAPER, reap
 
     prctl(PR_SET_CHILD_SUBREAPER, 1)  # zygotes, orphaned by the process that forked them, are reaped here
     student_process.warm_up()  # torch, the run sides, the syscall filters: what every zygote and worker inherits
+    if served and _code_on_disk() != served:  # changed while this server imported it
+        return
     while True:
         reap()
         ready, _, _ = select.select([listener, lifeline], [], [], 0.2)
@@ -245,18 +349,45 @@ def serve(listener: socket.socket, lifeline: int):
         connection, _ = listener.accept()
         with connection:
             try:
+                if _peer_uid(connection) != os.getuid():  # the folder already keeps others out
+                    raise PermissionError("a request from another user")
                 message, fds, _, _ = socket.recv_fds(connection, REQUEST_BYTES, 2)
                 _not_inherited(fds)
                 request = json.loads(message)
-                reply, pidfd = _fork_worker(fds) if request.get("worker") else _fork(request, fds)
+                if request.get("ping"):
+                    reply, pidfd = {"version": served, "pid": os.getpid()}, None
+                elif served and _code_on_disk() != served:
+                    for fd in fds:
+                        os.close(fd)
+                    _reply(connection, {"refused": "the grader's code changed since `backprop-ninja serve` started: "
+                                                   "start it again"}, None)  # fmt: skip
+                    return
+                else:
+                    reply, pidfd = _fork_worker(fds) if request.get("worker") else _fork(request, fds)
             except (OSError, ValueError) as e:
                 reply, pidfd = {"refused": f"{type(e).__name__}: {e}"}, None
-            try:
-                socket.send_fds(connection, [json.dumps(reply).encode()], [pidfd] if pidfd is not None else [])
-            except OSError:
-                pass
-            if pidfd is not None:
-                os.close(pidfd)
+            _reply(connection, reply, pidfd)
+
+
+def _reply(connection: socket.socket, reply: dict, pidfd: int | None):
+    try:
+        socket.send_fds(connection, [json.dumps(reply).encode()], [pidfd] if pidfd is not None else [])
+    except OSError:
+        pass
+    if pidfd is not None:
+        os.close(pidfd)
+
+
+def _peer_uid(connection: socket.socket) -> int:
+    _, uid, _ = struct.unpack("3i", connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    return uid
+
+
+def _code_on_disk() -> str:
+    """The grader's version as its files are now (settings.grader_version, computed afresh: that one is cached)."""
+    from .settings import grader_version
+
+    return grader_version.__wrapped__()
 
 
 def _not_inherited(fds: list[int]):
@@ -267,19 +398,19 @@ def _not_inherited(fds: list[int]):
 
 
 def _fork_worker(fds: list[int]) -> tuple[dict, int | None]:
-    """Fork a grading worker with the connection it was sent (class_worker.serve_parent). It inherits torch and
-    the run sides from here, and nothing secret, for there is nothing secret here: the seed and the submissions
-    reach it on that connection, after the fork, and no zygote is ever forked from it."""
-    if len(fds) != 1:
+    """Fork a grading worker with the connection and the lifeline it was sent (class_worker.serve_parent). It
+    inherits torch and the run sides from here, and nothing secret, for there is nothing secret here: the seed and
+    the submissions reach it on that connection, after the fork, and no zygote is ever forked from it."""
+    if len(fds) != 2:
         for fd in fds:
             os.close(fd)
-        return {"refused": "a worker request without its connection"}, None
+        return {"refused": "a worker request without its connection and lifeline"}, None
     server = os.getpid()
     child = os.fork()
     if child == 0:
         try:
-            # The server ends when the class run does (its lifeline), and the worker with it, even mid-task: its
-            # zygotes then see their pipes close and end too.
+            # It ends with the server, and with the run (its lifeline, which a kept server outlives), even mid-task:
+            # its zygotes then see their pipes close and end too.
             prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
             if os.getppid() != server:
                 os._exit(0)
@@ -287,10 +418,11 @@ def _fork_worker(fds: list[int]) -> tuple[dict, int | None]:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             from . import class_worker
 
-            class_worker.serve_parent(fds[0])
+            class_worker.serve_parent(*fds)
         finally:
             os._exit(0)
-    os.close(fds[0])
+    for fd in fds:
+        os.close(fd)
     return {"pid": child}, os.pidfd_open(child)
 
 
@@ -359,4 +491,4 @@ if __name__ == "__main__":
     # As the package's module, not __main__: what the zygotes import of it is then this one.
     from autograder import warm_server
 
-    warm_server.serve(socket.socket(fileno=0), int(sys.argv[1]))
+    warm_server.serve(socket.socket(fileno=0), int(sys.argv[1]), *sys.argv[2:3])

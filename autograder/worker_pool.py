@@ -1,4 +1,5 @@
-"""A class run's grading workers on this machine, forked from the run's warm server (warm_server.py).
+"""A class run's grading workers on this machine, forked from a warm server (warm_server.py): the run's own, or the
+one `backprop-ninja serve` keeps.
 
 That server imports torch once for the zygotes; forked from it, a worker starts with torch imported too, and a
 class run imports torch once in all, where a pool of its own (multiprocessing's fork server) imported it a second
@@ -32,12 +33,15 @@ class WorkerPool:
         self.refused = None  # why a worker could not be had, if one could not
         # Not the seed's variable: the workers are given the seed in the settings, and need nothing else of it.
         environ = {k: v for k, v in os.environ.items() if k != SEED_VARIABLE}
+        # Each worker ends when this process does, whichever way: it holds the lifeline's write end, alone.
+        lifeline, self.lifeline = os.pipe()
         requests = []
         for _ in range(jobs):
             try:
-                requests.append(WorkerRequest(server.address))
+                requests.append(WorkerRequest(server.address, lifeline))
             except WorldRefused as e:  # no worker: each task comes back lost, and is recorded as such
                 self.refused = str(e)
+        os.close(lifeline)
         # The server answers once it has imported torch: meanwhile this process reads the course.
         self.starting = threading.Thread(target=self._start, args=(requests, (settings, zygotes_from, environ)))
         self.starting.start()
@@ -93,6 +97,7 @@ class WorkerPool:
             if worker.wait(STOPPING_SECONDS) is None:
                 worker.kill()
                 worker.wait()
+        self._cut_lifeline()
 
     def kill(self):
         """End every worker now, with what it was grading (their sandboxes see their connections close)."""
@@ -101,3 +106,10 @@ class WorkerPool:
             worker.kill()
         for worker in self.workers:
             worker.wait()
+        self._cut_lifeline()
+
+    def _cut_lifeline(self):
+        """Last, once the workers have closed their sandboxes: a worker that sees it cut ends without closing them."""
+        if self.lifeline is not None:
+            os.close(self.lifeline)
+            self.lifeline = None

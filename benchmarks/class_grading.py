@@ -8,7 +8,8 @@ the same submissions three times over (3N). Each command is timed in wall second
 process tree (a cpuacct cgroup around it where this process may make one, as root; else the CPU of the children
 it waited for, which misses processes that were never reaped). The difference between the N and 3N runs
 (medians of --repeat alternating runs) splits a class run into its fixed cost and the marginal cost of one more
-submission.
+submission. The same runs are then timed again while `backprop-ninja serve` keeps a warm server (unless
+--no-serve): what a run costs when torch is already imported.
 
 The floor is what grading a submission cannot cost less than: the student's code on both seeds (the public and the
 hidden inputs, as the grader builds them) plus one fork of a process with torch imported, measured here in a
@@ -25,6 +26,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -115,9 +117,13 @@ class Meter:
         usage = os.times()
         return usage.children_user + usage.children_system
 
-    def run(self, cmd, cwd, env=None) -> tuple[float, float]:
+    def in_cgroup(self, cmd) -> list[str]:
         if self.cgroup:
-            cmd = ["/bin/sh", "-c", f'echo $$ > {self.cgroup}/cgroup.procs && exec "$@"', "sh", *map(str, cmd)]
+            return ["/bin/sh", "-c", f'echo $$ > {self.cgroup}/cgroup.procs && exec "$@"', "sh", *map(str, cmd)]
+        return list(map(str, cmd))
+
+    def run(self, cmd, cwd, env=None) -> tuple[float, float]:
+        cmd = self.in_cgroup(cmd)
         cpu, start = self.cpu_now(), time.perf_counter()
         run = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
         wall = time.perf_counter() - start
@@ -196,6 +202,37 @@ def fixed_floor(meter: Meter, repeat: int = 3) -> tuple[float, float]:
     return cpu("import torch"), cpu(PARENT_IMPORTS)
 
 
+def kept_server_runs(args, command, courses, env, meter) -> tuple[dict, int] | None:
+    """The same N and 3N runs (alternating, --repeat of each) while `backprop-ninja serve` keeps a warm server, and
+    that server's memory while idle (its proportional share: PSS). None with --no-serve."""
+    if args.no_serve:
+        return None
+    if not meter.cgroup:  # the server's workers are not this process's children: only a cgroup counts them
+        print("  (not timed with backprop-ninja serve: that needs a cpuacct cgroup, made as root)")
+        return None
+    scratch = tempfile.mkdtemp(prefix="backprop-ninja-bench-serve-")
+    served_env = {**env, "TMPDIR": scratch}
+    # In the meter's cgroup, so that a run's CPU counts the workers and zygotes the server forks for it.
+    cpu = meter.cpu_now()
+    serve = subprocess.Popen(meter.in_cgroup([sys.executable, "-m", "autograder", "serve"]), cwd=ROOT, env=served_env,
+                             text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        line = serve.stdout.readline()
+        if "Keeping a warm server" not in line:
+            sys.exit(f"backprop-ninja serve did not start: {line}{serve.stderr.read()[-2000:]}")
+        memory_mib = int(line.split(" MiB)")[0].rsplit(" ", 1)[1])
+        print(f"  backprop-ninja serve started in {meter.cpu_now() - cpu:.2f} CPU-s, once for every run after it")
+        runs = {"ours": [], "larger": []}
+        for _ in range(args.repeat):
+            runs["ours"].append(meter.run(command + ["--force"], courses["backprop-ninja"], served_env))
+            runs["larger"].append(meter.run(command + ["--force"], courses["larger"], served_env))
+        return runs, memory_mib
+    finally:
+        serve.send_signal(signal.SIGINT)
+        serve.wait()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 # ------------------------------------------------------------------ one assignment
 
 
@@ -228,6 +265,7 @@ def bench(assignment: str, args, tmp: Path, meter: Meter) -> dict:
         samples["larger"].append(meter.run(command + force, courses["larger"], env))
         if args.baseline_tree:
             samples["baseline"].append(meter.run(command + force, courses["baseline"], baseline_env))
+    served = kept_server_runs(args, command, courses, env, meter)
     median = lambda runs, k: statistics.median(r[k] for r in runs)  # noqa: E731
     wall, larger_wall = median(samples["ours"], 0), median(samples["larger"], 0)
     cpu, larger_cpu = median(samples["ours"], 1), median(samples["larger"], 1)
@@ -260,6 +298,16 @@ def bench(assignment: str, args, tmp: Path, meter: Meter) -> dict:
         print(f"  baseline tree: {baseline_wall:.1f} s and {baseline_cpu:.1f} CPU-s; this tree takes "
               f"{wall / baseline_wall:.2f}x its time and {cpu / baseline_cpu:.2f}x its CPU; per-cell scores "
               f"{'identical' if same else 'DIFFER'}")  # fmt: skip
+    if served:
+        runs, memory_mib = served
+        s_wall, s_larger_wall = median(runs["ours"], 0), median(runs["larger"], 0)
+        s_cpu, s_larger_cpu = median(runs["ours"], 1), median(runs["larger"], 1)
+        s_marginal_cpu = (s_larger_cpu - s_cpu) / (2 * n)
+        s_fixed_wall, s_fixed_cpu = s_wall - n * (s_larger_wall - s_wall) / (2 * n), s_cpu - n * s_marginal_cpu
+        print(f"  with backprop-ninja serve running ({memory_mib} MiB idle): {s_wall:.1f} s, {s_cpu:.1f} CPU-s: "
+              f"{nbgrader_wall / s_wall:.1f}x less time than nbgrader; marginal {s_marginal_cpu * 1000:.1f} CPU-ms; "
+              f"fixed cost {s_fixed_wall:.2f} s and {s_fixed_cpu:.2f} CPU-s: {s_fixed_cpu / per_nbgrader_cpu:.2f} of one "
+              f"nbgrader submission's CPU ({s_fixed_wall / per_nbgrader_wall:.2f} of its time)")  # fmt: skip
     print(f"  score agreement with nbgrader: {agree}/{len(ours)} submissions have the same per-cell scores")
     for s in sorted(ours):
         if ours[s] != theirs.get(s):
@@ -276,6 +324,7 @@ def main():
     parser.add_argument("--jobs", type=int, default=2, help="worker processes for backprop-ninja grade (default 2)")
     parser.add_argument("--baseline-tree", type=Path, help="also time this checkout's grade, for a before/after ratio")
     parser.add_argument("--repeat", type=int, default=3, help="alternating runs of each grade timed (default 3)")
+    parser.add_argument("--no-serve", action="store_true", help="do not also time grade with backprop-ninja serve up")
     parser.add_argument("--assignment", action="append", choices=list(ASSIGNMENTS), help="default: every one")
     args = parser.parse_args()
     meter = Meter()

@@ -19,9 +19,10 @@ from submissions import ROOT
 NOBODY = 65534
 # The attacks whose guarantees differ by who grades: a class of every attack, what one run leaves for the next, forged
 # requests and replies on descriptors, the job root, the second assignment; and in the warm sandbox, which makes a
-# user namespace of its own here, the seed nowhere in a public run's memory and the world a run sees.
+# user namespace of its own here, the seed nowhere in a public run's memory and the world a run sees; and a warm
+# server kept across runs (backprop-ninja serve), which a normal user's laptop is where it is run.
 ATTACKS = ("class_of_every_attack or nothing_one_run or forged_replies or public_run_never or second_assignment "
-           "or sees_only_its_world or runtime_under_tmp")  # fmt: skip
+           "or sees_only_its_world or runtime_under_tmp or kept_server_serves")  # fmt: skip
 
 
 def _reachable_by_others(path: str) -> bool:
@@ -50,6 +51,7 @@ def test_the_attacks_hold_as_a_normal_user():
                                 text=True, timeout=300)  # fmt: skip
         run = subprocess.run(as_nobody + ["-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={home / 'pytest'}",
                                           "tests/test_attacks.py", "tests/test_warm_sandbox.py", "tests/test_isolation.py",
+                                          "tests/test_serve.py",
                                           "-k", ATTACKS],
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)  # fmt: skip
     finally:
