@@ -224,7 +224,10 @@ def warm_server_said(warm, own: str = "this run's own") -> str:
 
 
 def cmd_serve(args) -> int:
-    """Keep a warm server for this grader until Ctrl-C: each grade and check then forks from it."""
+    """Keep a warm server for this grader until Ctrl-C (or SIGTERM): each grade and check then forks from it."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _stop)  # a service manager's stop, or `kill`: what Ctrl-C does
     from .settings import grader_version
     from .warm_server import STARTUP_SECONDS, WarmServer, own_folder, ping, served_address, served_folder
 
@@ -257,6 +260,10 @@ def cmd_serve(args) -> int:
         return 0
     finally:
         server.close()
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _memory_mib(pid: int) -> int:

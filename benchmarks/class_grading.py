@@ -228,7 +228,7 @@ def kept_server_runs(args, command, courses, env, meter) -> tuple[dict, int] | N
             runs["larger"].append(meter.run(command + ["--force"], courses["larger"], served_env))
         return runs, memory_mib
     finally:
-        serve.send_signal(signal.SIGINT)
+        serve.send_signal(signal.SIGTERM)
         serve.wait()
         shutil.rmtree(scratch, ignore_errors=True)
 

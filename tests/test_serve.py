@@ -48,8 +48,10 @@ def start_serve(scratch: Path, package_parent: Path = ROOT) -> tuple[subprocess.
 
 
 def stop(serve: subprocess.Popen) -> tuple[int, str]:
+    """SIGTERM, which stops it as Ctrl-C does (a test worker's children ignore SIGINT, as a shell's background
+    jobs do)."""
     if serve.poll() is None:
-        serve.send_signal(signal.SIGINT)
+        serve.send_signal(signal.SIGTERM)
     try:
         serve.wait(30)
     except subprocess.TimeoutExpired:
