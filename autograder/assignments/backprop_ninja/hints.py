@@ -5,11 +5,11 @@ batch, transpose, a constant factor, the rows an embedding overwrote...). In Exe
 the step's local reference (localise.py): a factor slipped in upstream propagates, and testing against
 autograd's value would blame every later step for it. Runs in the grader's process on plain arrays.
 """
-import ast
-
 import numpy as np
 import torch
 
+from ...hints import SIGN_AND_TWO, KEEPDIM, aliasing_hint, close, held_to_code  # noqa: F401  (the grading's, too)
+from ...hints import hint as generic_hint
 from . import lecture
 from .localise import forward_values, mark_locally_correct
 
@@ -19,14 +19,14 @@ n = lecture.batch_size
 FACTORS = (
     (n, f"n = {n} times too large: the 1/n of the mean was left out"),
     (1 / n, f"n = {n} times too small: a 1/n too many (the mean's 1/n applied twice?)"),
-    (-1, "the sign is flipped"),
+    SIGN_AND_TWO[0],
     (-n, f"-n = -{n} times: the sign is flipped and the mean's 1/n left out"),
     (-1 / n, f"-1/n = -1/{n} times: the sign is flipped and a 1/n too many"),
     ((n - 1) / n, "(n-1)/n times: 1/n where Bessel's correction divides by n-1"),
     (n / (n - 1), "n/(n-1) times: 1/(n-1) where the mean divides by n"),
-    (2, "twice as large: a 2 too many (the derivative of x**2 is 2x, of x**-0.5 is -0.5x**-1.5)"),
-    (0.5, "half as large: a factor 2 missing (the derivative of x**2 is 2x)"),
+    *SIGN_AND_TWO[1:],
 )
+MATMUL = "h.T @ dlogits, not dlogits.T @ h"
 
 # Slips particular to one step: what the slip computes from the forward values (v) and the upstream gradients
 # (d: the student's own in Exercise 1, the true ones that Exercises 2-3 start from), and what to say when the
@@ -44,40 +44,15 @@ SLIPS = {
 }  # fmt: skip
 
 
-def close(student: np.ndarray, expected: np.ndarray) -> bool:
-    """Equal up to float32 rounding of the whole tensor's scale (not elementwise: a hint is about the pattern)."""
-    scale = float(np.abs(expected).max()) if expected.size else 0.0
-    return bool(np.abs(student.astype(np.float64) - expected).max(initial=0.0) <= 1e-4 * scale + 1e-9)
-
-
 def hint(check, meta: dict | None, array: np.ndarray | None, expected: np.ndarray, index=None) -> str | None:
-    """The likely mistake behind `array` (what the student gave for `check`) when it should be `expected`.
-
-    `index` is the batch's Xb, for the embedding table C. None when nothing recognisable fits.
-    """
-    if meta is None or array is None or meta.get("kind") != "tensor":
-        return None
-    expected = expected.astype(np.float64)
-    if array.shape != expected.shape:
-        return _shape_hint(array, expected)
-    if not np.isfinite(array).all():
-        return "contains NaN or infinity: look for a division by zero, a log of 0 or an exp that overflows"
-    if meta.get("dtype") != "torch.float32":
-        values = "its values are right, " if close(array, expected) else ""
-        return (f"{values}but it is {meta.get('dtype')}: build it from the float32 tensors (e.g. torch.zeros_like), "
-                "not from Python numbers or .double()")  # fmt: skip
-    if close(array, expected):
-        return None
-    if not array.any() and expected.any():
-        return "all zeros: nothing was accumulated into it (was the += or the assignment skipped?)"
-    if array.ndim == 2 and array.shape[0] == array.shape[1] and close(array.T, expected):
-        return "transposed: check the order of the matrix product (e.g. h.T @ dlogits, not dlogits.T @ h)"
-    factor = _factor(array, expected)
-    if factor is not None:
-        return factor
-    if check.name == "C" and index is not None:
-        return _embedding_hint(array, expected, np.asarray(index))
-    return None
+    """The likely mistake behind `array` (what the student gave for `check`) when it should be `expected`
+    (hints.hint with this network's factors), and for the embedding table C rows overwritten where a character
+    repeats in the batch (`index`: the batch's Xb). None when nothing recognisable fits."""
+    found = generic_hint(meta, array, expected, FACTORS, MATMUL)
+    if found is None and check.name == "C" and index is not None and array is not None and meta.get("kind") == "tensor" \
+            and array.shape == expected.shape and np.isfinite(array).all() and not close(array, expected):  # fmt: skip
+        return _embedding_hint(array, expected.astype(np.float64), np.asarray(index))
+    return found
 
 
 def slip_hint(check, array: np.ndarray | None, values: dict, upstream: dict) -> str | None:
@@ -88,80 +63,6 @@ def slip_hint(check, array: np.ndarray | None, values: dict, upstream: dict) -> 
     compute, what = slip
     wrong = compute(values, upstream).detach().numpy().astype(np.float64)
     return what if wrong.shape == array.shape and close(array, wrong) else None
-
-
-def aliasing_hint(variable: str, aliases: list, source: str, where=lambda line: f"line {line}") -> str | None:
-    """When `variable` is the same tensor as another gradient (the run's aliases), the line that bound them
-    (`where` says a line of the source as the student finds it)."""
-    other = next((b if a == variable else a for a, b in aliases if variable in (a, b)), None)
-    if other is None:
-        return None
-    bound = ""
-    try:
-        for node in ast.walk(ast.parse(source)):
-            if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) and len(node.targets) == 1
-                    and isinstance(node.targets[0], ast.Name)
-                    and {node.targets[0].id, node.value.id} == {variable, other}):  # fmt: skip
-                bound = f" ({where(node.lineno)}: {node.targets[0].id} = {node.value.id})"
-                break
-    except SyntaxError:
-        pass
-    return (f"{variable} and {other} are the same tensor{bound}: changing one in place (+=) changes the other; "
-            "bind a copy with .clone()")
-
-
-KEEPDIM = "keep the summed dimension with keepdim=True"
-
-
-def held_to_code(hint: str | None, expression) -> str | None:
-    """A hint held to the learner's own line (`expression`, what the gradient was last assigned): one that asks
-    for keepdim=True where the line has it says what else drops the dimension."""
-    if hint and KEEPDIM in hint and expression is not None and "keepdim=True" in ast.unparse(expression):
-        return hint.replace(KEEPDIM, "keepdim=True is there, but what follows it drops the dimension again (a "
-                                     "squeeze, a view, an index): keep it to the end")  # fmt: skip
-    return hint
-
-
-def _shape_hint(array, expected) -> str | None:
-    shape, want = list(array.shape), list(expected.shape)
-    if array.size == expected.size and [d for d in shape if d != 1] == [d for d in want if d != 1]:
-        values = "the values are right but " if close(array.reshape(expected.shape), expected) else ""
-        if len(shape) > len(want):  # a [1, 64] for a [64]: a dimension kept that the tensor does not have
-            fix = "sum without keepdim=True (or drop the extra dimension), so it has the tensor's own shape"
-        elif len(shape) < len(want):  # a [64] for a [1, 64]: the summed dimension dropped
-            fix = KEEPDIM
-        else:  # a [64, 1] for a [1, 64]
-            fix = f"sum over the other dimension, or reshape it to {want}"
-        return f"{values}the shape is {shape}, not {want}: {fix} (broadcasting would hide this one)"
-    if array.ndim == 2 and shape == want[::-1]:
-        values = "the values are right but " if close(array.T, expected) else ""
-        return f"{values}transposed: check the order of the matrix product (e.g. h.T @ dlogits, not dlogits.T @ h)"
-    try:
-        broadcast = list(np.broadcast_shapes(tuple(shape), tuple(want)))
-    except ValueError:
-        return None
-    if broadcast == shape and array.size > expected.size:
-        # The forward pass broadcast this tensor over the batch; its gradient sums over the dims it was copied along.
-        padded = [1] * (len(shape) - len(want)) + want
-        summed = array.sum(axis=tuple(i for i, d in enumerate(padded) if d == 1 and shape[i] != 1)).reshape(want)
-        values = "summed over the batch it would be right: " if close(summed, expected) else ""
-        return (f"{values}the shape is {shape}, not {want}: a tensor broadcast over the batch in the forward pass "
-                "(like a bias) gets the sum of its gradient over the batch, e.g. .sum(0)")  # fmt: skip
-    return None
-
-
-def _factor(array, expected) -> str | None:
-    """The constant c with array = c * expected, named when it has a usual cause."""
-    denominator = float((expected * expected).sum())
-    if denominator == 0.0:
-        return None
-    c = float((array * expected).sum()) / denominator
-    if abs(c - 1) < 1e-3 or not close(array, c * expected):
-        return None
-    for factor, what in FACTORS:
-        if abs(c - factor) <= 1e-3 * abs(factor):
-            return what
-    return f"off by a constant factor of {c:.4g}"
 
 
 def _embedding_hint(array, expected, index) -> str | None:
