@@ -41,6 +41,8 @@ class Assignment:
     # The module that reads the lecture's own notebook for this assignment (is_lecture_notebook,
     # read_lecture_notebook, DESCRIPTION), "" when it has none.
     lecture_notebook: str = ""
+    # A declared assignment's declaration (declared/), from which its Grading, run side and notebook are derived.
+    declaration: object = None
 
     @cached_property
     def exercise_by_id(self) -> dict[str, Exercise]:
@@ -56,7 +58,12 @@ class Assignment:
         return frozenset(c.variable for ex in self.exercises for c in ex.checks)
 
     def released_notebook(self) -> dict:
-        """The shipped release's JSON (a fresh dict on every call: callers may change it)."""
+        """The shipped release's JSON (a fresh dict on every call: callers may change it); for a declared
+        assignment that ships none, the one its declaration gives."""
+        if not self.release and self.declaration is not None:
+            from .declared.notebook import release_notebook
+
+            return release_notebook(self.declaration)
         package, name = self.release.split(":")
         return json.loads(importlib.resources.files(package).joinpath(name).read_text())
 
@@ -68,7 +75,9 @@ class Assignment:
         return getattr(importlib.import_module(module), name)()
 
     def selfcheck(self):
-        return importlib.import_module(self.selfcheck_module)
+        """What has this assignment's check(exercise_id): its module, or a declared one's Checker."""
+        module = importlib.import_module(self.selfcheck_module)
+        return module.Checker(self.id) if self.declaration is not None else module
 
     def grading(self, hidden_seed: int, **options) -> "Grading":
         module, name = self.grading_class.split(":")

@@ -155,7 +155,7 @@ class Grader:
         deadline = time.monotonic() + (self.limits.timeout if timeout is None else timeout)
         runs = {}
         for label, problem in problems.items():
-            run = self.sandboxes[label].run(part.assignment.id, self._job(part, ex, source, problem),
+            run = self.sandboxes[label].run(part.assignment.run_module, self._job(part, ex, source, problem),
                                             part.inputs(ex, problem), deadline - time.monotonic())  # fmt: skip
             runs[label] = self._seed_outcome(part, ex, source, label, run)
             if label == PUBLIC and not _hidden_run_needed(runs[label]):

@@ -344,9 +344,10 @@ class Sandbox:
             return None
         return reply if isinstance(reply, dict) else None
 
-    def run(self, assignment_id: str, exercise: dict, inputs: bytes, timeout: float) -> "RunOutcome":
+    def run(self, run_side: str, exercise: dict, inputs: bytes, timeout: float) -> "RunOutcome":
         """Run one exercise's code on one seed's inputs (array_file.encode), as a job of its own, within `timeout`
-        seconds. `exercise`: {exercise, code, variables, steps, constants}. Never raises for the submission's sake:
+        seconds, by the assignment's `run_side` (Assignment.run_module, imported in the child). `exercise`:
+        {exercise, code, variables, steps, constants}. Never raises for the submission's sake:
         whatever happens comes back as the reply's status."""
         from .student_process import INPUTS_FILE
 
@@ -356,7 +357,7 @@ class Sandbox:
         _give_job_folder(jobdir, self.uid)
         dir_fd = os.open(jobdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         timeout = max(timeout, 0.0)
-        job = dict(assignment=assignment_id, output_cap=self.limits.output_cap, **exercise)
+        job = dict(run_side=run_side, output_cap=self.limits.output_cap, **exercise)
         # What the zygote reads: the grader's own choices only, never a submission's data.
         request = dict(job=str(self.inside_root / jobdir.name), timeout=timeout,
                        memory_bytes=self.limits.memory_bytes)  # fmt: skip

@@ -163,7 +163,7 @@ def _floor_cpu(notebooks: list[Path], assignment_id: str) -> float:
                 continue
             problems = part.problems_for(cell)
             for label in (PUBLIC, HIDDEN):
-                job = dict(assignment=assignment_id, exercise=ex.id, code=cell.source, steps=ex.steps, output_cap=20_000,
+                job = dict(run_side=assignment.run_module, exercise=ex.id, code=cell.source, steps=ex.steps, output_cap=20_000,
                            variables=[c.variable for c in ex.checks], constants=part.constants(ex, problems[label]))  # fmt: skip
                 jobs.append((job, part.inputs(ex, problems[label])))
         runs.append(jobs)

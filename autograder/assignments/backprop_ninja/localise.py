@@ -20,6 +20,7 @@ import torch
 
 from ...checks import Check
 from ...compare import compare
+from ...declared.forward import usable_upstream
 from ...vjp import vjp
 from . import EXERCISE_BY_ID, lecture
 
@@ -66,24 +67,6 @@ def forward_values(params: dict, Xb, Yb) -> dict:
     for op in ops:
         values[op.output] = eval(op.expression, values)
     return values
-
-
-def usable_upstream(meta: dict | None, array: np.ndarray | None, reference: np.ndarray) -> torch.Tensor:
-    """The student's gradient as the next step back sees it, or autograd's when theirs cannot be used.
-
-    A [64] for a [1, 64] is read as the student's own code reads it (broadcasting makes it the same numbers).
-    A missing, non-tensor, misshapen or non-finite gradient would make every VJP through it meaningless, so the
-    step after it is judged from the true gradient instead: its own formula is still what is being checked.
-    """
-    if meta is None or array is None or meta.get("kind") != "tensor" or array.size != reference.size:
-        return torch.from_numpy(reference)
-    if array.shape != reference.shape:
-        if [d for d in array.shape if d != 1] != [d for d in reference.shape if d != 1]:
-            return torch.from_numpy(reference)
-        array = array.reshape(reference.shape)
-    if not np.isfinite(array).all():
-        return torch.from_numpy(reference)
-    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
 
 
 def local_gradients(values: dict, upstream: dict) -> dict:

@@ -1,0 +1,87 @@
+"""A declared assignment's side of a Grader, derived from its declaration alone: the problems on the public and
+the hidden seed and sizes, what a run starts from, the comparison with autograd, and the hard-coded size a hidden
+failure points at."""
+import ast
+
+from .. import array_file
+from ..assignment import Grading
+from ..checks import HIDDEN, PUBLIC, Exercise
+from ..compare import compare
+from ..results import HIDDEN_FAILURE
+from ..static_checks import source_nodes
+from .diagnose import diagnose
+from .problems import make_problem
+
+
+class DeclaredGrading(Grading):
+    def __init__(self, assignment, hidden_seed: int, **_):
+        super().__init__(assignment, hidden_seed)
+        self.declaration = assignment.declaration
+        self.problems = {PUBLIC: make_problem(self.declaration, assignment.public_seed, self.declaration.sizes),
+                         HIDDEN: make_problem(self.declaration, hidden_seed, self.declaration.hidden_sizes)}  # fmt: skip
+        self._encoded: dict = {}
+
+    def problems_for(self, cell) -> dict:
+        return self.problems
+
+    def inputs(self, ex: Exercise, problem) -> bytes:
+        """Every tensor the notebook holds when the answer cell runs: the inputs, the forward pass's atoms, and the
+        gradients the exercise hands over (d<name>, autograd's). Encoded once per Grader."""
+        key = (ex.id, problem.seed)
+        if key not in self._encoded:
+            mine = problem.exercises[ex.id]
+            arrays = {name: v.detach().numpy() for name, v in mine.values.items() if hasattr(v, "detach")}
+            arrays.update({f"d{name}": mine.grads[name] for name in ex.given})
+            self._encoded[key] = array_file.encode(arrays)
+        return self._encoded[key]
+
+    def constants(self, ex: Exercise, problem) -> dict:
+        """The sizes, and the forward pass's constants that are numbers (a tensor's shape read into a name)."""
+        mine = problem.exercises[ex.id]
+        numbers = {name: v for name, v in mine.values.items() if type(v) in (int, float)}
+        return {**problem.sizes, **numbers}
+
+    def comparisons(self, ex: Exercise, runs: dict, problems: dict) -> tuple[dict, None]:
+        return {
+            check.name: {label: compare(check, run.result["values"].get(check.variable), run.arrays.get(check.variable),
+                                        problems[label].exercises[ex.id].grads[check.name],
+                                        problems[label].exercises[ex.id].truth[check.name])
+                         for label, run in runs.items()}
+            for check in ex.checks
+        }, None  # fmt: skip
+
+    def diagnose(self, ex: Exercise, cell, checks: list, runs: dict, problems: dict, context, credit: str) -> str:
+        forward = problems[PUBLIC].exercises[ex.id].forward
+        diagnose(forward, ex, checks, runs, problems, self.declaration.sizes)
+        return ""
+
+    def hidden_message(self, ex: Exercise, cell, result) -> str | None:
+        """A check right on the sizes the student sees and wrong on the hidden ones: the source says why when it
+        holds one of those sizes as a number."""
+        size = hard_coded_size(cell.source, self.declaration.sizes)
+        if not size:
+            return None
+        line, value, name = size
+        for check in result.checks:
+            if check.message == HIDDEN_FAILURE:
+                check.message = f"right at the sizes you see, wrong at others (the hard-coded {value}?)"
+        return (f"right at the sizes you see, wrong at others: look for the hard-coded {value} at {cell.where(line)} "
+                f"(use {name}, or the tensors' shapes)")  # fmt: skip
+
+
+def hard_coded_size(source: str, sizes: dict) -> tuple[int, int, str] | None:
+    """The first whole number in the cell that is one of the sizes the student sees, or a product of two of them
+    (B * T rows, C * 3 columns), as (line, value, what to use instead)."""
+    nodes = source_nodes(source)
+    if nodes is None:
+        return None
+    names = {value: name for name, value in sizes.items() if value > 1}
+    for a, va in sizes.items():
+        for b, vb in sizes.items():
+            names.setdefault(va * vb, f"{a} * {b}") if va > 1 and vb > 1 else None
+    found = [(node.lineno, node.value) for node in nodes
+             if isinstance(node, ast.Constant) and type(node.value) is int and node.value in names]  # fmt: skip
+    if not found:
+        return None
+    line, value = min(found)
+    return line, value, names[value]
