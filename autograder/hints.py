@@ -22,10 +22,10 @@ def close(student: np.ndarray, expected: np.ndarray) -> bool:
 
 
 def hint(meta: dict | None, array: np.ndarray | None, expected: np.ndarray, factors=SIGN_AND_TWO,
-         matmul: str = "a @ b.T, not b.T @ a") -> str | None:
+         matmul: str = "a @ b.T, not b.T @ a", named=None) -> str | None:
     """The likely mistake behind `array` (what the student gave) when it should be `expected`; `factors`: the
-    constant factors with a usual cause here, `matmul`: an example of the product's order, said of a transpose.
-    None when nothing recognisable fits."""
+    constant factors with a usual cause here, `named`: a function naming another factor c (or None), `matmul`: an
+    example of the product's order, said of a transpose. None when nothing recognisable fits."""
     if meta is None or array is None or meta.get("kind") != "tensor":
         return None
     expected = expected.astype(np.float64)
@@ -43,7 +43,11 @@ def hint(meta: dict | None, array: np.ndarray | None, expected: np.ndarray, fact
         return "all zeros: nothing was accumulated into it (was the += or the assignment skipped?)"
     if array.ndim >= 2 and array.shape[-1] == array.shape[-2] and close(np.swapaxes(array, -1, -2), expected):
         return f"transposed: check the order of the matrix product (e.g. {matmul})"
-    return factor_hint(array, expected, factors)
+    found = factor_hint(array, expected, factors, named)
+    if found is None and close(np.sort(array, axis=None), np.sort(expected, axis=None)):
+        return ("the right numbers in the wrong places: check the order of the dimensions in a view, reshape or "
+                "transpose (view splits the last dimension in the order given)")  # fmt: skip
+    return found
 
 
 def aliasing_hint(variable: str, aliases: list, source: str, where=lambda line: f"line {line}") -> str | None:
@@ -106,15 +110,22 @@ def _shape_hint(array, expected, matmul: str) -> str | None:
     return None
 
 
-def factor_hint(array, expected, factors) -> str | None:
-    """The constant c with array = c * expected, named when it has a usual cause (`factors`)."""
+def fitted_factor(array, expected) -> float | None:
+    """The constant c with array = c * expected (c != 1), or None."""
+    expected = expected.astype(np.float64)
     denominator = float((expected * expected).sum())
     if denominator == 0.0:
         return None
     c = float((array * expected).sum()) / denominator
-    if abs(c - 1) < 1e-3 or not close(array, c * expected):
+    return None if abs(c - 1) < 1e-3 or not close(array, c * expected) else c
+
+
+def factor_hint(array, expected, factors, named=None) -> str | None:
+    """The constant c with array = c * expected, named when it has a usual cause (`factors`, then `named`)."""
+    c = fitted_factor(array, expected)
+    if c is None:
         return None
     for factor, what in factors:
         if abs(c - factor) <= 1e-3 * abs(factor):
             return what
-    return f"off by a constant factor of {c:.4g}"
+    return (named(c) if named else None) or f"off by a constant factor of {c:.4g}"

@@ -144,7 +144,7 @@ def test_the_notebook_draws_what_the_grader_draws_and_its_check_agrees(registere
     nb.cells.append(nbformat.v4.new_code_cell(
         "import numpy as np\nfrom autograder.declared.problems import make_problem\n"
         "from autograder import assignments\n"
-        "p = make_problem(assignments.get('rmsnorm_test').declaration, 1337, {'B': 2, 'T': 3, 'C': 8}).exercises['ex2']\n"
+        f"p = make_problem(assignments.get('rmsnorm_test').declaration, {RMSNORM.public_seed}, {RMSNORM.sizes}).exercises['ex2']\n"
         "print('SAME', all(torch.equal(p.values[n], globals()[n]) for n in ('x', 'w', 'dout', 'norm', 'loss')))"))  # fmt: skip
     # the kernel registers the declaration as the test did
     nb.cells.insert(1, nbformat.v4.new_code_cell(
@@ -176,7 +176,7 @@ def test_a_declaration_the_engine_cannot_use_is_refused_in_one_line():
 
 
 def test_the_references_are_float64_autograd_from_the_float32_inputs(registered):
-    problem = make_problem(RMSNORM, 1337, RMSNORM.sizes).exercises["ex1"]
+    problem = make_problem(RMSNORM, RMSNORM.public_seed, RMSNORM.sizes).exercises["ex1"]
     x, w, dout = (problem.inputs[n].double().requires_grad_(True) for n in ("x", "w", "dout"))
     norm = x * ((x**2).mean(-1, keepdim=True) + 1e-5) ** -0.5
     ((norm * w) * dout).sum().backward()

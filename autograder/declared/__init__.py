@@ -11,7 +11,7 @@ check() (selfcheck.py). Nothing else is written per assignment.
 from dataclasses import dataclass, field
 
 from ..assignment import Assignment
-from ..checks import Check, Exercise
+from ..checks import DEFAULT_HIDDEN_SEED, Check, Exercise
 from .forward import DeclarationError, read_forward
 
 
@@ -45,6 +45,10 @@ class Task:
     points: float = 1.0  # per gradient asked
     given: tuple[str, ...] = ()  # gradients handed to the student as d<name>, autograd's own
     stub: str = ""  # lines the answer cell starts with, above `raise NotImplementedError()`
+    # Optional, what only this exercise can say: gradient name -> ((expression, what it means), ...). The expression
+    # computes the slip from the forward's values and the upstream gradients (d<atom>: the student's own where they
+    # gave it); a wrong gradient that is exactly that gets the sentence, before the kinds any gradient can be.
+    slips: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -55,10 +59,7 @@ class Declaration:
     sizes: dict  # what the student sees: {"B": 4, "T": 8, ...}
     hidden_sizes: dict  # the hidden run's, each different, so a hard-coded size fails there
     tasks: tuple[Task, ...]
-    public_seed: int = 1337
-    # Optional, for what only this assignment can say: (exercise id, gradient) -> a function of
-    # (student array, truth array, problem) returning a hint or None, tried before the generic ones.
-    hints: dict = field(default_factory=dict)
+    public_seed: int = 2024  # the values the student sees are drawn at it (exercise k at public_seed + k - 1)
 
     def task(self, exercise_id: str) -> Task:
         return next(t for t in self.tasks if t.id == exercise_id)
@@ -74,6 +75,8 @@ def declare(declaration: Declaration, release: str) -> Assignment:
                 raise DeclarationError(f"{task.id}: {name!r} is not an atom or input of {forward.name}")
         if {i.name for i in task.inputs} != set(forward.inputs):
             raise DeclarationError(f"{task.id}: the inputs declared are not {forward.name}'s parameters")
+    if declaration.public_seed == DEFAULT_HIDDEN_SEED:
+        raise DeclarationError(f"public_seed {DEFAULT_HIDDEN_SEED} is the published hidden seed: choose another")
     if set(declaration.sizes) != set(declaration.hidden_sizes) or any(
             declaration.sizes[k] == declaration.hidden_sizes[k] for k in declaration.sizes):  # fmt: skip
         raise DeclarationError("hidden_sizes must change every size, or a size hard-coded in an answer passes there")

@@ -1,6 +1,7 @@
 """Why a declared exercise's gradient is wrong: each step judged from the student's own upstream gradients
 (forward.local_gradients), so only the first wrong step is blamed and the ones after it "follow"; and what kind of
-mistake that step is (hints.py), its constant factors named by the assignment's sizes and tried on every seed.
+mistake that step is: the assignment's own slips first (Declaration.slips), then the kinds any gradient can be
+(hints.py), a constant factor named by the sizes that explain it on every seed.
 """
 import math
 
@@ -8,69 +9,92 @@ import torch
 
 from ..checks import PUBLIC
 from ..compare import compare
-from ..hints import SIGN_AND_TWO, hint
-from .forward import local_gradients, usable_upstream
+from ..hints import close, fitted_factor, hint
+from .forward import NAMESPACE, local_gradients, usable_upstream
 
 MATMUL = "dout @ w, and x.T @ dout for the weight"
 
 
-def size_factors(sizes: dict) -> list[tuple[str, float]]:
-    """(expression, value) of the factors a size explains: each size (a mean's 1/C), each whole ratio of two (the
-    head size C/NH), and the square root of each (attention's 1/sqrt(head size))."""
-    named = [(name, float(v)) for name, v in sizes.items() if v > 1]
-    named += [(f"{a}/{b}", sizes[a] / sizes[b]) for a in sizes for b in sizes
-              if a != b and sizes[b] > 1 and sizes[a] % sizes[b] == 0 and sizes[a] > sizes[b]]  # fmt: skip
-    return named + [(f"sqrt({expr})", math.sqrt(value)) for expr, value in named]
+def size_expressions(sizes: dict) -> list[str]:
+    """The factors a size explains, as expressions: each size (a mean's 1/C), each whole ratio of two (the head size
+    C/NH), each product of two (B*T rows), and the square root of each (attention's 1/sqrt(head size))."""
+    names = [name for name, v in sizes.items() if v > 1]
+    exprs = names + [f"{a}/{b}" for a in names for b in names if a != b and sizes[a] % sizes[b] == 0 and sizes[a] > sizes[b]]
+    exprs += [f"{a}*{b}" for i, a in enumerate(names) for b in names[i + 1 :]]
+    return exprs + [f"sqrt({e})" for e in exprs]
 
 
-def factor_table(sizes: dict) -> tuple:
-    """The factors for hints.hint, each value said once, by the first size that has it (the table's order: the
-    sizes as declared, then their ratios, then square roots)."""
-    table, seen = [], set()
-    for expr, value in size_factors(sizes):
-        key = round(value, 9)
-        if key in seen:
-            continue
-        seen.add(key)
-        table += [(value, f"{expr} = {value:.4g} times too large: a 1/{expr} left out"),
-                  (1 / value, f"{expr} = {value:.4g} times too small: a 1/{expr} too many, or a {expr} missing"),
-                  (-value, f"-{expr} times: the sign flipped and a 1/{expr} left out"),
-                  (-1 / value, f"-1/{expr} times: the sign flipped and a 1/{expr} too many")]  # fmt: skip
-    return tuple(table) + SIGN_AND_TWO
+def _value(expr: str, sizes: dict) -> float:
+    return float(eval(expr, {"__builtins__": {}, "sqrt": math.sqrt}, dict(sizes)))
 
 
-def diagnose(forward, ex, checks: list, runs: dict, problems: dict, sizes: dict) -> list[dict]:
+def factor_namer(factors: list, sizes_by_seed: list):
+    """A function naming the public seed's factor c by the first size expression that gives each seed's own factor
+    (`factors`, None where that seed's gradient is not a constant multiple): T and C/NH are both 8 on the sizes the
+    student sees, 5 and 12 on the hidden ones."""
+    def named(c: float) -> str | None:
+        for expr in size_expressions(sizes_by_seed[0]):
+            for sign in (1, -1):
+                for power in (1, -1):
+                    if all(f is None or abs(f - sign * _value(expr, s) ** power) <= 1e-3 * abs(f)
+                           for f, s in zip(factors, sizes_by_seed)):  # fmt: skip
+                        return _said(expr, _value(expr, sizes_by_seed[0]), sign, power)
+        return None
+
+    return named
+
+
+def _said(expr: str, value: float, sign: int, power: int) -> str:
+    flipped = "the sign flipped and " if sign < 0 else ""
+    expr = f"({expr})" if "*" in expr or ("/" in expr and not expr.startswith("sqrt")) else expr
+    if power == 1:
+        return f"{'-' if sign < 0 else ''}{expr} = {sign * value:.4g} times too large: {flipped}a 1/{expr} left out"
+    return f"{'-' if sign < 0 else ''}1/{expr} times: {flipped}a 1/{expr} too many, or a {expr} missing"
+
+
+def diagnose(forward, ex, checks: list, runs: dict, problems: dict, slips: dict) -> None:
     """Set each check's locally_correct (right given the student's own upstream, on every seed) and a hint for
-    each root cause (a wrong step that is not right given its upstream). Returns each seed's local references."""
+    each root cause (a wrong step that is not right given its upstream). `slips`: the declaration's own, for this
+    exercise: gradient name -> ((expression, what it means), ...)."""
     if all(result.passed for result in checks):
         for result in checks:
             result.locally_correct = True
-        return []
-    local = {}
+        return
+    asked = {c.name: c for c in ex.checks}
+    local, upstreams = {}, {}
     for label, run in runs.items():
         problem = problems[label].exercises[ex.id]
-        asked = {c.name: c for c in ex.checks}
         upstream = {}
-        for atom in forward.atoms:
-            if atom == "loss":
-                continue
-            if atom in asked:
-                c = asked[atom]
-                upstream[atom] = usable_upstream(run.result["values"].get(c.variable), run.arrays.get(c.variable),
-                                                 problem.grads[atom])  # fmt: skip
-            else:
-                upstream[atom] = torch.from_numpy(problem.grads[atom])
+        for atom in forward.atoms[:-1]:  # all but the loss
+            c = asked.get(atom)
+            upstream[atom] = (usable_upstream(run.result["values"].get(c.variable), run.arrays.get(c.variable),
+                                              problem.grads[atom]) if c else torch.from_numpy(problem.grads[atom]))  # fmt: skip
+        upstreams[label] = upstream
         local[label] = local_gradients(forward, problem.values, upstream, problems[label].sizes)
-    public = runs[PUBLIC]
-    factors = factor_table(sizes)
     for check, result in zip(ex.checks, checks):
+        seen = [(run.result["values"].get(check.variable), run.arrays.get(check.variable), label) for label, run in runs.items()]
         result.locally_correct = result.passed or all(
-            check.name in local[label] and compare(check, run.result["values"].get(check.variable),
-                                                   run.arrays.get(check.variable), local[label][check.name]).passed
-            for label, run in runs.items())  # fmt: skip
+            compare(check, meta, array, local[label][check.name]).passed for meta, array, label in seen)  # fmt: skip
         if result.locally_correct:
             continue
-        meta, array = public.result["values"].get(check.variable), public.arrays.get(check.variable)
-        expected = local[PUBLIC].get(check.name, problems[PUBLIC].exercises[ex.id].grads[check.name])
-        result.hint = hint(meta, array, expected, factors, MATMUL)
-    return [local[label] for label in runs]
+        meta, array, _ = seen[0]
+        result.hint = _slip(slips.get(check.name, ()), array, problems[PUBLIC], ex.id, upstreams[PUBLIC])
+        if result.hint is None:
+            factors = [fitted_factor(a, local[label][check.name]) if a is not None and a.shape == local[label][check.name].shape
+                       else None for _, a, label in seen]  # fmt: skip
+            named = factor_namer(factors, [problems[label].sizes for label in runs])
+            result.hint = hint(meta, array, local[PUBLIC][check.name], matmul=MATMUL, named=named)
+
+
+def _slip(slips, array, problem, exercise_id: str, upstream: dict) -> str | None:
+    """The declared slip the student's gradient is exactly, evaluated on the public seed's values with d<atom> the
+    upstream the student had (their own where usable)."""
+    if array is None or not slips:
+        return None
+    ns = {**NAMESPACE, **problem.sizes, **problem.exercises[exercise_id].values,
+          **{f"d{name}": g for name, g in upstream.items()}}  # fmt: skip
+    for expression, what in slips:
+        wrong = eval(expression, ns)
+        if isinstance(wrong, torch.Tensor) and tuple(wrong.shape) == array.shape and close(array, wrong.double().numpy()):
+            return what
+    return None

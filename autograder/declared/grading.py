@@ -10,6 +10,7 @@ from ..compare import compare
 from ..results import HIDDEN_FAILURE
 from ..static_checks import source_nodes
 from .diagnose import diagnose
+from .forward import read_forward
 from .problems import make_problem
 
 
@@ -52,13 +53,13 @@ class DeclaredGrading(Grading):
 
     def diagnose(self, ex: Exercise, cell, checks: list, runs: dict, problems: dict, context, credit: str) -> str:
         forward = problems[PUBLIC].exercises[ex.id].forward
-        diagnose(forward, ex, checks, runs, problems, self.declaration.sizes)
+        diagnose(forward, ex, checks, runs, problems, self.declaration.task(ex.id).slips)
         return ""
 
     def hidden_message(self, ex: Exercise, cell, result) -> str | None:
         """A check right on the sizes the student sees and wrong on the hidden ones: the source says why when it
         holds one of those sizes as a number."""
-        size = hard_coded_size(cell.source, self.declaration.sizes)
+        size = hard_coded_size(cell.source, size_names(self.declaration.task(ex.id), self.declaration.sizes))
         if not size:
             return None
         line, value, name = size
@@ -69,16 +70,33 @@ class DeclaredGrading(Grading):
                 f"(use {name}, or the tensors' shapes)")  # fmt: skip
 
 
-def hard_coded_size(source: str, sizes: dict) -> tuple[int, int, str] | None:
-    """The first whole number in the cell that is one of the sizes the student sees, or a product of two of them
-    (B * T rows, C * 3 columns), as (line, value, what to use instead)."""
+def size_names(task, sizes: dict) -> dict[int, str]:
+    """What each size, and each expression of sizes the exercise itself writes (C // NH, B * T, 4 * C: in its
+    forward pass and its inputs' shapes), is worth on the sizes the student sees: value -> how to write it."""
+    said = [ast.unparse(node) for line in read_forward(task.forward).lines for node in ast.walk(ast.parse(line))
+            if isinstance(node, ast.BinOp) and _of_sizes(node, sizes)]  # fmt: skip
+    said += [d for spec in task.inputs for d in spec.shape if isinstance(d, str) and d not in sizes]
+    names: dict[int, list[str]] = {}
+    for expression in [*sizes, *said]:
+        value = int(eval(expression, {"__builtins__": {}}, dict(sizes)))
+        if value > 1:
+            names.setdefault(value, []).append(expression)
+    return {value: " or ".join(dict.fromkeys(exprs)) for value, exprs in names.items()}
+
+
+def _of_sizes(node, sizes: dict) -> bool:
+    """An expression of sizes and whole numbers alone, with at least one size."""
+    leaves = [n for n in ast.walk(node) if not isinstance(n, (ast.BinOp, ast.operator, ast.expr_context))]
+    return all(isinstance(n, ast.Name) and n.id in sizes or isinstance(n, ast.Constant) and type(n.value) is int
+               for n in leaves) and any(isinstance(n, ast.Name) for n in leaves)  # fmt: skip
+
+
+def hard_coded_size(source: str, names: dict[int, str]) -> tuple[int, int, str] | None:
+    """The first whole number in the cell that one of the sizes the student sees, or an expression of them the
+    exercise writes, is worth (`names`, size_names), as (line, value, what to use instead)."""
     nodes = source_nodes(source)
     if nodes is None:
         return None
-    names = {value: name for name, value in sizes.items() if value > 1}
-    for a, va in sizes.items():
-        for b, vb in sizes.items():
-            names.setdefault(va * vb, f"{a} * {b}") if va > 1 and vb > 1 else None
     found = [(node.lineno, node.value) for node in nodes
              if isinstance(node, ast.Constant) and type(node.value) is int and node.value in names]  # fmt: skip
     if not found:

@@ -153,7 +153,14 @@ ASSIGNMENT = declare(Declaration(
              (Input("x", ("B", "T", "C")), Input("weight", ("C",), scale=0.1, shift=1.0), Input("bias", ("C",), scale=0.1),
               Input("dout", ("B", "T", "C"))),
              asks=("x", "weight", "bias"), points=2, solution=LAYERNORM,
-             prose="Compute `dx`, `dweight` and `dbias` through the mean and `rstd`: each has its tensor's shape."),
+             prose="Compute `dx`, `dweight` and `dbias` through the mean and `rstd`: each has its tensor's shape.",
+             slips={"x": (
+                 ("rstd * (dnorm - norm * (dnorm * norm).mean(-1, keepdim=True))",
+                  "the mean's own term is missing: x reaches the loss through the mean too, which subtracts the mean "
+                  "of dnorm"),
+                 ("rstd * (dnorm - dnorm.mean(-1, keepdim=True) - norm * (dnorm * norm).sum(-1, keepdim=True) / (C - 1))",
+                  "the variance divides by C here, not C - 1: layernorm's variance is the biased one"),
+             )}),
         Task("ex2", "Exercise 2: a linear layer on (B, T, C)", matmul,
              (Input("x", ("B", "T", "C")), Input("weight", ("4 * C", "C"), scale=0.02), Input("bias", ("4 * C",), scale=0.02),
               Input("dout", ("B", "T", "4 * C"))),
@@ -162,10 +169,22 @@ ASSIGNMENT = declare(Declaration(
                    "and `dbias`."),
         Task("ex3", "Exercise 3: GELU, the tanh approximation", gelu,
              (Input("x", ("B", "T", "4 * C")), Input("dout", ("B", "T", "4 * C"))),
-             asks=("x",), points=3, solution=GELU, prose="Compute `dx`."),
+             asks=("x",), points=3, solution=GELU, prose="Compute `dx`.",
+             slips={"x": (
+                 ("dout * (0.5 * (1 + tanh_inner) + 0.5 * x * (1 - inner**2) * math.sqrt(2 / math.pi)"
+                  " * (1 + 3 * 0.044715 * x**2))",
+                  "tanh's derivative taken at its input: it is 1 - tanh(inner)**2, not 1 - inner**2"),
+                 ("dout * (0.5 * (1 + tanh_inner) + 0.5 * x * (1 - tanh_inner**2) * math.sqrt(2 / math.pi)"
+                  " * (1 + 0.044715 * x**2))",
+                  "the derivative of 0.044715 * x**3 is 3 * 0.044715 * x**2: the 3 is missing"),
+             )}),
         Task("ex4", "Exercise 4: causal self-attention", attention,
              (Input("qkv", ("B", "T", "3 * C")), Input("dout", ("B", "T", "C"))),
              asks=("y", "att", "masked", "preatt", "q", "k", "v", "qkv"), solution=ATTENTION,
+             slips={"masked": (("att * datt", "softmax's backward without the row sum: each row's att * datt "
+                                              "also loses att times the sum of att * datt over the row"),),
+                    "k": (("dpreatt @ q / math.sqrt(C // NH)", "transposed on the wrong side: preatt = q @ k^T, so dk "
+                                                               "= dpreatt^T @ q"),)},
              prose="Backpropagate through the heads, the weighted sum, the softmax, the mask, the scaled scores and "
                    "the split, one step at a time: `dy`, `datt`, `dmasked`, `dpreatt`, `dq`, `dk`, `dv`, `dqkv`."),
         Task("ex5", "Exercise 5: the whole block", block,
