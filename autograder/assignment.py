@@ -112,6 +112,10 @@ class Grading:
         """Small numbers the run's namespace is built with (sizes), beside the inputs."""
         return {}
 
+    def variables(self, ex: Exercise) -> list[str]:
+        """The names a run of `ex` reads from the cell's namespace after it ran (the run side's collect)."""
+        return [check.variable for check in ex.checks]
+
     def value_names(self, ex: Exercise) -> set[str]:
         """Every name a run of `ex` may hand back: the rest of what it reports is dropped unread."""
         return {check.variable for check in ex.checks}

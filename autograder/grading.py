@@ -164,7 +164,7 @@ class Grader:
 
     @staticmethod
     def _job(part, ex: Exercise, source: str, problem) -> dict:
-        return dict(exercise=ex.id, code=source, variables=[c.variable for c in ex.checks], steps=ex.steps,
+        return dict(exercise=ex.id, code=source, variables=part.variables(ex), steps=ex.steps,
                     constants=part.constants(ex, problem))  # fmt: skip
 
     @staticmethod

@@ -14,12 +14,10 @@ ASSIGNMENT = "gpt2_block"
 @pytest.fixture(scope="module")
 def graded():
     """Every answer's exercise result, graded once."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(assignments.ASSIGNMENT_MODULES, ASSIGNMENT, "autograder.assignments.gpt2_block")
-        with Grader(Limits(timeout=60), hidden_seed=4242) as grader:
-            part = grader.grading(ASSIGNMENT)
-            exercises = assignments.get(ASSIGNMENT).exercise_by_id
-            yield [grader.grade_exercise(exercises[ex_id], ExerciseCell(code), part) for ex_id, _, code, _ in CORPUS]
+    with Grader(Limits(timeout=60), hidden_seed=4242) as grader:
+        part = grader.grading(ASSIGNMENT)
+        exercises = assignments.get(ASSIGNMENT).exercise_by_id
+        yield [grader.grade_exercise(exercises[ex_id], ExerciseCell(code), part) for ex_id, _, code, _ in CORPUS]
 
 
 @pytest.mark.parametrize("i", range(len(CORPUS)), ids=[f"{ex}: {what}" for ex, what, _, _ in CORPUS])

@@ -45,6 +45,9 @@ class Task:
     points: float = 1.0  # per gradient asked
     given: tuple[str, ...] = ()  # gradients handed to the student as d<name>, autograd's own
     stub: str = ""  # lines the answer cell starts with, above `raise NotImplementedError()`
+    # Atoms whose gradients the answer computes on the way (dlogits, ...): read when it sets them, never graded, so
+    # that the first wrong step can be found among them too.
+    reads: tuple[str, ...] = ()
     # Optional, what only this exercise can say: gradient name -> ((expression, what it means), ...). The expression
     # computes the slip from the forward's values and the upstream gradients (d<atom>: the student's own where they
     # gave it); a wrong gradient that is exactly that gets the sentence, before the kinds any gradient can be.
@@ -70,7 +73,7 @@ def declare(declaration: Declaration, release: str) -> Assignment:
     for task in declaration.tasks:
         forward = read_forward(task.forward)
         known = set(forward.inputs) | set(forward.atoms)
-        for name in (*task.asks, *task.given):
+        for name in (*task.asks, *task.given, *task.reads):
             if name not in known or name == "loss":
                 raise DeclarationError(f"{task.id}: {name!r} is not an atom or input of {forward.name}")
         if {i.name for i in task.inputs} != set(forward.inputs):
@@ -82,7 +85,7 @@ def declare(declaration: Declaration, release: str) -> Assignment:
         raise DeclarationError("hidden_sizes must change every size, or a size hard-coded in an answer passes there")
     # An exercise that asks for an atom's gradient beside the inputs' is judged step by step (declared/diagnose.py).
     exercises = tuple(Exercise(t.id, t.title, tuple(Check(name, t.points) for name in t.asks), given=t.given,
-                               step_by_step=bool(set(t.asks) & set(read_forward(t.forward).atoms)))
+                               step_by_step=bool((set(t.asks) | set(t.reads)) & set(read_forward(t.forward).atoms)))
                       for t in declaration.tasks)  # fmt: skip
     return Assignment(
         id=declaration.id,

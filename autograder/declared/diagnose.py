@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from ..checks import PUBLIC
+from ..checks import PUBLIC, Check
 from ..compare import compare
 from ..hints import close, fitted_factor, hint
 from .forward import NAMESPACE, local_gradients, usable_upstream
@@ -52,38 +52,66 @@ def _said(expr: str, value: float, sign: int, power: int) -> str:
     return f"{'-' if sign < 0 else ''}1/{expr} times: {flipped}a 1/{expr} too many, or a {expr} missing"
 
 
-def diagnose(forward, ex, checks: list, runs: dict, problems: dict, slips: dict) -> None:
+def diagnose(forward, ex, checks: list, runs: dict, problems: dict, slips: dict, reads: tuple = ()) -> str:
     """Set each check's locally_correct (right given the student's own upstream, on every seed) and a hint for
     each root cause (a wrong step that is not right given its upstream). `slips`: the declaration's own, for this
-    exercise: gradient name -> ((expression, what it means), ...)."""
+    exercise: gradient name -> ((expression, what it means), ...). `reads`: atoms whose gradients the answer
+    computes on the way, used as its upstream where it set them; when the first wrong step is one of them, the
+    exercise's own line says so (returned; "" otherwise)."""
     if all(result.passed for result in checks):
         for result in checks:
             result.locally_correct = True
-        return
-    asked = {c.name: c for c in ex.checks}
+        return ""
+    seen = {c.name: c for c in ex.checks} | {name: Check(name, 0) for name in reads}
     local, upstreams = {}, {}
     for label, run in runs.items():
         problem = problems[label].exercises[ex.id]
-        upstream = {}
+        upstream = {}  # what the answer gave: the others are carried back from it (forward.local_gradients)
         for atom in forward.atoms[:-1]:  # all but the loss
-            c = asked.get(atom)
-            upstream[atom] = (usable_upstream(run.result["values"].get(c.variable), run.arrays.get(c.variable),
-                                              problem.grads[atom]) if c else torch.from_numpy(problem.grads[atom]))  # fmt: skip
+            c = seen.get(atom)
+            if c is not None and run.result["values"].get(c.variable) is not None:
+                upstream[atom] = usable_upstream(run.result["values"][c.variable], run.arrays.get(c.variable),
+                                                 problem.grads[atom])  # fmt: skip
         upstreams[label] = upstream
         local[label] = local_gradients(forward, problem.values, upstream, problems[label].sizes)
-    for check, result in zip(ex.checks, checks):
-        seen = [(run.result["values"].get(check.variable), run.arrays.get(check.variable), label) for label, run in runs.items()]
-        result.locally_correct = result.passed or all(
-            compare(check, meta, array, local[label][check.name]).passed for meta, array, label in seen)  # fmt: skip
-        if result.locally_correct:
-            continue
-        meta, array, _ = seen[0]
-        result.hint = _slip(slips.get(check.name, ()), array, problems[PUBLIC], ex.id, upstreams[PUBLIC])
-        if result.hint is None:
+
+    def given(check):  # (meta, array, label) on each seed
+        return [(run.result["values"].get(check.variable), run.arrays.get(check.variable), label) for label, run in runs.items()]
+
+    def locally_correct(check) -> bool:
+        return all(check.name in local[label] and compare(check, meta, array, local[label][check.name]).passed
+                   for meta, array, label in given(check))  # fmt: skip
+
+    def kind(check) -> str | None:
+        (meta, array, _), *_ = given(check)
+        # d<atom> in a slip: the gradient the step received, the answer's own or carried back from it
+        received = {**{a: torch.from_numpy(g) for a, g in local[PUBLIC].items()}, **upstreams[PUBLIC]}
+        found = _slip(slips.get(check.name, ()), array, problems[PUBLIC], ex.id, received)
+        if found is None:
             factors = [fitted_factor(a, local[label][check.name]) if a is not None and a.shape == local[label][check.name].shape
-                       else None for _, a, label in seen]  # fmt: skip
+                       else None for _, a, label in given(check)]  # fmt: skip
             named = factor_namer(factors, [problems[label].sizes for label in runs])
-            result.hint = hint(meta, array, local[PUBLIC][check.name], matmul=MATMUL, named=named)
+            found = hint(meta, array, local[PUBLIC][check.name], matmul=MATMUL, named=named)
+        return found
+
+    for check, result in zip(ex.checks, checks):
+        result.locally_correct = result.passed or locally_correct(check)
+        if not result.locally_correct:
+            result.hint = kind(check)
+    # The first wrong step, in the backward pass's order, when it is one the answer computes on the way.
+    for atom in reversed(forward.atoms[:-1]):
+        if atom not in reads or atom in {c.name for c in ex.checks}:
+            continue
+        check = seen[atom]
+        (meta, array, _), *_ = given(check)
+        problem = problems[PUBLIC].exercises[ex.id]
+        if meta is None or compare(check, meta, array, problem.grads[atom], problem.truth[atom]).passed:
+            continue
+        if not locally_correct(check):
+            what = kind(check)
+            return (f"Your backward pass first goes wrong at d{atom}, which it computes on the way (not graded itself)"
+                    + (f": {what}" if what else ""))  # fmt: skip
+    return ""
 
 
 def _slip(slips, array, problem, exercise_id: str, upstream: dict) -> str | None:

@@ -130,22 +130,25 @@ def usable_upstream(meta: dict | None, array: np.ndarray | None, reference: np.n
 
 
 def local_gradients(forward: Forward, computed: dict, upstream: dict, sizes: dict) -> dict:
-    """Each atom's and input's gradient given `upstream` (name -> the gradient of that atom, the student's own
-    where usable): the sum over the ops that read it of their vector-Jacobian product. The loss's is 1."""
-    upstream = {**upstream, "loss": torch.ones(())}
-    local = {}
+    """Each atom's and input's gradient given `upstream` (atom -> the gradient the student gave it, where usable):
+    the sum over the ops that read it of their vector-Jacobian product with their output's gradient. That is the
+    student's own where they gave one, else the one this pass carried back from the student's own further down
+    (an answer that never names dfcproj still gave dres2, which is the same). The loss's is 1."""
+    carried = {"loss": torch.ones(())}
     with torch.enable_grad():
-        for op in forward.ops:
-            if op.output not in upstream:
+        for op in reversed(forward.ops):  # each atom's consumers come after it: its gradient is whole when met
+            out = upstream.get(op.output, carried.get(op.output))
+            if out is None:
                 continue
             leaves = {name: computed[name].detach().clone().requires_grad_(True) for name in op.inputs
                       if computed[name].is_floating_point()}  # fmt: skip
             if not leaves:
                 continue
             output = eval(op.expression, {**NAMESPACE, **sizes, **computed, **leaves})
-            for name, product in zip(leaves, vjp(output, list(leaves.values()), upstream[op.output].to(output.dtype))):
-                local[name] = local[name] + product if name in local else product
-    return {name: grad.numpy() for name, grad in local.items()}
+            for name, product in zip(leaves, vjp(output, list(leaves.values()), out.to(output.dtype))):
+                carried[name] = carried[name] + product if name in carried else product
+    del carried["loss"]
+    return {name: grad.numpy() for name, grad in carried.items()}
 
 
 def as_float32_arrays(tensors: dict) -> dict:

@@ -42,6 +42,12 @@ class DeclaredGrading(Grading):
         numbers = {name: v for name, v in mine.values.items() if type(v) in (int, float)}
         return {**problem.sizes, **numbers}
 
+    def variables(self, ex: Exercise) -> list[str]:
+        return super().variables(ex) + [f"d{name}" for name in self.declaration.task(ex.id).reads]
+
+    def value_names(self, ex: Exercise) -> set[str]:
+        return set(self.variables(ex))
+
     def comparisons(self, ex: Exercise, runs: dict, problems: dict) -> tuple[dict, None]:
         return {
             check.name: {label: compare(check, run.result["values"].get(check.variable), run.arrays.get(check.variable),
@@ -53,8 +59,8 @@ class DeclaredGrading(Grading):
 
     def diagnose(self, ex: Exercise, cell, checks: list, runs: dict, problems: dict, context, credit: str) -> str:
         forward = problems[PUBLIC].exercises[ex.id].forward
-        diagnose(forward, ex, checks, runs, problems, self.declaration.task(ex.id).slips)
-        return ""
+        task = self.declaration.task(ex.id)
+        return diagnose(forward, ex, checks, runs, problems, task.slips, task.reads)
 
     def hidden_message(self, ex: Exercise, cell, result) -> str | None:
         """A check right on the sizes the student sees and wrong on the hidden ones: the source says why when it
