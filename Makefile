@@ -32,11 +32,14 @@ $(VENV)/.test-installed: $(VENV)/.installed
 install: $(VENV)/.installed
 
 # Regenerate the student notebooks from the instructor source, as nbgrader releases them.
+ASSIGNMENTS := backprop_ninja micrograd gpt2_block
 exercises: install
-	cd course && nbgrader generate_assignment backprop_ninja --force
-	cd course && nbgrader generate_assignment micrograd --force
+	# A declared assignment's source notebook is written from its declaration (autograder/declared/notebook.py).
+	$(BIN)/python -c 'from autograder.declared.notebook import write_source_notebook as w; \
+	  from autograder.assignments.gpt2_block import ASSIGNMENT as a; w(a.declaration, "solutions/gpt2_block/gpt2_block.ipynb")'
+	for assignment in $(ASSIGNMENTS); do (cd course && nbgrader generate_assignment $$assignment --force) || exit 1; done
 	# The package ships each release too, for `backprop-ninja notebook` (and lecture notebooks' Exercise 4 loop).
-	for assignment in backprop_ninja micrograd; do \
+	for assignment in $(ASSIGNMENTS); do \
 	  cp exercises/$$assignment/$$assignment.ipynb autograder/assignments/$$assignment/$$assignment.ipynb; done
 
 # The instructor's loop on the sample class (right, wrong, crashing, untouched) for each assignment, in a course of its own under
@@ -45,8 +48,8 @@ exercises: install
 # submissions; grading skips the ones already graded and unchanged.
 DEMO := demo-output
 DEMO_SEED := 8675309
-# Both assignments, in one nbgrader course and one gradebook.
-DEMO_ASSIGNMENTS := backprop_ninja micrograd
+# Every assignment, in one nbgrader course and one gradebook.
+DEMO_ASSIGNMENTS := $(ASSIGNMENTS)
 demo: install
 	rm -rf $(DEMO)/solutions $(DEMO)/course/submitted
 	mkdir -p $(DEMO)/course $(DEMO)/exchange

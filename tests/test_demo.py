@@ -43,15 +43,19 @@ def test_make_demo_beside_a_collected_class_changes_nothing_of_it(tmp_path):
     assert gradebook_scores(course) == {"zoe": gradebook_scores(course)["zoe"]}
     demo_course = repo / "demo-output" / "course"
     assert set(gradebook_scores(demo_course)) == {"alice", "bob", "carol", "dave"}
-    # the class's scores, printed: one row per student, every score in one form; both assignments, one gradebook
-    for line in ("alice", "52/52"), ("dave", "0/52"), ("alice", "51/51"), ("bob", "30/51"), ("dave", "0/51"):
+    # the class's scores, printed: one row per student, every score in one form; every assignment, one gradebook
+    for line in ("alice", "52/52"), ("dave", "0/52"), ("alice", "51/51"), ("bob", "30/51"), ("dave", "0/51"), \
+            ("alice", "39/39"), ("bob", "16/39"), ("dave", "0/39"):  # fmt: skip
         assert any(all(word in row for word in line) for row in demo.stdout.splitlines()), demo.stdout
     assert "Graded with hidden seed #" in demo.stdout
     with Gradebook(f"sqlite:///{demo_course / 'gradebook.db'}") as gb:
         micrograd = {s.student.id: s.score for s in gb.find_assignment("micrograd").submissions}
+        gpt2 = {s.student.id: s.score for s in gb.find_assignment("gpt2_block").submissions}
     assert micrograd == {"alice": 51, "bob": 30, "carol": 11, "dave": 0}
+    assert gpt2 == {"alice": 39, "bob": 16, "carol": 16, "dave": 0}  # the declared assignment, graded as the others
     assert (demo_course / "reports" / "micrograd" / "report.html").is_file()
-    assert len(list((repo / "demo-output" / "exchange" / "backprop-ninja" / "feedback").glob("*.html"))) == 8
+    assert (demo_course / "reports" / "gpt2_block" / "report.html").is_file()
+    assert len(list((repo / "demo-output" / "exchange" / "backprop-ninja" / "feedback").glob("*.html"))) == 12
     # make clean takes what setting up and the demo made, never the class
     subprocess.run(["make", "clean"], cwd=repo, check=True, capture_output=True, timeout=60)
     assert snapshot(repo / "course") == before and not (repo / "demo-output").exists()

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from autograder import assignments
 from autograder.assignments import gpt2_block
 from autograder.declared.notebook import release_notebook, source_notebook
 from autograder.grading import Grader
@@ -22,12 +21,7 @@ def grader():
         yield g
 
 
-@pytest.fixture
-def registered(monkeypatch):
-    monkeypatch.setitem(assignments.ASSIGNMENT_MODULES, "gpt2_block", "autograder.assignments.gpt2_block")
-
-
-def test_the_solutions_score_full_marks_and_the_stubs_zero(registered, grader, tmp_path):
+def test_the_solutions_score_full_marks_and_the_stubs_zero(grader, tmp_path):
     solutions = tmp_path / "solutions" / "gpt2_block.ipynb"
     solutions.parent.mkdir()
     solutions.write_text(json.dumps(source_notebook(ASSIGNMENT.declaration)))
@@ -47,3 +41,33 @@ def test_the_package_is_a_declaration_alone():
     assert not [node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
     assert ASSIGNMENT.grading_class == "autograder.declared.grading:DeclaredGrading"
     assert (ASSIGNMENT.run_module, ASSIGNMENT.selfcheck_module) == ("autograder.declared.run", "autograder.declared.selfcheck")
+
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = ROOT / "solutions" / "gpt2_block" / "gpt2_block.ipynb"
+RELEASE = ROOT / "exercises" / "gpt2_block" / "gpt2_block.ipynb"
+
+
+def test_the_course_notebooks_are_the_declarations():
+    """solutions/ is the notebook the declaration writes, exercises/ nbgrader's release of it, and the package
+    ships that release: a declaration edited without `make exercises` fails here."""
+    assert json.loads(SOLUTIONS.read_text()) == source_notebook(ASSIGNMENT.declaration), "run `make exercises`"
+    shipped = Path(gpt2_block.__file__).parent / "gpt2_block.ipynb"
+    assert shipped.read_bytes() == RELEASE.read_bytes(), "the package's notebook drifted: run `make exercises`"
+    released = {c["metadata"]["nbgrader"]["grade_id"]: c for c in json.loads(RELEASE.read_text())["cells"]}
+    for ex in ASSIGNMENT.exercises:
+        assert "raise NotImplementedError()" in "".join(released[ex.id]["source"])
+        assert released[f"{ex.id}_check"]["metadata"]["nbgrader"]["points"] == ex.max_score
+
+
+def test_the_release_is_nbgraders_of_the_solutions(tmp_path):
+    import shutil
+    import subprocess
+
+    shutil.copytree(ROOT / "course", tmp_path / "course", ignore=shutil.ignore_patterns("gradebook.db", "sample_*"))
+    shutil.copytree(ROOT / "solutions", tmp_path / "solutions")
+    subprocess.run(["nbgrader", "generate_assignment", "gpt2_block", "--force"], cwd=tmp_path / "course", check=True,
+                   capture_output=True)  # fmt: skip
+    fresh = json.loads((tmp_path / "exercises" / "gpt2_block" / "gpt2_block.ipynb").read_text())
+    assert [(c["metadata"], c["source"]) for c in fresh["cells"]] == \
+        [(c["metadata"], c["source"]) for c in json.loads(RELEASE.read_text())["cells"]]  # fmt: skip

@@ -132,7 +132,7 @@ def test_outside_a_course_or_for_an_unknown_assignment_grade_says_what_it_expect
     for command in ("grade", "report"):
         unknown = cli(command, "backprop_ninj", cwd=course)
         assert unknown.returncode == 2 and unknown.stderr == (
-            "backprop-ninja: this course has no assignment 'backprop_ninj' (it has backprop_ninja, micrograd; an "
+            "backprop-ninja: this course has no assignment 'backprop_ninj' (it has backprop_ninja, gpt2_block, micrograd; an "
             f"assignment is a folder in {course / '..' / 'solutions'})\n"), unknown.stderr
     # the assignment, not yet generated: the command README gives, with the flag it needs here
     ungenerated = cli("grade", "micrograd", cwd=course)

@@ -1,7 +1,7 @@
 """The assignments a course can hold, each one place (a package here) behind assignment.Assignment.
 
-To add one: a package with its table of exercises, its Grading subclass, its run side and its notebook, and a line
-in ASSIGNMENT_MODULES (README, "Adding an assignment").
+To add one: a package that declares it (declared/, as gpt2_block does), and a line in ASSIGNMENT_MODULES (README,
+"Adding an assignment").
 """
 import importlib
 
@@ -11,6 +11,7 @@ from ..assignment import Assignment
 ASSIGNMENT_MODULES = {
     "backprop_ninja": "autograder.assignments.backprop_ninja",
     "micrograd": "autograder.assignments.micrograd",
+    "gpt2_block": "autograder.assignments.gpt2_block",
 }
 
 

@@ -193,11 +193,15 @@ ASSIGNMENT = declare(Declaration(
               *_norm("ln2"),
               *_weights(("fcw", ("4 * C", "C")), ("fcb", ("4 * C",)), ("fcprojw", ("C", "4 * C")), ("fcprojb", ("C",))),
               *_norm("lnf"), Input("wte", ("V", "C"), scale=0.5), Input("targets", ("B", "T"), draw="index", high="V")),
-             asks=("x", "ln1w", "ln1b", "attnw", "attnb", "projw", "projb", "ln2w", "ln2b", "fcw", "fcb", "fcprojw",
-                   "fcprojb", "lnfw", "lnfb", "wte"),
+             # in the backward pass's order, from the loss
+             asks=("wte", "lnfw", "lnfb", "fcprojw", "fcprojb", "fcw", "fcb", "ln2w", "ln2b", "projw", "projb", "attnw",
+                   "attnb", "ln1w", "ln1b", "x"),
+             reads=("logits", "lnf", "lnf_rstd", "lnf_xshift", "res2", "fcproj", "fch_gelu", "fch", "ln2", "ln2_rstd",
+                    "ln2_xshift", "res1", "attproj", "atty", "att", "preatt", "v", "k", "q", "qkv", "ln1", "ln1_rstd",
+                    "ln1_xshift"),
              solution=BLOCK,
              prose="Pre-norm, as GPT-2: `ln1`, attention, the residual, `ln2`, the MLP with GELU, the residual; then "
                    "the final layernorm, the logits (tied to `wte`) and the cross-entropy. Compute the gradient of "
                    "every parameter and of `x`."),
     ),
-), release="")
+), release="autograder.assignments.gpt2_block:gpt2_block.ipynb")
