@@ -5,9 +5,11 @@ Each entry: (exercise, what it is, the answer's code, what it must get). What it
 passes), or {gradient: hint} for the root causes (not passing, not right given the student's own upstream), the hint
 a phrase the hint must contain ("" where no kind fits and the root is named alone), beside {gradient: "follows"}
 for the wrong ones that are right given the student's upstream, and "hidden: N" for an exercise that fails only on
-the hidden sizes because of the hard-coded N. Every check not named passes.
+the hidden sizes because of the hard-coded N, "stops: Error" for an answer that raises before it sets any gradient,
+or {"": phrase} for an exercise whose first wrong step is a gradient it computes on the way (not graded: the
+exercise's line names it), every graded check then following. Every check not named passes.
 """
-from autograder.assignments.gpt2_block import ATTENTION, GELU, LAYERNORM, MATMUL
+from autograder.assignments.gpt2_block import ATTENTION, BLOCK, GELU, LAYERNORM, MATMUL
 
 
 def edit(code: str, *pairs: tuple[str, str]) -> str:
@@ -95,4 +97,45 @@ CORPUS = [
      {"y": "the right numbers in the wrong places", "att": "follows", "masked": "follows", "preatt": "follows",
       "q": "follows", "k": "follows", "v": "follows", "qkv": "follows"}),
     ("ex4", "the head size hard-coded", edit(ATTENTION, ("math.sqrt(C // NH)", "math.sqrt(8)")), "hidden: 8"),
+]
+
+LLMC_GELU = """cube = 0.044715 * x**3
+tanh_arg = math.sqrt(2 / math.pi) * (x + cube)
+tanh_out = torch.tanh(tanh_arg)
+coshf_out = torch.cosh(tanh_arg)
+sech_out = 1.0 / (coshf_out * coshf_out)
+local_grad = 0.5 * (1.0 + tanh_out) + x * 0.5 * sech_out * math.sqrt(2 / math.pi) * (1.0 + 3.0 * 0.044715 * x * x)
+dx = local_grad * dout"""
+PARAMETERS = ("wte", "lnfw", "lnfb", "fcprojw", "fcprojb", "fcw", "fcb", "ln2w", "ln2b", "projw", "projb", "attnw",
+              "attnb", "ln1w", "ln1b", "x")
+ALL_FOLLOW = {name: "follows" for name in PARAMETERS}
+
+CORPUS += [
+    ("ex2", "dx by einsum", edit(MATMUL, ("dx = dout @ weight", 'dx = torch.einsum("bto,oc->btc", dout, weight)')), "right"),
+    ("ex2", "dbias by reshape", edit(MATMUL, ("dbias = dout.sum((0, 1))", "dbias = dout.reshape(-1, dout.shape[-1]).sum(0)")),
+     "right"),
+    ("ex2", "dweight summed over the batch in a loop", edit(MATMUL, ("dweight = dout.flatten(0, 1).T @ x.flatten(0, 1)",
+                                                                     "dweight = sum(dout[b].T @ x[b] for b in range(B))")), "right"),
+    ("ex2", "dx through weight.T", edit(MATMUL, ("dx = dout @ weight", "dx = dout @ weight.T")), "stops: RuntimeError"),
+    ("ex2", "dbias summed over the wrong dimension", edit(MATMUL, ("dbias = dout.sum((0, 1))", "dbias = dout.sum(-1)")),
+     {"bias": ""}),
+    ("ex3", "llm.c's gelu_backward", LLMC_GELU, "right"),
+    ("ex3", "the product rule's second term left out", edit(GELU, (
+        "dx = dout * (0.5 * (1 + tanh_inner) + 0.5 * x * dtanh * math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x**2))",
+        "dx = dout * 0.5 * (1 + tanh_inner)")), {"x": "only the first term of the product rule"}),
+    ("ex3", "the exact (erf) GELU's derivative", "dx = dout * (0.5 * (1 + torch.erf(x / math.sqrt(2))) + x * torch.exp(-x**2 / 2) / math.sqrt(2 * math.pi))",
+     {"x": ""}),
+    ("ex3", "sqrt(2/pi) left out of the chain", edit(GELU, ("dtanh * math.sqrt(2 / math.pi) *", "dtanh *")), {"x": ""}),
+    ("ex5", "the solution", BLOCK, "right"),
+    ("ex5", "the cross-entropy's mean over B only", edit(BLOCK, ("dlogits /= B * T", "dlogits /= B")),
+     {"": "first goes wrong at dlogits, which it computes on the way (not graded itself): T = 8 times too large", **ALL_FOLLOW}),
+    ("ex5", "softmax without the one-hot", edit(BLOCK, ("dlogits[torch.arange(B)[:, None], torch.arange(T), targets] -= 1\n", "")),
+     {"": "first goes wrong at dlogits", **ALL_FOLLOW}),
+    ("ex5", "wte's gradient transposed", edit(BLOCK, ("dwte = dlogits.flatten(0, 1).T @ lnf.flatten(0, 1)",
+                                                      "dwte = lnf.flatten(0, 1).T @ dlogits.flatten(0, 1)")),
+     {"wte": "the values are right but transposed"}),
+    ("ex5", "the residual's gradient not added", edit(BLOCK, ("dres1 = dres2 + dres1_ln2", "dres1 = dres1_ln2")),
+     {"": "first goes wrong at dres1", **{n: "follows" for n in PARAMETERS[9:]}}),
+    ("ex5", "GELU's tanh derivative at its input", edit(BLOCK, ("(1 - tanh_inner**2)", "(1 - (math.sqrt(2 / math.pi) * (fch + 0.044715 * fch**3))**2)")),
+     {"": "first goes wrong at dfch", **{n: "follows" for n in PARAMETERS[5:]}}),
 ]

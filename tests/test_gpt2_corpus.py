@@ -28,10 +28,18 @@ def test_each_answer_gets_its_verdict_and_hint(graded, i):
     if wanted == "right":
         assert failing == {}, {n: (c.message, c.hint) for n, c in failing.items()}
         return
+    if isinstance(wanted, str) and wanted.startswith("stops: "):
+        assert f"stopped at line" in result.message and wanted.split()[1] in result.message, result.message
+        assert all(not c.assigned for c in result.checks)
+        return
     if isinstance(wanted, str) and wanted.startswith("hidden: "):
         assert f"hard-coded {wanted.split()[1]}" in result.message, result.message
         assert failing and all(c.message.startswith("right at the sizes you see, wrong at others") for c in failing.values())
         return
+    line = wanted.get("", None)
+    wanted = {name: said for name, said in wanted.items() if name}
+    if line is not None:
+        assert line in result.message, result.message
     assert set(failing) == set(wanted), {n: (c.locally_correct, c.hint) for n, c in failing.items()}
     for name, said in wanted.items():
         check = failing[name]
