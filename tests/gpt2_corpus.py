@@ -5,7 +5,7 @@ Each entry: (exercise, what it is, the answer's code, what it must get). What it
 passes), or {gradient: hint} for the root causes (not passing, not right given the student's own upstream), the hint
 a phrase the hint must contain ("" where no kind fits and the root is named alone), beside {gradient: "follows"}
 for the wrong ones that are right given the student's upstream, and "hidden: N" for an exercise that fails only on
-the hidden sizes because of the hard-coded N, "stops: Error" for an answer that raises before it sets any gradient,
+the hidden sizes because of the hard-coded N, "stops: Error" for an answer that raises before it sets every gradient,
 or {"": phrase} for an exercise whose first wrong step is a gradient it computes on the way (not graded: the
 exercise's line names it), every graded check then following. Every check not named passes.
 """
@@ -138,4 +138,172 @@ CORPUS += [
      {"": "first goes wrong at dres1", **{n: "follows" for n in PARAMETERS[9:]}}),
     ("ex5", "GELU's tanh derivative at its input", edit(BLOCK, ("(1 - tanh_inner**2)", "(1 - (math.sqrt(2 / math.pi) * (fch + 0.044715 * fch**3))**2)")),
      {"": "first goes wrong at dfch", **{n: "follows" for n in PARAMETERS[5:]}}),
+]
+
+CORPUS += [
+    ("ex1", "rstd recomputed from var", edit(LAYERNORM, (DX, "dx = (dnorm - dnorm.mean(-1, keepdim=True) - norm * (dnorm * norm)"
+                                                            ".mean(-1, keepdim=True)) / (var + 1e-5).sqrt()")), "right"),
+    ("ex1", "sums over C written out", edit(LAYERNORM, (DX, "dx = rstd / C * (C * dnorm - dnorm.sum(-1, keepdim=True) - norm * "
+                                                           "(dnorm * norm).sum(-1, keepdim=True))")), "right"),
+    ("ex1", "dweight through xshift and rstd", edit(LAYERNORM, ("(dout * norm)", "(dout * xshift * rstd)")), "right"),
+    ("ex1", "dbias summed one dimension at a time", edit(LAYERNORM, ("dout.sum((0, 1))", "dout.sum(0).sum(0)")), "right"),
+    ("ex1", "the weight left out of dnorm", edit(LAYERNORM, ("dnorm = dout * weight", "dnorm = dout")),
+     {"x": "dnorm is dout * weight"}),
+    ("ex1", "dbias summed over the batch only", edit(LAYERNORM, ("dout.sum((0, 1))", "dout.sum(0)")),
+     {"bias": "summed over the batch it would be right"}),
+    ("ex1", "the rows hard-coded", edit(LAYERNORM, ("dout.sum((0, 1))", "dout.reshape(32, C).sum(0)")), "hidden: 32"),
+    ("ex2", "matmul by name", edit(MATMUL, ("dx = dout @ weight", "dx = dout.matmul(weight)")), "right"),
+    ("ex2", "tensordot", edit(MATMUL, ("dout.flatten(0, 1).T @ x.flatten(0, 1)", "torch.tensordot(dout, x, dims=([0, 1], [0, 1]))")),
+     "right"),
+    ("ex2", "dbias kept its dimensions", edit(MATMUL, ("dout.sum((0, 1))", "dout.sum((0, 1), keepdim=True)")),
+     {"bias": "the values are right but the shape is [1, 1, 128], not [128]"}),
+    ("ex2", "dx's sign flipped", edit(MATMUL, ("dx = dout @ weight", "dx = -dout @ weight")), {"x": "the sign is flipped"}),
+    ("ex2", "the width hard-coded", edit(MATMUL, ("dout.flatten(0, 1).T", "dout.reshape(-1, 128).T")), "hidden: 128"),
+    ("ex3", "the chain's factors distributed", edit(GELU, ("math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x**2)",
+                                                           "(math.sqrt(2 / math.pi) + 3 * 0.044715 * math.sqrt(2 / math.pi) * x**2)")),
+     "right"),
+    ("ex3", "sech squared from exp", edit(GELU, ("dtanh = 1 - tanh_inner**2",
+                                                 "dtanh = 4 / (torch.exp(inner) + torch.exp(-inner)) ** 2")), "right"),
+    ("ex3", "the first term's 0.5 forgotten", edit(GELU, ("dx = dout * (0.5 * (1 + tanh_inner)", "dx = dout * ((1 + tanh_inner)")),
+     {"x": ""}),
+    ("ex4", "the scale applied twice", edit(ATTENTION, ("dq = dpreatt @ k / math.sqrt(C // NH)", "dq = dpreatt @ k / (C // NH)"),
+                                            ("dk = dpreatt.transpose(-2, -1) @ q / math.sqrt(C // NH)",
+                                             "dk = dpreatt.transpose(-2, -1) @ q / (C // NH)")),
+     {"q": "1/sqrt(C/NH) times", "k": "1/sqrt(C/NH) times", "qkv": "follows"}),
+    ("ex4", "dv without att's transpose", edit(ATTENTION, ("dv = att.transpose(-2, -1) @ dy", "dv = att @ dy")),
+     {"v": "transposed on the wrong side", "qkv": "follows"}),
+    ("ex4", "q, k, v concatenated in another order", edit(ATTENTION, ("for d in (dq, dk, dv)", "for d in (dk, dq, dv)")),
+     {"qkv": "the right numbers in the wrong places"}),
+    ("ex4", "einsum throughout", """dy = dout.view(B, T, NH, C // NH).transpose(1, 2)
+datt = torch.einsum("bhtd,bhsd->bhts", dy, v)
+dv = torch.einsum("bhts,bhtd->bhsd", att, dy)
+dmasked = att * (datt - torch.einsum("bhts,bhts->bht", att, datt)[..., None])
+dpreatt = dmasked * torch.ones(T, T).tril()
+scale = 1 / math.sqrt(C // NH)
+dq = torch.einsum("bhts,bhsd->bhtd", dpreatt, k) * scale
+dk = torch.einsum("bhts,bhtd->bhsd", dpreatt, q) * scale
+dqkv = torch.cat([dq.transpose(1, 2).reshape(B, T, C), dk.transpose(1, 2).reshape(B, T, C), dv.transpose(1, 2).reshape(B, T, C)], dim=2)""",
+     "right"),
+    ("ex5", "lnf's mean term forgotten", edit(BLOCK, ("dres2, dlnfw, dlnfb = layernorm_backward(dlnf, lnf_xshift, lnf_rstd, lnfw)",
+                                                      "dres2, dlnfw, dlnfb = layernorm_backward(dlnf, lnf_xshift, lnf_rstd, lnfw)\n"
+                                                      "dres2 = dres2 + lnf_rstd * (dlnf * lnfw).mean(-1, keepdim=True)")),
+     {"": "first goes wrong at dres2", **{n: "follows" for n in PARAMETERS[3:]}}),
+    ("ex5", "softmax's row sum forgotten in the block", edit(BLOCK, ("(att * (datt - (att * datt).sum(-1, keepdim=True)))", "(att * datt)")),
+     {"": "first goes wrong at dpreatt", **{n: "follows" for n in PARAMETERS[11:]}}),
+]
+
+K = "math.sqrt(2 / math.pi)"
+CORPUS += [
+    ("ex3", "3 * 0.044715 folded", edit(GELU, ("3 * 0.044715", "0.134145")), "right"),
+    ("ex3", "recomputed from x alone", f"""k = {K}
+u = k * (x + 0.044715 * x**3)
+t = torch.tanh(u)
+dx = dout * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x))""", "right"),
+    ("ex3", "the two terms multiplied out", f"dx = dout * 0.5 * (1 + tanh_inner) + dout * 0.5 * x * (1 - tanh_inner**2) * {K}"
+                                            " * (1 + 3 * 0.044715 * x**2)", "right"),
+    ("ex3", "backward through each atom", f"""dtanh_inner = dout * 0.5 * x
+dinner = dtanh_inner * (1 - tanh_inner**2)
+dcube = dinner * {K}
+dx = dout * 0.5 * (1 + tanh_inner) + dinner * {K} + dcube * 3 * 0.044715 * x**2""", "right"),
+    ("ex3", "cosh to the power -2", edit(GELU, ("dtanh = 1 - tanh_inner**2", "dtanh = torch.cosh(inner) ** -2")), "right"),
+    ("ex3", "the second term alone", edit(GELU, ("dx = dout * (0.5 * (1 + tanh_inner) + ", "dx = dout * (")), {"x": ""}),
+    ("ex3", "tanh's derivative as 1 - tanh", edit(GELU, ("dtanh = 1 - tanh_inner**2", "dtanh = 1 - tanh_inner")),
+     {"x": "1 - tanh(u)**2, not 1 - tanh(u)"}),
+    ("ex3", "the inner derivative's 1 forgotten", edit(GELU, ("(1 + 3 * 0.044715 * x**2)", "(3 * 0.044715 * x**2)")),
+     {"x": "the 1 is missing"}),
+    ("ex3", "sqrt(2 pi) for sqrt(2 / pi)", edit(GELU, ("math.sqrt(2 / math.pi)", "math.sqrt(2 * math.pi)")), {"x": ""}),
+    ("ex3", "computed in float64", edit(GELU, ("dx = dout * (", "dx = dout.double() * (")),
+     {"x": "its values are right, but it is torch.float64"}),
+    ("ex3", "the first term's sign flipped", edit(GELU, ("0.5 * (1 + tanh_inner)", "0.5 * (1 - tanh_inner)")), {"x": ""}),
+    ("ex3", "handed back as numpy", edit(GELU, ("math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x**2))",
+                                                "math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x**2))\ndx = dx.numpy()")), {"x": ""}),
+]
+
+CORPUS += [
+    ("ex4", "softmax's backward multiplied out", edit(ATTENTION, ("dmasked = att * (datt - (att * datt).sum(-1, keepdim=True))",
+                                                                  "dmasked = att * datt - att * (att * datt).sum(-1, keepdim=True)")),
+     "right"),
+    ("ex4", "the mask by torch.where", edit(ATTENTION, ("dmasked.masked_fill(torch.ones(T, T).tril() == 0, 0.0)",
+                                                        "torch.where(torch.ones(T, T).tril() == 1, dmasked, torch.zeros_like(dmasked))")),
+     "right"),
+    ("ex4", "heads merged with contiguous().view", edit(ATTENTION, ("d.transpose(1, 2).reshape(B, T, C) for d in (dq, dk, dv)], -1)",
+                                                                    "t.transpose(1, 2).contiguous().view(B, T, C) for t in (dq, dk, dv)], dim=-1)")),
+     "right"),
+    ("ex4", "heads split by permute", edit(ATTENTION, ("dy = dout.view(B, T, NH, C // NH).transpose(1, 2)",
+                                                       "dy = dout.reshape(B, T, NH, -1).permute(0, 2, 1, 3)")), "right"),
+    ("ex4", "the scale as a power", edit(ATTENTION, ("dq = dpreatt @ k / math.sqrt(C // NH)", "dq = dpreatt @ k * (C // NH) ** -0.5"),
+                                         ("dk = dpreatt.transpose(-2, -1) @ q / math.sqrt(C // NH)",
+                                          "dk = dpreatt.transpose(-2, -1) @ q * (C // NH) ** -0.5")), "right"),
+    ("ex4", "dqkv filled in slices", edit(ATTENTION, ("dqkv = torch.cat([d.transpose(1, 2).reshape(B, T, C) for d in (dq, dk, dv)], -1)",
+                                                      "dqkv = torch.zeros_like(qkv)\n"
+                                                      "dqkv[:, :, :C] = dq.transpose(1, 2).reshape(B, T, C)\n"
+                                                      "dqkv[:, :, C:2 * C] = dk.transpose(1, 2).reshape(B, T, C)\n"
+                                                      "dqkv[:, :, 2 * C:] = dv.transpose(1, 2).reshape(B, T, C)")), "right"),
+    # runs at the sizes the student sees (T = C/NH = 8) and stops at the hidden ones: v fails there alone
+    ("ex4", "datt without v's transpose", edit(ATTENTION, ("datt = dy @ v.transpose(-2, -1)", "datt = dy @ v")),
+     {"att": "transposed on the wrong side: y = att @ v, so datt = dy @ v^T", "masked": "follows", "preatt": "follows",
+      "q": "follows", "k": "follows", "v": "follows", "qkv": "follows"}),
+    ("ex4", "the scale left off dq only", edit(ATTENTION, ("dq = dpreatt @ k / math.sqrt(C // NH)", "dq = dpreatt @ k")),
+     {"q": "sqrt(C/NH) = 2.828 times too large", "qkv": "follows"}),
+    ("ex4", "the heads merged without their transpose", edit(ATTENTION, ("d.transpose(1, 2).reshape(B, T, C) for d", "d.reshape(B, T, C) for d")),
+     {"qkv": "the right numbers in the wrong places"}),
+    ("ex4", "the row sum of datt alone", edit(ATTENTION, ("(att * datt).sum(-1, keepdim=True)", "datt.sum(-1, keepdim=True)")),
+     {"masked": "the row sum is of att * datt", "preatt": "follows", "q": "follows", "k": "follows", "qkv": "follows"}),
+    ("ex4", "softmax's Jacobian's diagonal only", edit(ATTENTION, ("dmasked = att * (datt - (att * datt).sum(-1, keepdim=True))",
+                                                                  "dmasked = datt * att * (1 - att)")),
+     {"masked": "only the diagonal of softmax's Jacobian", "preatt": "follows", "q": "follows", "k": "follows",
+      "qkv": "follows"}),
+    ("ex4", "the mask's other triangle", edit(ATTENTION, ("dmasked.masked_fill(torch.ones(T, T).tril() == 0, 0.0)",
+                                                          "dmasked.masked_fill(torch.ones(T, T).triu() == 0, 0.0)")),
+     {"preatt": "", "q": "follows", "k": "follows", "qkv": "follows"}),
+    ("ex4", "the number of heads hard-coded", edit(ATTENTION, ("dy = dout.view(B, T, NH, C // NH)", "dy = dout.view(B, T, 4, C // 4)")),
+     "hidden: 4"),
+    ("ex4", "dk from k", edit(ATTENTION, ("dk = dpreatt.transpose(-2, -1) @ q", "dk = dpreatt.transpose(-2, -1) @ k")),
+     {"k": "", "qkv": "follows"}),
+]
+
+CORPUS += [
+    ("ex1", "through var, not norm", edit(LAYERNORM, (DX, "dx = (dnorm - dnorm.mean(-1, keepdim=True) - xshift * (dnorm * xshift)"
+                                                         ".mean(-1, keepdim=True) / (var + 1e-5)) * rstd")), "right"),
+    ("ex1", "torch.sum over both dimensions", edit(LAYERNORM, ("dbias = dout.sum((0, 1))", "dbias = torch.sum(dout, dim=(0, 1))")),
+     "right"),
+    ("ex1", "the variance term's sign flipped", edit(LAYERNORM, ("- norm * (dnorm * norm)", "+ norm * (dnorm * norm)")), {"x": ""}),
+    ("ex1", "rstd left out of dx", edit(LAYERNORM, ("dx = rstd * (", "dx = (")), {"x": ""}),
+    ("ex1", "dweight without norm", edit(LAYERNORM, ("dweight = (dout * norm).sum((0, 1))", "dweight = dout.sum((0, 1))")),
+     {"weight": ""}),
+    ("ex1", "norm recomputed without the mean", edit(LAYERNORM, (DX, "xhat = x * rstd\n"
+                                                                  "dx = rstd * (dnorm - dnorm.mean(-1, keepdim=True) - xhat * (dnorm * xhat).mean(-1, keepdim=True))")),
+     {"x": ""}),
+    ("ex2", "view and mm", edit(MATMUL, ("dout.flatten(0, 1).T @ x.flatten(0, 1)", "dout.view(-1, dout.size(-1)).T.mm(x.view(-1, x.size(-1)))")),
+     "right"),
+    ("ex2", "dbias summed twice over dim 0", edit(MATMUL, ("dbias = dout.sum((0, 1))", "dbias = dout.sum(dim=0).sum(dim=0)")), "right"),
+    ("ex2", "dx as a transposed product", edit(MATMUL, ("dx = dout @ weight", "dx = (weight.T @ dout.transpose(-2, -1)).transpose(-2, -1)")),
+     "right"),
+    ("ex2", "dbias averaged", edit(MATMUL, ("dout.sum((0, 1))", "dout.mean((0, 1))")), {"bias": "1/(B*T) times"}),
+    ("ex2", "dweight's transpose on the wrong factor", edit(MATMUL, ("dout.flatten(0, 1).T @ x.flatten(0, 1)",
+                                                                    "dout.flatten(0, 1) @ x.flatten(0, 1).T")), "stops: RuntimeError"),
+    ("ex2", "dx through a slice of weight", edit(MATMUL, ("dx = dout @ weight", "dx = dout @ weight[:C]")), "stops: RuntimeError"),
+    ("ex2", "dweight per batch element", edit(MATMUL, ("dout.flatten(0, 1).T @ x.flatten(0, 1)", "dout.transpose(1, 2) @ x")),
+     {"weight": "summed over the batch it would be right"}),
+    ("ex2", "dbias over the rows of one sequence", edit(MATMUL, ("dbias = dout.sum((0, 1))", "dbias = dout[0].sum(0)")), {"bias": ""}),
+    ("ex5", "the one-hot by F.one_hot", edit(BLOCK, ("dlogits = torch.softmax(logits, -1)\n"
+                                                      "dlogits[torch.arange(B)[:, None], torch.arange(T), targets] -= 1\n"
+                                                      "dlogits /= B * T",
+                                                      "dlogits = (torch.softmax(logits, -1) - F.one_hot(targets, V)) / (B * T)")), "right"),
+    ("ex5", "linear layers by einsum", edit(BLOCK, ("    return dout @ w, dout.flatten(0, 1).T @ x.flatten(0, 1), dout.sum((0, 1))",
+                                                    '    return dout @ w, torch.einsum("bto,btc->oc", dout, x), dout.sum((0, 1))')), "right"),
+    ("ex5", "the cross-entropy's mean left out", edit(BLOCK, ("dlogits /= B * T\n", "")),
+     {"": "first goes wrong at dlogits, which it computes on the way (not graded itself): B*T = 32 times too large", **ALL_FOLLOW}),
+    ("ex5", "the residual left out of dx", edit(BLOCK, ("dx = dres1 + dx_ln1", "dx = dx_ln1")), {"x": ""}),
+    ("ex5", "dln2w kept its dimensions", edit(BLOCK, ("    return dx, (dout * norm).sum((0, 1)), dout.sum((0, 1))",
+                                                      "    return dx, (dout * norm).sum((0, 1), keepdim=True), dout.sum((0, 1))")),
+     {n: "the values are right but the shape is [1, 1, 32], not [32]" for n in ("lnfw", "ln2w", "ln1w")}),
+    ("ex5", "the attention scale forgotten", edit(BLOCK, ("dq = dpreatt @ k / math.sqrt(C // NH)", "dq = dpreatt @ k"),
+                                                  ("dk = dpreatt.transpose(-2, -1) @ q / math.sqrt(C // NH)", "dk = dpreatt.transpose(-2, -1) @ q")),
+     {"": "first goes wrong at dk, which it computes on the way (not graded itself): sqrt(C/NH) = 2.828 times too large",
+      **{n: "follows" for n in PARAMETERS[11:]}}),
+    ("ex5", "q, k, v in another order", edit(BLOCK, ("for d in (dq, dk, dv)", "for d in (dk, dq, dv)")),
+     {"": "first goes wrong at dqkv, which it computes on the way (not graded itself): the right numbers in the wrong places",
+      **{n: "follows" for n in PARAMETERS[11:]}}),
+    ("ex5", "dlnf through wte.T", edit(BLOCK, ("dlnf = dlogits @ wte", "dlnf = dlogits @ wte.T")), "stops: RuntimeError"),
 ]

@@ -46,10 +46,10 @@ def factor_namer(factors: list, sizes_by_seed: list):
 
 def _said(expr: str, value: float, sign: int, power: int) -> str:
     flipped = "the sign flipped and " if sign < 0 else ""
-    expr = f"({expr})" if "*" in expr or ("/" in expr and not expr.startswith("sqrt")) else expr
+    under = f"({expr})" if "*" in expr or ("/" in expr and not expr.startswith("sqrt")) else expr  # after a 1/
     if power == 1:
-        return f"{'-' if sign < 0 else ''}{expr} = {sign * value:.4g} times too large: {flipped}a 1/{expr} left out"
-    return f"{'-' if sign < 0 else ''}1/{expr} times: {flipped}a 1/{expr} too many, or a {expr} missing"
+        return f"{'-' if sign < 0 else ''}{expr} = {sign * value:.4g} times too large: {flipped}a 1/{under} left out"
+    return f"{'-' if sign < 0 else ''}1/{under} times: {flipped}a 1/{under} too many, or a {expr} missing"
 
 
 def diagnose(forward, ex, checks: list, runs: dict, problems: dict, slips: dict, reads: tuple = ()) -> str:
@@ -75,12 +75,17 @@ def diagnose(forward, ex, checks: list, runs: dict, problems: dict, slips: dict,
         upstreams[label] = upstream
         local[label] = local_gradients(forward, problem.values, upstream, problems[label].sizes)
 
-    def given(check):  # (meta, array, label) on each seed
-        return [(run.result["values"].get(check.variable), run.arrays.get(check.variable), label) for label, run in runs.items()]
+    def given(check):  # (meta, array, label) on each seed, the public first
+        return [(run.result["values"].get(check.variable), run.arrays.get(check.variable), label)
+                for label, run in runs.items()]  # fmt: skip
 
     def locally_correct(check) -> bool:
-        return all(check.name in local[label] and compare(check, meta, array, local[label][check.name]).passed
-                   for meta, array, label in given(check))  # fmt: skip
+        """Right given its upstream on every seed whose run set it: one that stopped before (the hidden sizes made
+        the code stop earlier) says nothing of this step, and fails the check on its own."""
+        judged = [(meta, array, label) for meta, array, label in given(check) if meta is not None]
+        return bool(judged) and judged[0][2] == PUBLIC and all(
+            check.name in local[label] and compare(check, meta, array, local[label][check.name]).passed
+            for meta, array, label in judged)  # fmt: skip
 
     def kind(check) -> str | None:
         (meta, array, _), *_ = given(check)

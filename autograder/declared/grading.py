@@ -82,8 +82,10 @@ def size_names(task, sizes: dict) -> dict[int, str]:
     said = [ast.unparse(node) for line in read_forward(task.forward).lines for node in ast.walk(ast.parse(line))
             if isinstance(node, ast.BinOp) and _of_sizes(node, sizes)]  # fmt: skip
     said += [d for spec in task.inputs for d in spec.shape if isinstance(d, str) and d not in sizes]
+    # then the products of two sizes, the rows of a (B, T, C) tensor flattened (B * T)
+    products = [f"{a} * {b}" for i, a in enumerate(sizes) for b in list(sizes)[i + 1 :]]
     names: dict[int, list[str]] = {}
-    for expression in [*sizes, *said]:
+    for expression in [*sizes, *said, *products]:
         value = int(eval(expression, {"__builtins__": {}}, dict(sizes)))
         if value > 1:
             names.setdefault(value, []).append(expression)

@@ -162,6 +162,8 @@ ASSIGNMENT = declare(Declaration(
                   "of dnorm"),
                  ("rstd * (dnorm - dnorm.mean(-1, keepdim=True) - norm * (dnorm * norm).sum(-1, keepdim=True) / (C - 1))",
                   "the variance divides by C here, not C - 1: layernorm's variance is the biased one"),
+                 ("rstd * (dout - dout.mean(-1, keepdim=True) - norm * (dout * norm).mean(-1, keepdim=True))",
+                  "dnorm is dout * weight: the weight's factor is missing"),
              )}),
         Task("ex2", "Exercise 2: a linear layer on (B, T, C)", matmul,
              (Input("x", ("B", "T", "C")), Input("weight", ("4 * C", "C"), scale=0.02), Input("bias", ("4 * C",), scale=0.02),
@@ -182,14 +184,27 @@ ASSIGNMENT = declare(Declaration(
                  ("dout * 0.5 * (1 + tanh_inner)",
                   "only the first term of the product rule: in 0.5 * x * (1 + tanh(inner)), tanh(inner) changes with "
                   "x too"),
+                 ("dout * (0.5 * (1 + tanh_inner) + 0.5 * x * (1 - tanh_inner) * math.sqrt(2 / math.pi)"
+                  " * (1 + 3 * 0.044715 * x**2))",
+                  "tanh's derivative is 1 - tanh(u)**2, not 1 - tanh(u)"),
+                 ("dout * (0.5 * (1 + tanh_inner) + 0.5 * x * (1 - tanh_inner**2) * math.sqrt(2 / math.pi)"
+                  " * (3 * 0.044715 * x**2))",
+                  "the derivative of x + 0.044715 * x**3 is 1 + 3 * 0.044715 * x**2: the 1 is missing"),
              )}),
         Task("ex4", "Exercise 4: causal self-attention", attention,
              (Input("qkv", ("B", "T", "3 * C")), Input("dout", ("B", "T", "C"))),
              asks=("y", "att", "masked", "preatt", "q", "k", "v", "qkv"), solution=ATTENTION,
              slips={"masked": (("att * datt", "softmax's backward without the row sum: each row's att * datt "
-                                              "also loses att times the sum of att * datt over the row"),),
+                                              "also loses att times the sum of att * datt over the row"),
+                               ("att * (datt - datt.sum(-1, keepdim=True))",
+                                "the row sum is of att * datt, not of datt: each att_j * datt_j enters it"),
+                               ("datt * att * (1 - att)",
+                                "only the diagonal of softmax's Jacobian: every att_j of the row depends on every score, "
+                                "so subtract att times the row sum of att * datt")),
+                    "att": (("dy @ v", "transposed on the wrong side: y = att @ v, so datt = dy @ v^T"),),
                     "k": (("dpreatt @ q / math.sqrt(C // NH)", "transposed on the wrong side: preatt = q @ k^T, so dk "
-                                                               "= dpreatt^T @ q"),)},
+                                                               "= dpreatt^T @ q"),),
+                    "v": (("att @ dy", "transposed on the wrong side: y = att @ v, so dv = att^T @ dy"),)},
              prose="Backpropagate through the heads, the weighted sum, the softmax, the mask, the scaled scores and "
                    "the split, one step at a time: `dy`, `datt`, `dmasked`, `dpreatt`, `dq`, `dk`, `dv`, `dqkv`."),
         Task("ex5", "Exercise 5: the whole block", block,
