@@ -307,3 +307,31 @@ CORPUS += [
       **{n: "follows" for n in PARAMETERS[11:]}}),
     ("ex5", "dlnf through wte.T", edit(BLOCK, ("dlnf = dlogits @ wte", "dlnf = dlogits @ wte.T")), "stops: RuntimeError"),
 ]
+
+CORPUS += [
+    ("ex5", "dwte by einsum", edit(BLOCK, ("dwte = dlogits.flatten(0, 1).T @ lnf.flatten(0, 1)", 'dwte = torch.einsum("btv,btc->vc", dlogits, lnf)')),
+     "right"),
+    ("ex5", "layernorm's backward through var", edit(BLOCK, (
+        "    dx = rstd * (dnorm - dnorm.mean(-1, keepdim=True) - norm * (dnorm * norm).mean(-1, keepdim=True))",
+        "    dx = (dnorm - dnorm.mean(-1, keepdim=True) - xshift * (dnorm * xshift).mean(-1, keepdim=True) * rstd**2) * rstd")),
+     "right"),
+    ("ex5", "the residual's gradients added in place", edit(BLOCK, ("dres1 = dres2 + dres1_ln2", "dres1 = dres1_ln2.clone()\ndres1 += dres2")),
+     "right"),
+    ("ex5", "dlogits from a fresh softmax's exp", edit(BLOCK, ("dlogits = torch.softmax(logits, -1)",
+                                                              "dlogits = logits.exp() / logits.exp().sum(-1, keepdim=True)")), "right"),
+    ("ex5", "dwte averaged again", edit(BLOCK, ("dwte = dlogits.flatten(0, 1).T @ lnf.flatten(0, 1)",
+                                               "dwte = dlogits.flatten(0, 1).T @ lnf.flatten(0, 1) / (B * T)")),
+     {"wte": "1/(B*T) times"}),
+    ("ex5", "attnb summed over the batch only", edit(BLOCK, ("dln1, dattnw, dattnb = linear_backward(dqkv, ln1, attnw)",
+                                                            "dln1, dattnw, dattnb = linear_backward(dqkv, ln1, attnw)\ndattnb = dqkv.sum(0)")),
+     {"attnb": "summed over the batch it would be right"}),
+    ("ex5", "fcprojw's product the wrong way round", edit(BLOCK, ("dfch_gelu, dfcprojw, dfcprojb = linear_backward(dres2, fch_gelu, fcprojw)",
+                                                                  "dfch_gelu, dfcprojw, dfcprojb = linear_backward(dres2, fch_gelu, fcprojw)\n"
+                                                                  "dfcprojw = fch_gelu.flatten(0, 1).T @ dres2.flatten(0, 1)")),
+     {"fcprojw": "the values are right but transposed"}),
+    ("ex5", "the softmax's row sum over the wrong dimension", edit(BLOCK, ("(att * datt).sum(-1, keepdim=True)", "(att * datt).sum(-2, keepdim=True)")),
+     {"": "first goes wrong at dpreatt", **{n: "follows" for n in PARAMETERS[11:]}}),
+    ("ex5", "dlnfw with dlnf, not the upstream", edit(BLOCK, ("dres2, dlnfw, dlnfb = layernorm_backward(dlnf, lnf_xshift, lnf_rstd, lnfw)",
+                                                              "dres2, dlnfw, dlnfb = layernorm_backward(dlnf, lnf_xshift, lnf_rstd, lnfw)\n"
+                                                              "dlnfw = (dlnf * lnf).sum((0, 1))")), {"lnfw": ""}),
+]

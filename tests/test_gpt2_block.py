@@ -71,3 +71,19 @@ def test_the_release_is_nbgraders_of_the_solutions(tmp_path):
     fresh = json.loads((tmp_path / "exercises" / "gpt2_block" / "gpt2_block.ipynb").read_text())
     assert [(c["metadata"], c["source"]) for c in fresh["cells"]] == \
         [(c["metadata"], c["source"]) for c in json.loads(RELEASE.read_text())["cells"]]  # fmt: skip
+
+
+@pytest.mark.parametrize("student", ["bob", "carol"])
+def test_the_notebooks_own_checks_give_what_the_grader_gives(grader, student):
+    """The sample notebook run in a real kernel: each check cell's score is the grade's, exercise by exercise (bob's
+    slips in Exercises 1, 4 and 5; carol's answers that stop, or are left as stubs)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = ROOT / "course" / "sample_submissions" / student / "gpt2_block" / "gpt2_block.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True).execute()
+    in_kernel = {c.metadata["nbgrader"]["grade_id"][: -len("_check")]: float(c.outputs[-1]["data"]["text/plain"])
+                 for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id", "").endswith("_check")}  # fmt: skip
+    graded = {e.id: e.score for e in grader.grade(path).exercises}
+    assert in_kernel == graded
