@@ -49,7 +49,8 @@ def test_the_attacks_hold_as_a_normal_user():
     try:
         doctor = subprocess.run(as_nobody + ["-m", "autograder", "doctor"], cwd=ROOT, env=env, capture_output=True,
                                 text=True, timeout=300)  # fmt: skip
-        run = subprocess.run(as_nobody + ["-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={home / 'pytest'}",
+        # two workers: this is the suite's longest test, and alone on one worker it would end the suite last
+        run = subprocess.run(as_nobody + ["-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider", f"--basetemp={home / 'pytest'}",
                                           "tests/test_attacks.py", "tests/test_warm_sandbox.py", "tests/test_isolation.py",
                                           "tests/test_serve.py",
                                           "-k", ATTACKS],
