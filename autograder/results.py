@@ -23,6 +23,19 @@ HIDDEN_FAILURE = ("right on the public seed but not on the hidden seed: compute 
                   "don't paste values or hard-code sizes")
 
 
+def hard_coded_message(result, cell, size: tuple[int, int, str] | None) -> str | None:
+    """An exercise's line when its checks failed on the hidden seed only and its source holds one of the sizes the
+    student sees (`size`: static_checks.hard_coded_size's finding), each such check's message saying so too."""
+    if not size:
+        return None
+    line, value, name = size
+    for check in result.checks:
+        if check.message == HIDDEN_FAILURE:
+            check.message = f"right at the sizes you see, wrong at others (the hard-coded {value}?)"
+    return (f"right at the sizes you see, wrong at others: look for the hard-coded {value} at {cell.where(line)} "
+            f"(use {name}, or the tensors' shapes)")  # fmt: skip
+
+
 def hidden_only(message: str) -> bool:
     """Whether a check's message says it failed on the hidden seed only: the engine's HIDDEN_FAILURE, or an
     assignment's own words for it, which begin "right at the" (values, sizes) "you see"."""

@@ -120,6 +120,26 @@ def _given_cells(assignment_id: str) -> frozenset[str]:
 listen()
 
 
+def kernel_outcome(part, ex, source: str, error: dict | None, values: dict, graphless: bool = False):
+    """The kernel's `values` (by a run's names) as the public seed's outcome a graded run would report: each value
+    described as a run describes it, the result held to the run's closed schema. `graphless`: the notebook's
+    forward pass keeps its graph for cmp's .grad, so a gradient computed from its tensors carries one; what the
+    answer asks of autograd, its source says (as in a grade)."""
+    from .grading import SeedOutcome
+    from .run_result import clean_result
+    from .student_process import describe
+
+    metas, arrays = {}, {}
+    for name, value in values.items():
+        metas[name], array = describe(value)
+        if graphless:
+            metas[name]["has_graph"] = False
+        if array is not None:
+            arrays[name] = array
+    result = clean_result({"values": metas, "error": error}, part.value_names(ex), len(source.splitlines()))
+    return SeedOutcome({"status": "finished"}, result, arrays)
+
+
 def caller_namespace() -> dict:
     """The namespace the student's cells run in: the IPython kernel's, else the first caller outside this package."""
     try:

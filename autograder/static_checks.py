@@ -32,6 +32,20 @@ def source_nodes(source: str) -> tuple | None:
         return None
 
 
+def hard_coded_size(source: str, names: dict[int, str]) -> tuple[int, int, str] | None:
+    """The first whole number in the cell that is one of `names` (value -> how to write it instead: the sizes the
+    student sees, and what an assignment makes of them), as (line, value, name); None when there is none."""
+    nodes = source_nodes(source)
+    if nodes is None:
+        return None
+    found = [(node.lineno, node.value) for node in nodes
+             if isinstance(node, ast.Constant) and type(node.value) is int and node.value in names]  # fmt: skip
+    if not found:
+        return None
+    line, value = min(found)
+    return line, value, names[value]
+
+
 def autograd_uses(source: str) -> list[dict]:
     """Each use of autograd as {"flag": "autograd", "line": N, "code": "..."}; empty for honest code."""
     nodes = source_nodes(source)

@@ -158,7 +158,7 @@ def other_graders_served() -> list[str]:
     versions = []
     for path in sorted(folder.glob("warm-*.socket")):
         version = path.name[len("warm-"):-len(".socket")]
-        if version != grader_version() and (ping(str(path)) or {}).get("version") == version:
+        if version != grader_version() and (ping(str(path), seconds=2) or {}).get("version") == version:
             versions.append(version)
     return versions
 

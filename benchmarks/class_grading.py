@@ -202,6 +202,15 @@ def fixed_floor(meter: Meter, repeat: int = 3) -> tuple[float, float]:
     return cpu("import torch"), cpu(PARENT_IMPORTS)
 
 
+def split_costs(runs: list, larger: list, n: int) -> tuple:
+    """(wall, cpu) of the N-submission runs (medians), and the marginal and fixed costs (wall, cpu each) that the
+    3N runs give: the difference of 2N submissions, and what N of them leave of the N run."""
+    wall, cpu = (statistics.median(r[k] for r in runs) for k in (0, 1))
+    larger_wall, larger_cpu = (statistics.median(r[k] for r in larger) for k in (0, 1))
+    marginal_wall, marginal_cpu = (larger_wall - wall) / (2 * n), (larger_cpu - cpu) / (2 * n)
+    return wall, cpu, marginal_wall, marginal_cpu, wall - n * marginal_wall, cpu - n * marginal_cpu
+
+
 def kept_server_runs(args, command, courses, env, meter) -> tuple[dict, int] | None:
     """The same N and 3N runs (alternating, --repeat of each) while `backprop-ninja serve` keeps a warm server, and
     that server's memory while idle (its proportional share: PSS). None with --no-serve."""
@@ -266,12 +275,8 @@ def bench(assignment: str, args, tmp: Path, meter: Meter) -> dict:
         if args.baseline_tree:
             samples["baseline"].append(meter.run(command + force, courses["baseline"], baseline_env))
     served = kept_server_runs(args, command, courses, env, meter)
-    median = lambda runs, k: statistics.median(r[k] for r in runs)  # noqa: E731
-    wall, larger_wall = median(samples["ours"], 0), median(samples["larger"], 0)
-    cpu, larger_cpu = median(samples["ours"], 1), median(samples["larger"], 1)
     n = args.n
-    marginal_wall, marginal_cpu = (larger_wall - wall) / (2 * n), (larger_cpu - cpu) / (2 * n)
-    fixed_wall, fixed_cpu = wall - n * marginal_wall, cpu - n * marginal_cpu
+    wall, cpu, marginal_wall, marginal_cpu, fixed_wall, fixed_cpu = split_costs(samples["ours"], samples["larger"], n)
     floor = floor_cpu(firsts, assignment)
     torch_import, parent_imports = fixed_floor(meter)
     per_nbgrader_wall, per_nbgrader_cpu = nbgrader_wall / n, nbgrader_cpu / n
@@ -293,17 +298,14 @@ def bench(assignment: str, args, tmp: Path, meter: Meter) -> dict:
           f"{parent_imports:.2f}: {(torch_import + parent_imports) / per_nbgrader_cpu:.2f} of one nbgrader submission's "
           "CPU")  # fmt: skip
     if args.baseline_tree:
-        baseline_wall, baseline_cpu = median(samples["baseline"], 0), median(samples["baseline"], 1)
+        baseline_wall, baseline_cpu = (statistics.median(r[k] for r in samples["baseline"]) for k in (0, 1))
         same = gradebook_scores(courses["baseline"], assignment) == ours
         print(f"  baseline tree: {baseline_wall:.1f} s and {baseline_cpu:.1f} CPU-s; this tree takes "
               f"{wall / baseline_wall:.2f}x its time and {cpu / baseline_cpu:.2f}x its CPU; per-cell scores "
               f"{'identical' if same else 'DIFFER'}")  # fmt: skip
     if served:
         runs, memory_mib = served
-        s_wall, s_larger_wall = median(runs["ours"], 0), median(runs["larger"], 0)
-        s_cpu, s_larger_cpu = median(runs["ours"], 1), median(runs["larger"], 1)
-        s_marginal_cpu = (s_larger_cpu - s_cpu) / (2 * n)
-        s_fixed_wall, s_fixed_cpu = s_wall - n * (s_larger_wall - s_wall) / (2 * n), s_cpu - n * s_marginal_cpu
+        s_wall, s_cpu, _, s_marginal_cpu, s_fixed_wall, s_fixed_cpu = split_costs(runs["ours"], runs["larger"], n)
         print(f"  with backprop-ninja serve running ({memory_mib} MiB idle): {s_wall:.1f} s, {s_cpu:.1f} CPU-s: "
               f"{nbgrader_wall / s_wall:.1f}x less time than nbgrader; marginal {s_marginal_cpu * 1000:.1f} CPU-ms; "
               f"fixed cost {s_fixed_wall:.2f} s and {s_fixed_cpu:.2f} CPU-s: {s_fixed_cpu / per_nbgrader_cpu:.2f} of one "

@@ -14,7 +14,6 @@ import torch
 from nbclient import NotebookClient
 
 from autograder import assignments
-from autograder.checks import PUBLIC
 from autograder.declared import Declaration, Input, Task, declare
 from autograder.declared.forward import DeclarationError, read_forward
 from autograder.declared.notebook import source_notebook
@@ -182,4 +181,3 @@ def test_the_references_are_float64_autograd_from_the_float32_inputs(registered)
     ((norm * w) * dout).sum().backward()
     assert torch.allclose(torch.from_numpy(problem.truth["x"]), x.grad, rtol=0, atol=1e-12)
     assert problem.grads["x"].dtype.name == "float32" and problem.truth["x"].dtype.name == "float64"
-    assert PUBLIC  # the public problem is the one the notebook draws (test above)

@@ -87,3 +87,23 @@ def test_the_notebooks_own_checks_give_what_the_grader_gives(grader, student):
                  for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id", "").endswith("_check")}  # fmt: skip
     graded = {e.id: e.score for e in grader.grade(path).exercises}
     assert in_kernel == graded
+
+
+def test_the_notebooks_check_finds_the_first_wrong_step_where_the_grade_does(grader):
+    """Exercise 5's check() reads the gradients the answer computes on the way, as a graded run does: a dlogits
+    without its 1/T is blamed in both, in the same words."""
+    from autograder.checks import PUBLIC
+    from autograder.declared.forward import NAMESPACE
+    from autograder.declared.selfcheck import check_exercise
+    from autograder.notebook import ExerciseCell
+
+    source = gpt2_block.BLOCK.replace("dlogits /= B * T", "dlogits /= B")
+    part = grader.grading("gpt2_block")
+    problem = part.problems[PUBLIC]
+    ns = {**NAMESPACE, **problem.sizes, **{k: v.clone() if hasattr(v, "clone") else v
+                                            for k, v in problem.exercises["ex5"].values.items()}}  # fmt: skip
+    exec(source, ns)
+    in_notebook = check_exercise("gpt2_block", "ex5", ns, (source, None))
+    graded = grader.grade_exercise(ASSIGNMENT.exercise_by_id["ex5"], ExerciseCell(source), part)
+    assert in_notebook.message == graded.message
+    assert in_notebook.message.startswith("Your backward pass first goes wrong at dlogits")

@@ -43,9 +43,6 @@ class Forward:
     def atoms(self) -> tuple[str, ...]:
         return tuple(op.output for op in self.ops)
 
-    def consumers(self, name: str) -> list[Op]:
-        return [op for op in self.ops if name in op.inputs]
-
 
 class DeclarationError(ValueError):
     """A declaration the engine cannot derive an assignment from; the message says which line and why."""
@@ -149,7 +146,3 @@ def local_gradients(forward: Forward, computed: dict, upstream: dict, sizes: dic
                 carried[name] = carried[name] + product if name in carried else product
     del carried["loss"]
     return {name: grad.numpy() for name, grad in carried.items()}
-
-
-def as_float32_arrays(tensors: dict) -> dict:
-    return {name: np.ascontiguousarray(t.detach().numpy()) for name, t in tensors.items()}

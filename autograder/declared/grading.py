@@ -7,8 +7,8 @@ from .. import array_file
 from ..assignment import Grading
 from ..checks import HIDDEN, PUBLIC, Exercise
 from ..compare import compare
-from ..results import HIDDEN_FAILURE
-from ..static_checks import source_nodes
+from ..results import hard_coded_message
+from ..static_checks import hard_coded_size
 from .diagnose import diagnose
 from .forward import read_forward
 from .problems import make_problem
@@ -65,15 +65,8 @@ class DeclaredGrading(Grading):
     def hidden_message(self, ex: Exercise, cell, result) -> str | None:
         """A check right on the sizes the student sees and wrong on the hidden ones: the source says why when it
         holds one of those sizes as a number."""
-        size = hard_coded_size(cell.source, size_names(self.declaration.task(ex.id), self.declaration.sizes))
-        if not size:
-            return None
-        line, value, name = size
-        for check in result.checks:
-            if check.message == HIDDEN_FAILURE:
-                check.message = f"right at the sizes you see, wrong at others (the hard-coded {value}?)"
-        return (f"right at the sizes you see, wrong at others: look for the hard-coded {value} at {cell.where(line)} "
-                f"(use {name}, or the tensors' shapes)")  # fmt: skip
+        names = size_names(self.declaration.task(ex.id), self.declaration.sizes)
+        return hard_coded_message(result, cell, hard_coded_size(cell.source, names))
 
 
 def size_names(task, sizes: dict) -> dict[int, str]:
@@ -97,17 +90,3 @@ def _of_sizes(node, sizes: dict) -> bool:
     leaves = [n for n in ast.walk(node) if not isinstance(n, (ast.BinOp, ast.operator, ast.expr_context))]
     return all(isinstance(n, ast.Name) and n.id in sizes or isinstance(n, ast.Constant) and type(n.value) is int
                for n in leaves) and any(isinstance(n, ast.Name) for n in leaves)  # fmt: skip
-
-
-def hard_coded_size(source: str, names: dict[int, str]) -> tuple[int, int, str] | None:
-    """The first whole number in the cell that one of the sizes the student sees, or an expression of them the
-    exercise writes, is worth (`names`, size_names), as (line, value, what to use instead)."""
-    nodes = source_nodes(source)
-    if nodes is None:
-        return None
-    found = [(node.lineno, node.value) for node in nodes
-             if isinstance(node, ast.Constant) and type(node.value) is int and node.value in names]  # fmt: skip
-    if not found:
-        return None
-    line, value = min(found)
-    return line, value, names[value]

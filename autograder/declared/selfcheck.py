@@ -6,12 +6,11 @@ import warnings
 
 from .. import assignments
 from ..checks import PUBLIC
-from ..grading import SeedOutcome, judge
+from ..grading import judge
 from ..notebook import ExerciseCell
 from ..results import ExerciseResult
-from ..run_result import clean_result
-from ..selfcheck import SYNTAX_ERRORS, answer_cell, answer_names, as_last_run, caller_namespace, for_the_validator
-from ..student_process import describe
+from ..selfcheck import (SYNTAX_ERRORS, answer_cell, answer_names, as_last_run, caller_namespace, for_the_validator,
+                         kernel_outcome)
 from . import run
 
 
@@ -45,21 +44,15 @@ def check_exercise(assignment_id: str, exercise_id: str, namespace: dict | None 
     ex = assignment.exercise_by_id[exercise_id]
     ns = caller_namespace() if namespace is None else namespace
     source, error = answer_cell(assignment, answer_names(assignment, ex)) if cell is None else cell
-    variables = {c.variable for c in ex.checks}
-    ns = as_last_run(ns, source, error, variables)
     part = _grading(assignment_id)
+    variables = part.variables(ex)  # what a run reads: the checks', and the gradients computed on the way
+    ns = as_last_run(ns, source, error, set(variables))
     problem = part.problems[PUBLIC]
     with warnings.catch_warnings():  # nbgrader gives a test cell 0 points for any output on stderr
         warnings.simplefilter("ignore")
         values = {}
         if not (error and error["type"] in SYNTAX_ERRORS):  # a cell that did not parse set nothing
-            run.collect({"variables": sorted(variables)}, ns, values)
-        metas, arrays = {}, {}
-        for name, value in values.items():
-            metas[name], array = describe(value)
-            if array is not None:
-                arrays[name] = array
-        result = clean_result({"values": metas, "error": error}, part.value_names(ex), len(source.splitlines()))
-        runs = {PUBLIC: SeedOutcome({"status": "finished"}, result, arrays)}
+            run.collect({"variables": variables}, ns, values)
+        runs = {PUBLIC: kernel_outcome(part, ex, source, error, values)}
         verdict = judge(part, ex, ExerciseCell(source), runs, {PUBLIC: problem}, hidden_judged=False)
     return for_the_validator(verdict)

@@ -2,14 +2,12 @@
 seed and sizes), the comparison of a run's gradients with autograd's, Exercise 4's loop, and the hints and
 localisation that explain a failure.
 """
-import ast
-
 from ... import array_file
 from ...assignment import Grading
 from ...checks import HIDDEN, PUBLIC, Exercise
 from ...compare import compare
-from ...results import HIDDEN_FAILURE
-from ...static_checks import final_assignments, source_nodes
+from ...results import hard_coded_message
+from ...static_checks import final_assignments, hard_coded_size
 from . import HIDDEN_SIZES, PUBLIC_SEED, PUBLIC_SIZES, Sizes, lecture
 from .data import Words
 from .hints import aliasing_hint, diagnose, held_to_code, hint, slip_hint
@@ -101,15 +99,7 @@ class BackpropGrading(Grading):
 
     def hidden_message(self, ex: Exercise, cell, result) -> str | None:
         # The hidden run said one bit per check; the source alone says why, when it holds one of the sizes.
-        size = hard_coded_size(cell.source, cell.public_at or PUBLIC_SIZES)
-        if not size:
-            return None
-        line, value, name = size
-        for check in result.checks:
-            if check.message == HIDDEN_FAILURE:
-                check.message = f"right at the sizes you see, wrong at others (the hard-coded {value}?)"
-        return (f"right at the sizes you see, wrong at others: look for the hard-coded {value} at {cell.where(line)} "
-                f"(use {name}, or the tensors' shapes)")  # fmt: skip
+        return hard_coded_message(result, cell, hard_coded_size(cell.source, size_names(cell.public_at or PUBLIC_SIZES)))
 
     def finish(self, ex: Exercise, result, runs: dict, problems: dict, loop, root: str):
         if ex.trains and result.losses:
@@ -188,18 +178,8 @@ class BackpropGrading(Grading):
                 f"(not graded itself){': ' + what if what else ''}")  # fmt: skip
 
 
-def hard_coded_size(source: str, sizes: Sizes) -> tuple[int, int, str] | None:
-    """The first whole number in the cell that is one of the sizes the student sees (or that size times the
-    context, embedding or vocabulary width), as (line, value, the name to use instead); None when there is none.
-    `sizes`: the public run's."""
-    nodes = source_nodes(source)
-    if nodes is None:
-        return None
+def size_names(sizes: Sizes) -> dict[int, str]:
+    """What each size the student sees is worth (and that size times the context, embedding or vocabulary width),
+    value -> the name to use instead. `sizes`: the public run's."""
     widths = (1, lecture.block_size, lecture.n_embd, lecture.vocab_size, lecture.block_size * lecture.n_embd)
-    names = {sizes.batch_size * w: "n" for w in widths} | {sizes.n_hidden * w: "n_hidden" for w in widths}
-    found = [(node.lineno, node.value) for node in nodes
-             if isinstance(node, ast.Constant) and type(node.value) is int and node.value in names]  # fmt: skip
-    if not found:
-        return None
-    line, value = min(found)
-    return line, value, names[value]
+    return {sizes.batch_size * w: "n" for w in widths} | {sizes.n_hidden * w: "n_hidden" for w in widths}

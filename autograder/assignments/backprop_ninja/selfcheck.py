@@ -11,12 +11,10 @@ import torch
 
 from ...checks import PUBLIC
 from ...compare import compare
-from ...grading import SeedOutcome, judge
+from ...grading import judge
 from ...notebook import ExerciseCell
 from ...results import ExerciseResult
-from ...run_result import clean_result
-from ...selfcheck import answer_cell, answer_names, as_last_run, caller_namespace, for_the_validator
-from ...student_process import describe
+from ...selfcheck import answer_cell, answer_names, as_last_run, caller_namespace, for_the_validator, kernel_outcome
 from . import ASSIGNMENT, EXERCISE_BY_ID, data, lecture
 from .grading import BackpropGrading
 from .hints import hint
@@ -110,16 +108,8 @@ def check(exercise_id: str, namespace: dict | None = None, cell: tuple[str, dict
             values = {keys[c.variable]: student[c.name] for c in ex.checks if c.name in student}
         else:
             values = {v: ns[v] for v in (c.variable for c in ex.checks) if v in ns}  # what a run collects
-        metas, arrays = {}, {}
-        for name, value in values.items():
-            metas[name], array = describe(value)
-            # The notebook's forward pass keeps its graph for cmp's .grad: a gradient computed from its tensors
-            # carries it. What the answer asks of autograd, its source says (as in a grade).
-            metas[name]["has_graph"] = False
-            if array is not None:
-                arrays[name] = array
-        result = clean_result({"values": metas, "error": error}, part.value_names(ex), len(source.splitlines()))
-        runs = {PUBLIC: SeedOutcome({"status": "finished"}, result, arrays)}
+        public = kernel_outcome(part, ex, source, error, values, graphless=True)
+        runs, result, arrays = {PUBLIC: public}, public.result, public.arrays
         comparisons = None
         if ex.trains:  # at the last step's parameters, which no run reaches
             comparisons = {c.name: {PUBLIC: compare(c, result["values"].get(keys[c.variable]),

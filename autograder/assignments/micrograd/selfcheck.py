@@ -10,13 +10,12 @@ import functools
 import warnings
 
 from ...checks import PUBLIC
-from ...grading import SeedOutcome, judge
+from ...grading import judge
 from ...notebook import ExerciseCell
 from ...results import ExerciseResult
-from ...run_result import clean_result
 from ...selfcheck import (SYNTAX_ERRORS, answer_cell, answer_names, as_last_run, caller_namespace,
-                          for_the_validator)
-from ...student_process import describe, error_record
+                          for_the_validator, kernel_outcome)
+from ...student_process import error_record
 from . import ASSIGNMENT, run
 from .grading import MicrogradGrading
 
@@ -75,12 +74,6 @@ def check(exercise_id: str, namespace: dict | None = None, cell: tuple[str, dict
                 run.after_cell(job, ns, problem.inputs[ex.id], values, f_calls=list(_f_calls))
         except Exception as e:  # as in a run: the harness's own stop (an unwritten backward) is the run's error
             error = error or error_record(e, None)
-        metas, arrays = {}, {}
-        for name, value in values.items():
-            metas[name], array = describe(value)
-            if array is not None:
-                arrays[name] = array
-        result = clean_result({"values": metas, "error": error}, part.value_names(ex), len(source.splitlines()))
-        runs = {PUBLIC: SeedOutcome({"status": "finished"}, result, arrays)}
+        runs = {PUBLIC: kernel_outcome(part, ex, source, error, values)}
         verdict = judge(part, ex, ExerciseCell(source), runs, {PUBLIC: problem}, hidden_judged=False)
     return for_the_validator(verdict)
