@@ -247,13 +247,17 @@ def cmd_serve(args) -> int:
     except OSError as e:  # a socket's address holds 107 bytes at most
         return fail(f"cannot listen at {address} ({e.strerror or e}): set TMPDIR to a shorter scratch folder")
     try:
+        changed = lambda: grader_version.__wrapped__() != version  # noqa: E731  (the code on disk, now)
         if ping(address, seconds=STARTUP_SECONDS) is None:
-            return fail("the warm server did not start: run `backprop-ninja doctor`" if grader_version.__wrapped__()
-                        == version else "the grader's code changed while the server started: start it again")  # fmt: skip
+            return fail("the grader's code changed while the server started: start it again" if changed()
+                        else "the warm server did not start: run `backprop-ninja doctor`")  # fmt: skip
         print(f"Keeping a warm server for grader {version} (pid {server.process.pid}, {_memory_mib(server.process.pid)}"
               " MiB): grade and check fork from it. Ctrl-C stops it.", flush=True)  # fmt: skip
         server.process.wait()
-        return fail("the grader's code changed since the server started (an upgrade?): start "
+        if changed():
+            return fail("the grader's code changed since the server started (an upgrade?): start "
+                        "`backprop-ninja serve` again")  # fmt: skip
+        return fail("the warm server ended on its own (killed?): run `backprop-ninja doctor`, then start "
                     "`backprop-ninja serve` again")  # fmt: skip
     except KeyboardInterrupt:
         print("backprop-ninja serve: stopped", file=sys.stderr)

@@ -214,3 +214,11 @@ def test_serve_refuses_a_folder_not_of_this_user_alone(scratch, whose):
                           "or a link): remove it, or set TMPDIR to a scratch folder of your own\n")  # fmt: skip
     assert "Warm server: each run starts its own (backprop-ninja serve would keep one" in cli("doctor", env=env).stdout
 
+
+
+def test_a_kept_server_killed_is_said_as_such_not_as_an_upgrade(scratch):
+    serve, env, ready = start_serve(scratch)
+    os.kill(int(ready.group(2)), signal.SIGKILL)
+    assert serve.wait(30) == 2
+    assert serve.stderr.read().strip() == ("backprop-ninja: the warm server ended on its own (killed?): run "
+                                           "`backprop-ninja doctor`, then start `backprop-ninja serve` again")  # fmt: skip
